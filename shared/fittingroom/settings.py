@@ -1,0 +1,106 @@
+"""One settings object, read from ``FITTINGROOM_*`` environment variables.
+
+Every knob a process reads lives here, with its default and its documentation,
+so the README table and the Helm values name the same things. A bad value is
+reported with the variable's name at start-up, not deep inside a stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
+PREFIX = "FITTINGROOM_"
+GARMENT_POLICIES_HELP = "'largest' or a DeepFashion2 category name"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _default_store_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "fittingroom" / "store"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; field ``x_y`` is read from ``FITTINGROOM_X_Y``."""
+
+    store_dir: Path = field(default_factory=_default_store_dir, metadata={"help": "local object store folder (embedded mode, model registry)"})
+    device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, cuda:N"})
+    segmentation_model: str = field(default="maskrcnn-mobilenet", metadata={"help": "registry name[:version] of the Mask R-CNN"})
+    style_model: str = field(default="stylenet", metadata={"help": "registry name[:version] of the style classifier"})
+    translation_version: str = field(default="latest", metadata={"help": "version of the per-class CycleGAN generators"})
+    garment_policy: str = field(default="largest", metadata={"help": f"which person garment to replace: {GARMENT_POLICIES_HELP}"})
+    score_threshold: float = field(default=0.5, metadata={"help": "minimum Mask R-CNN score for a garment"})
+    style_fallback: str = field(default="none", metadata={"help": "'none' (unknown style is an error) or 'nearest' (use the nearest trained class)"})
+    feather_px: float = field(default=0.0, metadata={"help": "soften the garment's inner edge by this many pixels"})
+    max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "reject images with more pixels (decompression-bomb guard)"})
+    max_image_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "reject encoded images larger than this"})
+    style_cache_size: int = field(default=256, metadata={"help": "product images whose style work is cached (by content hash)"})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Settings from the environment, then explicit overrides (e.g. CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = PREFIX + f.name.upper()
+            if name in environ:
+                values[f.name] = _parse(name, environ[name], f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check cross-field rules; raises SettingsError naming the variable."""
+        from fittingroom.garments import CATEGORIES
+
+        if self.garment_policy != "largest" and self.garment_policy not in CATEGORIES:
+            raise SettingsError(f"{PREFIX}GARMENT_POLICY={self.garment_policy!r}: expected {GARMENT_POLICIES_HELP}")
+        if self.style_fallback not in ("none", "nearest"):
+            raise SettingsError(f"{PREFIX}STYLE_FALLBACK={self.style_fallback!r}: expected 'none' or 'nearest'")
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise SettingsError(f"{PREFIX}SCORE_THRESHOLD={self.score_threshold}: expected 0..1")
+        for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
+
+    @staticmethod
+    def documentation() -> list[tuple[str, str, str]]:
+        """(variable, default, help) rows for the README."""
+        rows = []
+        for f in dataclasses.fields(Settings):
+            default = f.default if f.default is not dataclasses.MISSING else "~/.local/share/fittingroom/store"
+            rows.append((PREFIX + f.name.upper(), str(default), f.metadata.get("help", "")))
+        return rows
+
+
+def split_model_ref(ref: str) -> tuple[str, str | None]:
+    """``"name:version"`` → (name, version); a bare name means the latest version."""
+    name, _, version = ref.partition(":")
+    return name, (version or None)
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        if kind == "Path":
+            return Path(raw).expanduser()
+        return raw
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind}") from None

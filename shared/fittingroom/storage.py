@@ -1,0 +1,87 @@
+"""Object storage behind one interface: a local folder now, MinIO for the services.
+
+Keys are '/'-separated paths (``models/style/colour-pattern/v1/manifest.json``).
+Everything that persists bytes — model registry, request blobs, results — goes
+through :class:`ObjectStore`, so embedded and distributed modes share code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+
+class ObjectNotFoundError(KeyError):
+    """No object under the requested key."""
+
+
+class ObjectStore(Protocol):
+    """Minimal blob store used by the registry and the pipeline."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]: ...
+
+    def describe(self) -> str: ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"invalid object key '{key}'")
+    return key
+
+
+class LocalFolderStore:
+    """An :class:`ObjectStore` in a local folder; writes are atomic renames."""
+
+    def __init__(self, root: str | os.PathLike[str], read_only: bool = False) -> None:
+        self.root = Path(root)
+        self.read_only = read_only
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*_check_key(key).split("/"))
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.read_only:
+            raise PermissionError(f"store {self.root} is read-only")
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        if not self.root.is_dir():
+            return []
+        keys = []
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def describe(self) -> str:
+        return f"folder:{self.root}"

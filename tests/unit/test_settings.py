@@ -1,0 +1,39 @@
+"""Settings from FITTINGROOM_* variables: typed, validated, named in errors."""
+
+from pathlib import Path
+
+import pytest
+
+from fittingroom.settings import Settings, SettingsError, split_model_ref
+
+
+def test_defaults_and_environment():
+    s = Settings.from_env({"FITTINGROOM_STORE_DIR": "/tmp/s", "FITTINGROOM_FEATHER_PX": "2.5"})
+    assert s.store_dir == Path("/tmp/s") and s.feather_px == 2.5 and s.garment_policy == "largest"
+
+
+def test_overrides_beat_environment():
+    s = Settings.from_env({"FITTINGROOM_STYLE_FALLBACK": "none"}, style_fallback="nearest")
+    assert s.style_fallback == "nearest"
+
+
+@pytest.mark.parametrize(
+    "env, name",
+    [
+        ({"FITTINGROOM_SCORE_THRESHOLD": "high"}, "FITTINGROOM_SCORE_THRESHOLD"),
+        ({"FITTINGROOM_SCORE_THRESHOLD": "1.5"}, "FITTINGROOM_SCORE_THRESHOLD"),
+        ({"FITTINGROOM_GARMENT_POLICY": "hat"}, "FITTINGROOM_GARMENT_POLICY"),
+        ({"FITTINGROOM_STYLE_FALLBACK": "guess"}, "FITTINGROOM_STYLE_FALLBACK"),
+        ({"FITTINGROOM_MAX_IMAGE_PIXELS": "many"}, "FITTINGROOM_MAX_IMAGE_PIXELS"),
+    ],
+)
+def test_bad_values_name_the_variable(env, name):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(env)
+
+
+def test_category_policy_and_model_refs():
+    assert Settings.from_env({"FITTINGROOM_GARMENT_POLICY": "trousers"}).garment_policy == "trousers"
+    assert split_model_ref("stylenet:3") == ("stylenet", "3")
+    assert split_model_ref("stylenet") == ("stylenet", None)
+    assert len(Settings.documentation()) >= 10
