@@ -1,0 +1,67 @@
+"""``fittingroom data ...``: make synthetic DeepFashion2 data, convert DeepFashion2 to COCO."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from fittingroom.data.deepfashion2 import read_split, to_coco
+from fittingroom.data.synth import generate_dataset, write_sample_pair
+
+app = typer.Typer(help="Datasets: synthetic DeepFashion2-format data and DeepFashion2 -> COCO conversion.",
+                  no_args_is_help=True)
+
+
+class PolygonSource(str, Enum):
+    """Where COCO polygons come from."""
+
+    segmentation = "segmentation"
+    landmarks = "landmarks"
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., help="Output folder (DeepFashion2 layout plus style/CycleGAN crops)."),
+    n: int = typer.Option(350, help="Number of pictures (user + shop)."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives the same bytes."),
+    val_fraction: float = typer.Option(54 / 350, help="Fraction of pictures in the validation split."),
+    width: int = typer.Option(256, help="Picture width in pixels."),
+    height: int = typer.Option(320, help="Picture height in pixels."),
+    shop_fraction: float = typer.Option(0.25, help="Fraction of pictures that are shop product photos."),
+    cyclegan_per_class: int = typer.Option(40, help="Extra standalone garments per style class for CycleGAN."),
+) -> None:
+    """Write a synthetic DeepFashion2-format dataset."""
+    summary = generate_dataset(out, n, seed=seed, val_fraction=val_fraction, size=(width, height),
+                               shop_fraction=shop_fraction, cyclegan_per_class=cyclegan_per_class)
+    typer.echo(json.dumps(summary, indent=1))
+
+
+@app.command("df2-to-coco")
+def df2_to_coco(
+    root: Path = typer.Option(..., help="DeepFashion2 root (holding train/, validation/)."),
+    split: str = typer.Option("train", help="Split folder under the root."),
+    out: Path = typer.Option(..., help="COCO instances JSON file to write."),
+    polygon_source: PolygonSource = typer.Option(PolygonSource.segmentation,
+                                                 help="Polygons from the annotated segmentation or "
+                                                      "dense polygons through the outline landmarks."),
+) -> None:
+    """Convert a DeepFashion2 split to a COCO instances JSON for Mask R-CNN."""
+    try:
+        records = read_split(root, split, progress=True)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    coco = to_coco(records, polygon_source.value, progress=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(coco))
+    typer.echo(f"{out}: {len(coco['images'])} images, {len(coco['annotations'])} annotations")
+
+
+@app.command()
+def sample(out: Path = typer.Option(..., help="Folder for person.jpg and style.jpg.")) -> None:
+    """Write the demo pair: a person in a blue shirt and a red-stripes shirt product photo."""
+    person, style = write_sample_pair(out)
+    typer.echo(f"{person}\n{style}")
