@@ -1,0 +1,76 @@
+"""The translation stage: recolour/re-pattern garment crops with a style class's generator.
+
+Pure logic (DESIGN §2): arrays in, arrays out. Loading weights goes through the
+model registry handed in by the caller, so the same code serves the CLI, the gRPC
+servicer and the Kafka worker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from fittingroom.errors import BadImageError, UnknownStyleError
+from fittingroom.garments import parse_style_key
+from fittingroom.registry import ModelManifest, ModelRegistry
+from fittingroom.translation.dataset import to_uint8
+from fittingroom.translation.networks import build_generator
+
+KIND = "translation"
+
+
+def _check_crops(crops: np.ndarray) -> None:
+    if not isinstance(crops, np.ndarray) or crops.dtype != np.uint8:
+        raise BadImageError("garment crops must be a uint8 numpy array")
+    if crops.ndim != 4 or crops.shape[-1] != 3:
+        raise BadImageError(f"garment crops must be NxHxWx3, got shape {crops.shape}")
+    height, width = crops.shape[1:3]
+    if height == 0 or width == 0 or height % 4 or width % 4:
+        raise BadImageError(f"crop size {height}x{width} must be a positive multiple of 4 (256x256 expected)")
+
+
+def translate_batch(generator: nn.Module, crops: np.ndarray) -> np.ndarray:
+    """Translate NxHxWx3 uint8 crops (256×256 in the pipeline) with one generator, in one forward pass."""
+    _check_crops(crops)
+    if len(crops) == 0:
+        return crops.copy()
+    device = next(generator.parameters()).device
+    batch = torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    with torch.inference_mode():
+        output = generator(batch)
+    return to_uint8(output)
+
+
+def translate_garment(generator: nn.Module, crop: np.ndarray) -> np.ndarray:
+    """Translate one HxWx3 uint8 garment crop (256×256 in the pipeline)."""
+    if not isinstance(crop, np.ndarray) or crop.ndim != 3:
+        raise BadImageError(f"garment crop must be an HxWx3 array, got {getattr(crop, 'shape', type(crop))}")
+    return translate_batch(generator, crop[None])[0]
+
+
+def available_style_classes(registry: ModelRegistry) -> list[str]:
+    """Style class keys that have translation weights in the registry."""
+    return registry.names(KIND)
+
+
+def load_generator(
+    registry: ModelRegistry, style_key: str, version: str | None = None, device: torch.device | str = "cpu"
+) -> tuple[nn.Module, ModelManifest]:
+    """The style class's G_A in eval mode, and its manifest.
+
+    Raises :class:`UnknownStyleError` (listing the available classes) when the
+    key is malformed or the class has no weights at all, and
+    :class:`ModelNotFoundError` when the class exists but ``version`` does not.
+    """
+    available = available_style_classes(registry)
+    try:
+        parse_style_key(style_key)
+    except ValueError:
+        raise UnknownStyleError(style_key, available) from None
+    if style_key not in available:
+        raise UnknownStyleError(style_key, available)
+    state, manifest = registry.load(KIND, style_key, version)
+    generator = build_generator(manifest.architecture)
+    generator.load_state_dict(state)
+    return generator.to(device).eval(), manifest

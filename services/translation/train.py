@@ -1,0 +1,139 @@
+"""Train one style-class generator and register it (``fittingroom train translation``).
+
+A run folder (``opts.out_dir``) receives, every epoch, a resumable checkpoint and a
+sample grid (rows: real A, fake B, rec A, real B, fake A, rec B), and at the end the
+loss curves and the loss history. Only ``G_A`` (source → style class) goes to the
+model registry, as kind ``translation`` named by the style class key.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, RandomSampler
+from tqdm import tqdm
+
+from fittingroom.registry import ModelManifest, ModelRegistry
+from fittingroom.storage import LocalFolderStore
+from fittingroom.training import (
+    LossHistory, load_checkpoint, plot_loss_curves, save_checkpoint, seed_everything, select_device,
+)
+from fittingroom.translation.dataset import UnpairedFolderDataset, to_uint8
+from fittingroom.translation.model import LOSS_NAMES, CycleGANModel
+from fittingroom.translation.options import TranslationTrainOptions
+from fittingroom.translation.visuals import sample_grid
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+__all__ = ["UnpairedFolderDataset", "train_translation", "next_version", "make_loader"]
+
+
+def make_loader(dataset: UnpairedFolderDataset, opts: TranslationTrainOptions) -> DataLoader:
+    """Shuffled loader; ``max_images_per_epoch`` sets the epoch length when given."""
+    sampler = RandomSampler(dataset, num_samples=opts.max_images_per_epoch) if opts.max_images_per_epoch else None
+    return DataLoader(
+        dataset, batch_size=opts.batch_size, shuffle=sampler is None, sampler=sampler,
+        num_workers=opts.num_workers,
+    )
+
+
+def next_version(registry: ModelRegistry, style_class: str) -> str:
+    """``v<N+1>`` where N is the highest ``vN`` already registered for the style class."""
+    numbers = [int(m.group(1)) for v in registry.versions("translation", style_class) if (m := re.fullmatch(r"v?(\d+)", v))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def _resume(model: CycleGANModel, history: LossHistory, path: Path) -> tuple[int, int]:
+    """Load a checkpoint into the model and history; returns (epochs done, steps done)."""
+    state = load_checkpoint(path)
+    model.load_state_dict(state["model"])
+    history.load_state_dict(state["history"])
+    torch.set_rng_state(state["torch_rng"])
+    random.setstate(state["python_rng"])
+    return int(state["epoch"]), int(state["step"])
+
+
+def _checkpoint(model: CycleGANModel, history: LossHistory, opts: TranslationTrainOptions, epoch: int, step: int) -> dict[str, Any]:
+    return {
+        "model": model.state_dict(), "history": history.state_dict(), "options": opts.to_dict(),
+        "epoch": epoch, "step": step, "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+    }
+
+
+def _write_samples(model: CycleGANModel, samples: tuple[torch.Tensor, torch.Tensor], path: Path) -> Path:
+    visuals = model.visuals(*samples)
+    grid = sample_grid({name: to_uint8(images) for name, images in visuals.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+    return path
+
+
+def _run_epoch(model: CycleGANModel, loader: DataLoader, history: LossHistory, step: int, bar: tqdm) -> tuple[dict[str, float], int]:
+    """Train over one epoch; returns the epoch's mean losses and the next global step."""
+    totals = {name: 0.0 for name in LOSS_NAMES}
+    count = 0
+    for batch in loader:
+        losses = model.train_step(batch["A"], batch["B"], step)
+        history.add_step(losses)
+        for name in LOSS_NAMES:
+            totals[name] += losses[name]
+        count += 1
+        step += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{losses[k]:.3f}" for k in ("G_A", "cycle_A", "D_A")})
+    return {name: total / max(count, 1) for name, total in totals.items()}, step
+
+
+def _register(
+    opts: TranslationTrainOptions, model: CycleGANModel, history: LossHistory, run: dict[str, Any]
+) -> ModelManifest:
+    registry = ModelRegistry(LocalFolderStore(opts.store_dir))
+    final = {name: values[-1] for name, values in history.epochs.items()}
+    manifest = ModelManifest(
+        kind="translation",
+        name=opts.style_class,
+        version=opts.version or next_version(registry, opts.style_class),
+        architecture=model.architecture,
+        classes=[opts.style_class],
+        training={**opts.to_dict(), **run},
+        metrics={f"final_{name}": value for name, value in final.items()},
+    )
+    return registry.save(manifest, model.G_A.state_dict(), half=opts.half)
+
+
+def train_translation(opts: TranslationTrainOptions) -> ModelManifest:
+    """Train G_A/G_B/D_A/D_B for ``opts`` and register G_A; returns the saved manifest."""
+    opts.validate()
+    seed_everything(opts.seed)
+    device = select_device(opts.device)
+    dataset = UnpairedFolderDataset(opts.source_dir, opts.target_dir, opts.load_size, opts.crop_size, opts.hflip)
+    samples = dataset.fixed_samples(opts.sample_count)
+    model = CycleGANModel(opts, device)
+    history = LossHistory()
+    epoch, step = _resume(model, history, Path(opts.resume)) if opts.resume else (0, 0)
+    loader = make_loader(dataset, opts)
+    out_dir = Path(opts.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start_step, started = step, time.perf_counter()
+    with tqdm(total=len(loader) * opts.total_epochs, initial=step, desc=f"translation {opts.style_class}", unit="step") as bar:
+        for epoch in range(epoch, opts.total_epochs):
+            means, step = _run_epoch(model, loader, history, step, bar)
+            history.add_epoch({**means, "lr": model.lr})
+            model.end_epoch()
+            _write_samples(model, samples, out_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
+            save_checkpoint(out_dir / CHECKPOINT_FILE, _checkpoint(model, history, opts, epoch + 1, step))
+    seconds = time.perf_counter() - started
+    plot_loss_curves(history, out_dir / "loss_curves.png", f"CycleGAN {opts.style_class}")
+    history.save_json(out_dir / "history.json")
+    run = {
+        "steps": step, "epochs_trained": opts.total_epochs, "device": str(device), "seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / max(step - start_step, 1), 4), "source_images": len(dataset.files_a),
+        "target_images": len(dataset.files_b),
+    }
+    return _register(opts, model, history, run)

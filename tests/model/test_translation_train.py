@@ -1,0 +1,130 @@
+"""Train-a-few-steps checks of the CycleGAN model and the translation training command."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from fittingroom.registry import ModelRegistry
+from fittingroom.storage import LocalFolderStore
+from fittingroom.translation.cli import app
+from fittingroom.translation.model import CycleGANModel
+from fittingroom.translation.options import TranslationTrainOptions
+from fittingroom.translation.stage import load_generator, translate_garment
+from fittingroom.translation.train import train_translation
+
+TINY = dict(ngf=4, n_blocks=1, ndf=8, n_layers=2, load_size=36, crop_size=32, device="cpu", sample_count=3)
+
+
+def blob_image(rng: np.random.Generator, colour, size: int = 64) -> np.ndarray:
+    """A shaded ellipse of ``colour`` on black, like a masked garment crop."""
+    yy, xx = np.mgrid[:size, :size] / size
+    cy, cx, ry, rx = rng.uniform(0.4, 0.6, 2).tolist() + rng.uniform(0.2, 0.35, 2).tolist()
+    inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1
+    shade = 0.7 + 0.3 * xx
+    return (inside[..., None] * shade[..., None] * np.asarray(colour)).astype(np.uint8)
+
+
+def write_folder(folder, colours, count: int, seed: int):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(blob_image(rng, colours[i % len(colours)])).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture
+def folders(tmp_path):
+    source = write_folder(tmp_path / "source", [(35, 70, 190), (40, 150, 60), (235, 210, 40)], 6, 0)
+    target = write_folder(tmp_path / "red-solid", [(200, 30, 40)], 5, 1)
+    return source, target
+
+
+def make_opts(tmp_path, folders, **overrides) -> TranslationTrainOptions:
+    source, target = folders
+    base = TranslationTrainOptions(
+        source_dir=source, target_dir=target, style_class="red-solid", out_dir=tmp_path / "run",
+        store_dir=tmp_path / "store", n_epochs=1, n_epochs_decay=1, max_images_per_epoch=4, **TINY,
+    )
+    return replace(base, **overrides)
+
+
+def test_identity_losses_only_on_identity_steps(tmp_path, folders):
+    torch.manual_seed(0)
+    model = CycleGANModel(make_opts(tmp_path, folders, identity_every=2))
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    losses = [model.train_step(a, b, step) for step in range(5)]
+    assert set(losses[0]) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
+    for step, values in enumerate(losses):
+        applied = values["idt_A"] > 0 and values["idt_B"] > 0
+        assert applied == (step % 2 == 0)
+
+
+def test_cycle_loss_falls_over_a_few_steps(tmp_path, folders):
+    torch.manual_seed(0)
+    model = CycleGANModel(make_opts(tmp_path, folders, recon_loss="l1"))
+    rng = np.random.default_rng(3)
+    to_t = lambda img: torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1  # noqa: E731
+    a = to_t(blob_image(rng, (35, 70, 190), 32))
+    b = to_t(blob_image(rng, (200, 30, 40), 32))
+    cycle = [sum(model.train_step(a, b, s)[k] for k in ("cycle_A", "cycle_B")) for s in range(30)]
+    assert np.mean(cycle[-5:]) < 0.6 * np.mean(cycle[:5])
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of")
+def test_learning_rate_decays_linearly_per_epoch(tmp_path, folders):
+    model = CycleGANModel(make_opts(tmp_path, folders, n_epochs=1, n_epochs_decay=2, lr=3e-4))
+    rates = []
+    for _ in range(3):
+        rates.append(model.lr)
+        model.end_epoch()
+    assert rates == pytest.approx([3e-4, 2e-4, 1e-4])
+    assert model.optimizer_D.param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_train_writes_run_files_and_registers_g_a(tmp_path, folders):
+    manifest = train_translation(make_opts(tmp_path, folders))
+    run = tmp_path / "run"
+    grid = Image.open(run / "samples" / "epoch_002.png")
+    assert grid.size == (3 * 34 - 2, 6 * 34 - 2)
+    assert (run / "samples" / "epoch_001.png").is_file()
+    assert (run / "loss_curves.png").stat().st_size > 1000
+    assert (run / "checkpoint.pt").is_file()
+    assert (manifest.kind, manifest.name, manifest.version) == ("translation", "red-solid", "v1")
+    assert manifest.classes == ["red-solid"] and manifest.training["steps"] == 8
+    assert {"final_cycle_A", "final_G_A", "final_D_A"} <= set(manifest.metrics)
+    generator, loaded = load_generator(ModelRegistry(LocalFolderStore(tmp_path / "store")), "red-solid")
+    assert loaded.sha256 == manifest.sha256 and loaded.dtype == "float16"
+    assert all(not k.startswith(("D_", "G_B")) for k in generator.state_dict())
+    assert translate_garment(generator, np.zeros((32, 32, 3), np.uint8)).shape == (32, 32, 3)
+
+
+def test_resume_continues_from_checkpoint(tmp_path, folders):
+    first = train_translation(make_opts(tmp_path, folders, n_epochs_decay=0))
+    history_1 = json.loads((tmp_path / "run" / "history.json").read_text())
+    opts = make_opts(tmp_path, folders, out_dir=tmp_path / "run2", resume=tmp_path / "run" / "checkpoint.pt")
+    second = train_translation(opts)
+    history_2 = json.loads((tmp_path / "run2" / "history.json").read_text())
+    assert first.training["steps"] == 4 and second.training["steps"] == 8
+    assert history_2["steps"]["cycle_A"][:4] == history_1["steps"]["cycle_A"]
+    assert len(history_2["steps"]["cycle_A"]) == 8 and len(history_2["epochs"]["lr"]) == 2
+    assert not (tmp_path / "run2" / "samples" / "epoch_001.png").exists()
+    assert (tmp_path / "run2" / "samples" / "epoch_002.png").is_file()
+    assert second.version == "v2"
+
+
+def test_cli_trains_and_validates(tmp_path, folders):
+    source, target = folders
+    args = ["--source", str(source), "--target", str(target), "--out-dir", str(tmp_path / "cli"),
+            "--store-dir", str(tmp_path / "store"), "--n-epochs", "1", "--n-epochs-decay", "0",
+            "--max-images-per-epoch", "2", "--ngf", "4", "--n-blocks", "1", "--ndf", "8", "--load-size", "32",
+            "--crop-size", "32", "--no-hflip", "--device", "cpu"]
+    result = CliRunner().invoke(app, ["--style-class", "red-solid", *args])
+    assert result.exit_code == 0, result.output
+    assert "registered translation/red-solid/v1" in result.output
+    bad = CliRunner().invoke(app, ["--style-class", "red-tartan", *args])
+    assert bad.exit_code != 0 and "tartan" in bad.output
