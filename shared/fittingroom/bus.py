@@ -1,0 +1,234 @@
+"""The Kafka bus: an acknowledged publish and a batching, manually committing consumer.
+
+Delivery is at-least-once (DESIGN §3): a worker publishes its output event, waits
+for the broker's acknowledgement (acks=all), and only then commits the input
+offsets it has processed. A worker killed in between re-delivers the batch to its
+successor; consumers downstream deduplicate by request id. Messages are small
+protobuf bytes; the partition key is the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Iterable, Mapping, Sequence, TypeVar
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.producer.future import RecordMetadata
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from fittingroom.errors import FittingroomError
+from fittingroom.retry import NO_RETRY, RetryError, RetryPolicy, retry_call
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TOPIC_REQUESTS = "tryon.requests"
+TOPIC_SEGMENTED = "tryon.segmented"
+TOPIC_STYLED = "tryon.styled"
+TOPIC_TRANSLATED = "tryon.translated"
+TOPIC_COMPLETED = "tryon.completed"
+TOPIC_FAILED = "tryon.failed"
+TOPIC_DLQ = "tryon.dlq"
+TOPICS: tuple[str, ...] = (
+    TOPIC_REQUESTS, TOPIC_SEGMENTED, TOPIC_STYLED, TOPIC_TRANSLATED,
+    TOPIC_COMPLETED, TOPIC_FAILED, TOPIC_DLQ,
+)
+"""The event chain of DESIGN §3, in pipeline order."""
+
+Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
+
+__all__ = [
+    "BatchConsumer", "BusError", "BusUnavailableError", "ConsumerRecord", "RecordMetadata",
+    "TOPICS", "is_transient", "make_producer", "publish",
+]
+
+
+class BusError(FittingroomError):
+    """Kafka refused an operation for a reason retrying cannot fix."""
+
+
+class BusUnavailableError(BusError):
+    """Kafka stayed unreachable or failing until the retry deadline."""
+
+
+def is_transient(err: BaseException) -> bool:
+    """True for Kafka errors the broker marks retriable, and connection trouble."""
+    if isinstance(err, KafkaError):
+        return bool(err.retriable)
+    return isinstance(err, (ConnectionError, TimeoutError))
+
+
+def _retrying(what: str, fn: Callable[[], T], policy: RetryPolicy) -> T:
+    """Run ``fn`` under ``policy``, turning Kafka failures into typed bus errors."""
+    def on_retry(attempt: int, err: BaseException, wait: float) -> None:
+        log.warning("kafka %s failed (attempt %d, retry in %.2fs): %s", what, attempt, wait, err)
+
+    try:
+        return retry_call(fn, policy, is_transient, on_retry=on_retry)
+    except RetryError as err:
+        raise BusUnavailableError(f"kafka {what}: {err}") from err
+    except KafkaError as err:
+        raise BusError(f"kafka {what}: {err}") from err
+
+
+def make_producer(bootstrap: str, client_id: str, linger_ms: int = 5, **overrides: object) -> KafkaProducer:
+    """A durable producer: acks from all in-sync replicas, idempotent, retrying sends.
+
+    ``overrides`` are passed to :class:`kafka.KafkaProducer` as-is (e.g. a larger
+    ``linger_ms`` for throughput or ``compression_type``). An unreachable broker
+    raises :class:`BusUnavailableError` (after kafka-python's bootstrap timeout).
+    """
+    config: dict[str, object] = dict(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=linger_ms,
+        max_in_flight_requests_per_connection=5,
+        request_timeout_ms=10_000,
+        delivery_timeout_ms=30_000,
+        max_block_ms=10_000,
+        reconnect_backoff_max_ms=2_000,
+    )
+    config.update(overrides)
+    return _retrying(f"connect producer to {bootstrap}", lambda: KafkaProducer(**config), NO_RETRY)
+
+
+def _header_list(headers: Headers | None) -> list[tuple[str, bytes]]:
+    items = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    return [(name, value.encode() if isinstance(value, str) else bytes(value)) for name, value in items]
+
+
+def publish(
+    producer: KafkaProducer,
+    topic: str,
+    key: str,
+    value: bytes,
+    headers: Headers | None = None,
+    timeout_s: float = 30.0,
+    retry: RetryPolicy | None = None,
+) -> RecordMetadata:
+    """Send one message and wait until the broker has acknowledged it.
+
+    ``key`` (the request id) picks the partition, so one request's events stay in
+    order. Sends that fail transiently (no leader yet, broker restarting) are
+    retried under ``retry`` (default: up to 30 s); a retried send may duplicate a
+    message the broker did store, which at-least-once consumers tolerate.
+    """
+    policy = retry or RetryPolicy(deadline_s=30.0)
+    header_list = _header_list(headers)
+
+    def send() -> RecordMetadata:
+        future = producer.send(topic, key=key.encode(), value=value, headers=header_list)
+        return future.get(timeout=timeout_s)
+
+    return _retrying(f"publish to {topic}", send, policy)
+
+
+class BatchConsumer:
+    """A group member that hands out batches and commits only what was processed.
+
+    ``poll_batch`` returns up to ``max_batch`` records, waiting at most
+    ``max_wait_ms`` for the batch to fill. Nothing is committed automatically: call
+    :meth:`commit` with the records whose output has been acknowledged. Records
+    returned but never committed are delivered again to whichever member owns their
+    partition next (after :meth:`close`, a crash or a rebalance), or at once after
+    :meth:`rewind`.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        topics: Iterable[str],
+        max_batch: int = 16,
+        max_wait_ms: int = 200,
+        client_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        **overrides: object,
+    ) -> None:
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
+        self.max_batch = max_batch
+        self.max_wait_ms = max_wait_ms
+        self.retry = retry or RetryPolicy(deadline_s=30.0)
+        config: dict[str, object] = dict(
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=client_id or f"{group_id}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_batch,
+            reconnect_backoff_max_ms=2_000,
+        )
+        config.update(overrides)
+        topics = list(topics)
+        self.consumer: KafkaConsumer = _retrying(
+            f"connect consumer to {bootstrap}", lambda: KafkaConsumer(*topics, **config), NO_RETRY)
+
+    def poll_batch(self) -> list[ConsumerRecord]:
+        """Up to ``max_batch`` records, returned when full or ``max_wait_ms`` has passed.
+
+        Records of one partition keep their order; an empty list means nothing
+        arrived in time (the caller simply polls again).
+        """
+        batch: list[ConsumerRecord] = []
+        deadline = time.monotonic() + self.max_wait_ms / 1000.0
+        while len(batch) < self.max_batch:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            polled = self.consumer.poll(timeout_ms=remaining_ms, max_records=self.max_batch - len(batch))
+            for records in polled.values():
+                batch.extend(records)
+            if remaining_ms == 0:
+                break
+        return batch
+
+    @staticmethod
+    def _next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Per partition, the offset after the highest processed record."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            if tp not in offsets or offsets[tp].offset <= rec.offset:
+                epoch = rec.leader_epoch if rec.leader_epoch is not None else -1
+                offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", epoch)
+        return offsets
+
+    def commit(self, records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
+        """Commit ``records`` as processed (offset + 1 per partition); returns the offsets.
+
+        Raises :class:`BusError` when the group has moved the partition to another
+        member meanwhile; those records will be re-delivered there.
+        """
+        offsets = self._next_offsets(records)
+        if offsets:
+            _retrying("commit", lambda: self.consumer.commit(offsets), self.retry)
+        return {tp: meta.offset for tp, meta in offsets.items()}
+
+    def rewind(self, records: Iterable[ConsumerRecord]) -> None:
+        """Seek back so the next poll returns ``records`` (and what followed) again.
+
+        Partitions no longer assigned to this member are skipped: their new owner
+        starts from the last commit anyway.
+        """
+        first: dict[TopicPartition, int] = {}
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            first[tp] = min(first.get(tp, rec.offset), rec.offset)
+        assigned = self.consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                self.consumer.seek(tp, offset)
+
+    def close(self) -> None:
+        """Leave the group without committing anything not already committed."""
+        self.consumer.close(autocommit=False)
+
+    def __enter__(self) -> "BatchConsumer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

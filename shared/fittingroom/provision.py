@@ -1,0 +1,105 @@
+"""Create the Kafka topics and MinIO buckets the distributed mode expects.
+
+Run by ``shared/infra/infra.sh up`` (``python -m fittingroom.provision``), and safe
+to run again: existing topics are kept (grown to the requested partition count if
+they have fewer), existing buckets are kept and their lifecycle rule is rewritten.
+Every option falls back to the ``FITTINGROOM_*`` variable that infra.sh writes.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import typer
+from kafka import KafkaAdminClient
+
+from fittingroom.bus import TOPICS, is_transient
+from fittingroom.retry import RetryPolicy, retry_call
+from fittingroom.s3store import MinioStore
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def connect_admin(bootstrap: str, retry: RetryPolicy | None = None) -> KafkaAdminClient:
+    """An admin client, retried while the broker is still coming up."""
+    return retry_call(
+        lambda: KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fittingroom-provision"),
+        retry or RetryPolicy(deadline_s=30.0),
+        lambda err: is_transient(err) or isinstance(err, OSError),
+    )
+
+
+def topic_partitions(admin: KafkaAdminClient, topics: Iterable[str]) -> dict[str, int]:
+    """Partition count of each existing topic among ``topics``."""
+    wanted = set(topics)
+    return {
+        t["name"]: len(t.get("partitions") or [])
+        for t in admin.describe_topics(sorted(wanted & set(admin.list_topics())))
+    }
+
+
+def ensure_topics(
+    admin: KafkaAdminClient,
+    topics: Iterable[str],
+    partitions: int,
+    replication: int = 1,
+    timeout_ms: int = 30_000,
+) -> dict[str, int]:
+    """Create missing topics, grow smaller ones; wait until all have leaders.
+
+    Returns the partition count of every topic afterwards.
+    """
+    topics = list(topics)
+    current = topic_partitions(admin, topics)
+    missing = [t for t in topics if t not in current]
+    if missing:
+        admin.create_topics(
+            {t: {"num_partitions": partitions, "replication_factor": replication} for t in missing},
+            timeout_ms=timeout_ms,
+        )
+    smaller = {t: partitions for t, n in current.items() if n < partitions}
+    if smaller:
+        admin.create_partitions(smaller, timeout_ms=timeout_ms)
+    admin.wait_for_topics(topics, timeout_ms=timeout_ms)
+    return topic_partitions(admin, topics)
+
+
+def ensure_buckets(
+    requests: MinioStore, models: MinioStore, expiry_days: int,
+) -> None:
+    """Both buckets exist; request data expires after ``expiry_days`` days."""
+    requests.ensure_bucket()
+    models.ensure_bucket()
+    requests.set_expiry_days(expiry_days, rule_id="expire-requests")
+
+
+@app.command()
+def main(
+    bootstrap: str = typer.Option("127.0.0.1:9092", envvar="FITTINGROOM_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port"),
+    partitions: int = typer.Option(6, envvar="FITTINGROOM_KAFKA_PARTITIONS", min=1, help="partitions per topic"),
+    replication: int = typer.Option(1, envvar="FITTINGROOM_KAFKA_REPLICATION", min=1, help="replication factor"),
+    s3_endpoint: str = typer.Option("127.0.0.1:9000", envvar="FITTINGROOM_S3_ENDPOINT", help="MinIO host:port"),
+    access_key: str = typer.Option("fittingroom", envvar="FITTINGROOM_S3_ACCESS_KEY"),
+    secret_key: str = typer.Option("fittingroom-secret", envvar="FITTINGROOM_S3_SECRET_KEY"),
+    secure: bool = typer.Option(False, envvar="FITTINGROOM_S3_SECURE", help="use https"),
+    requests_bucket: str = typer.Option("fittingroom-requests", envvar="FITTINGROOM_REQUESTS_BUCKET"),
+    models_bucket: str = typer.Option("fittingroom-models", envvar="FITTINGROOM_MODELS_BUCKET"),
+    expiry_days: int = typer.Option(7, envvar="FITTINGROOM_REQUESTS_EXPIRY_DAYS", min=1, help="days request data is kept"),
+) -> None:
+    """Create the tryon.* topics and the request/model buckets (idempotent)."""
+    admin = connect_admin(bootstrap)
+    try:
+        counts = ensure_topics(admin, TOPICS, partitions, replication)
+    finally:
+        admin.close()
+    requests, models = (MinioStore(s3_endpoint, access_key, secret_key, bucket, secure=secure)
+                        for bucket in (requests_bucket, models_bucket))
+    ensure_buckets(requests, models, expiry_days)
+    for topic in TOPICS:
+        typer.echo(f"topic  {topic:<18} {counts.get(topic, 0)} partitions")
+    typer.echo(f"bucket {requests_bucket:<18} objects expire after {expiry_days} days")
+    typer.echo(f"bucket {models_bucket}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,215 @@
+"""The MinIO store and the Kafka bus against the real servers that infra.sh starts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Callable
+
+import pytest
+from kafka import KafkaAdminClient
+
+from fittingroom.bus import TOPICS, BatchConsumer, BusUnavailableError, ConsumerRecord, make_producer, publish
+from fittingroom.retry import RetryPolicy
+from fittingroom.s3store import MinioStore, StorageError, StorageUnavailableError
+from fittingroom.storage import ObjectNotFoundError
+
+if TYPE_CHECKING:
+    from conftest import MinioConfig, ServerControl
+
+MakeTopic = Callable[[int], str]
+
+
+def test_minio_put_get_list_and_overwrite(minio_store: MinioStore) -> None:
+    minio_store.put("req/1/person.png", b"person")
+    minio_store.put("req/1/style.png", b"style")
+    minio_store.put("req/2/person.png", b"other")
+    minio_store.put("req/1/person.png", b"person-v2")
+
+    assert minio_store.get("req/1/person.png") == b"person-v2"
+    assert minio_store.list("req/1/") == ["req/1/person.png", "req/1/style.png"]
+    assert len(minio_store.list()) == 3
+    assert minio_store.exists("req/2/person.png")
+    assert minio_store.describe().endswith(f"/{minio_store.bucket}")
+
+
+def test_minio_missing_key(minio_store: MinioStore) -> None:
+    with pytest.raises(ObjectNotFoundError):
+        minio_store.get("req/none/person.png")
+    assert not minio_store.exists("req/none/person.png")
+    assert minio_store.list("req/none/") == []
+
+
+def test_minio_rejects_bad_keys(minio_store: MinioStore) -> None:
+    with pytest.raises(ValueError):
+        minio_store.put("../escape", b"x")
+
+
+def test_minio_permanent_errors_are_typed_and_not_retried(minio_config: MinioConfig) -> None:
+    intruder = MinioStore(minio_config.endpoint, "nobody", "wrong-secret", minio_config.models_bucket)
+    started = time.monotonic()
+    with pytest.raises(StorageError) as info:
+        intruder.get("models/any")
+    assert not isinstance(info.value, StorageUnavailableError)
+    assert "InvalidAccessKeyId" in str(info.value)
+    assert time.monotonic() - started < 5.0
+    with pytest.raises(StorageError, match="NoSuchBucket"):
+        minio_config.store("no-such-bucket").get("x")
+
+
+def test_requests_bucket_has_expiry_rule(minio_config: MinioConfig) -> None:
+    requests = minio_config.store(minio_config.requests_bucket)
+    models = minio_config.store(minio_config.models_bucket)
+    assert requests.expiry_days() == minio_config.expiry_days
+    assert models.expiry_days() is None
+
+
+def test_store_rides_out_minio_restart(
+    minio_config: MinioConfig, minio_store: MinioStore, minio_server: ServerControl,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = minio_config.store(minio_store.bucket, retry=RetryPolicy(deadline_s=60.0, max_delay_s=0.5))
+    store.put("outage/before", b"kept")
+    result: dict[str, object] = {}
+
+    def put_and_get() -> None:
+        try:
+            store.put("outage/during", b"written during the outage")
+            result["during"] = store.get("outage/during")
+            result["before"] = store.get("outage/before")
+        except Exception as err:  # reported to the main thread below
+            result["error"] = err
+
+    caplog.set_level(logging.WARNING, logger="fittingroom.s3store")
+    minio_server.stop()
+    worker = threading.Thread(target=put_and_get)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 10
+        while "minio put outage/during failed" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)
+    finally:
+        minio_server.start()
+    worker.join(timeout=60)
+
+    assert "minio put outage/during failed" in caplog.text, "the put did not hit the outage"
+    assert "error" not in result, result.get("error")
+    assert result == {"during": b"written during the outage", "before": b"kept"}
+
+
+def test_tryon_topics_exist(kafka_admin: KafkaAdminClient, kafka_partitions: int) -> None:
+    described = {t["name"]: len(t["partitions"]) for t in kafka_admin.describe_topics(list(TOPICS))}
+    assert described == {topic: kafka_partitions for topic in TOPICS}
+
+
+def test_unreachable_broker_is_a_typed_error() -> None:
+    with pytest.raises(BusUnavailableError):
+        make_producer("127.0.0.1:1", client_id="test-nowhere", bootstrap_timeout_ms=500)
+
+
+def _produce(bootstrap: str, topic: str, count: int) -> dict[str, int]:
+    """``count`` messages keyed req-<i % 5>; returns each value's partition."""
+    producer = make_producer(bootstrap, client_id="test-producer")
+    try:
+        partitions = {}
+        for i in range(count):
+            meta = publish(producer, topic, f"req-{i % 5}", f"m{i}".encode(), headers={"attempt": "1"})
+            partitions[f"m{i}"] = meta.partition
+        return partitions
+    finally:
+        producer.close()
+
+
+def _drain(consumer: BatchConsumer, want: int, timeout_s: float = 30.0) -> list[list[ConsumerRecord]]:
+    """Poll batches until ``want`` records arrived (or the timeout)."""
+    batches: list[list[ConsumerRecord]] = []
+    deadline = time.monotonic() + timeout_s
+    while sum(map(len, batches)) < want and time.monotonic() < deadline:
+        batch = consumer.poll_batch()
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def test_batches_are_bounded_and_committed_work_is_not_redelivered(kafka_bootstrap: str, make_topic: MakeTopic) -> None:
+    topic = make_topic(3)
+    partitions = _produce(kafka_bootstrap, topic, 25)
+    key_partition = {f"req-{i % 5}": p for i, p in enumerate(partitions.values())}
+
+    with BatchConsumer(kafka_bootstrap, "g-commit", [topic], max_batch=7, max_wait_ms=300) as consumer:
+        batches = _drain(consumer, 25)
+        for batch in batches:
+            consumer.commit(batch)
+    records = [r for batch in batches for r in batch]
+
+    assert all(1 <= len(batch) <= 7 for batch in batches)
+    assert sorted(r.value.decode() for r in records) == sorted(partitions)
+    assert all(r.partition == key_partition[r.key.decode()] for r in records)
+    assert all(dict(r.headers) == {"attempt": b"1"} for r in records)
+
+    with BatchConsumer(kafka_bootstrap, "g-commit", [topic], max_batch=7, max_wait_ms=300) as again:
+        later = _drain(again, 1, timeout_s=4.0)
+    assert later == []
+
+
+def test_uncommitted_batch_is_redelivered(kafka_bootstrap: str, make_topic: MakeTopic) -> None:
+    topic = make_topic(3)
+    _produce(kafka_bootstrap, topic, 12)
+
+    with BatchConsumer(kafka_bootstrap, "g-crash", [topic], max_batch=4, max_wait_ms=300) as first:
+        batches = _drain(first, 12)
+        committed = first.commit(batches[0])
+    done = {r.value for r in batches[0]}
+    seen = {r.value for batch in batches for r in batch}
+
+    with BatchConsumer(kafka_bootstrap, "g-crash", [topic], max_batch=4, max_wait_ms=300) as second:
+        redelivered = [r for batch in _drain(second, 12 - len(done)) for r in batch]
+
+    assert len(seen) == 12 and len(batches) > 1
+    assert all(offset >= 1 for offset in committed.values())
+    assert sorted(r.value for r in redelivered) == sorted(seen - done)
+
+
+def test_rewind_redelivers_to_the_same_consumer(kafka_bootstrap: str, make_topic: MakeTopic) -> None:
+    topic = make_topic(1)
+    _produce(kafka_bootstrap, topic, 5)
+
+    with BatchConsumer(kafka_bootstrap, "g-rewind", [topic], max_batch=5, max_wait_ms=300) as consumer:
+        batch = [r for b in _drain(consumer, 5) for r in b]
+        consumer.rewind(batch)
+        again = [r for b in _drain(consumer, 5) for r in b]
+
+    assert [r.offset for r in again] == [r.offset for r in batch] == [0, 1, 2, 3, 4]
+
+
+def test_publish_rides_out_broker_restart(kafka_bootstrap: str, kafka_server: ServerControl, make_topic: MakeTopic) -> None:
+    topic = make_topic(1)
+    producer = make_producer(kafka_bootstrap, client_id="test-restart")
+    result: dict[str, object] = {}
+
+    def send() -> None:
+        try:
+            result["meta"] = publish(producer, topic, "req-r", b"during restart", retry=RetryPolicy(deadline_s=90.0))
+        except Exception as err:  # reported to the main thread below
+            result["error"] = err
+
+    try:
+        publish(producer, topic, "req-r", b"before restart")
+        kafka_server.stop()
+        worker = threading.Thread(target=send)
+        try:
+            worker.start()
+            time.sleep(1.0)
+            assert "meta" not in result, "published while the broker was down"
+        finally:
+            kafka_server.start()
+        worker.join(timeout=120)
+    finally:
+        producer.close()
+
+    assert "error" not in result, result.get("error")
+    with BatchConsumer(kafka_bootstrap, "g-restart", [topic], max_batch=10, max_wait_ms=300) as consumer:
+        values = [r.value for b in _drain(consumer, 2) for r in b]
+    assert values == [b"before restart", b"during restart"]
