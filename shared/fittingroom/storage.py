@@ -18,7 +18,13 @@ class ObjectNotFoundError(KeyError):
 
 
 class ObjectStore(Protocol):
-    """Minimal blob store used by the registry and the pipeline."""
+    """Minimal blob store used by the registry and the pipeline.
+
+    ``bucket`` names the bucket (MinIO) or folder (local) the store writes to; it is
+    what object references record.
+    """
+
+    bucket: str
 
     def put(self, key: str, data: bytes) -> None: ...
 
@@ -44,6 +50,7 @@ class LocalFolderStore:
     def __init__(self, root: str | os.PathLike[str], read_only: bool = False) -> None:
         self.root = Path(root)
         self.read_only = read_only
+        self.bucket = self.root.name
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*_check_key(key).split("/"))
@@ -57,6 +64,7 @@ class LocalFolderStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,138 @@
+"""Torch dataset over a DeepFashion2-format split, for Mask R-CNN training.
+
+Each sample is ``(image, target)``: a 3xHxW float tensor in [0, 1] and the
+torchvision detection target ``{"boxes": float Nx4 (x1, y1, x2, y2), "labels":
+int64 N, "masks": uint8 NxHxW}``. Boxes are taken from the rasterised masks, so
+boxes and masks always agree (the same polygons feed the COCO ground truth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from fittingroom.data.deepfashion2 import POLYGON_SOURCES, load_rgb, polygons_to_mask, read_split
+from fittingroom.data.df2_landmarks import landmark_polygon
+
+Target = dict[str, torch.Tensor]
+
+
+def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
+    """Tight (x1, y1, x2, y2) boxes, x2/y2 exclusive, of N boolean HxW masks."""
+    boxes = np.zeros((len(masks), 4), dtype=np.float32)
+    for i, mask in enumerate(masks):
+        ys, xs = np.nonzero(mask)
+        boxes[i] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    return boxes
+
+
+def item_polygons(item: Any, polygon_source: str, width: int, height: int) -> list[list[float]]:
+    """Flat polygons of one garment annotation from the chosen source.
+
+    ``"segmentation"``: the annotated polygons. ``"landmarks"``: one dense polygon
+    traced through the outline landmarks (the original project's best setting),
+    falling back to the segmentation when too few landmarks are labelled.
+    """
+    if polygon_source not in POLYGON_SOURCES:
+        raise ValueError(f"polygon source '{polygon_source}' not in {POLYGON_SOURCES}")
+    polygons = [p for p in item.segmentation if len(p) >= 6]
+    if polygon_source == "landmarks":
+        dense = landmark_polygon(item.category_id, item.landmarks, width, height)
+        polygons = [dense] if dense else polygons
+    return polygons
+
+
+def make_target(masks: np.ndarray, labels: Sequence[int]) -> Target:
+    """Detection target from N boolean HxW masks and their 1-based labels.
+
+    Empty masks are dropped (a box cannot be derived from them and the loss would
+    be undefined).
+    """
+    h, w = masks.shape[1:] if len(masks) else (0, 0)
+    keep = [i for i, mask in enumerate(masks) if mask.any()]
+    kept = masks[keep].astype(np.uint8) if keep else np.zeros((0, h, w), np.uint8)
+    return {
+        "boxes": torch.from_numpy(masks_to_boxes(kept)).reshape(-1, 4),
+        "labels": torch.as_tensor([labels[i] for i in keep], dtype=torch.int64),
+        "masks": torch.from_numpy(kept),
+    }
+
+
+def hflip_sample(image: torch.Tensor, target: Target) -> tuple[torch.Tensor, Target]:
+    """Mirror an image and its target left-right."""
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
+    flipped = dict(target, boxes=boxes, masks=target["masks"].flip(-1))
+    return image.flip(-1), flipped
+
+
+def to_sample(image: np.ndarray, masks: np.ndarray, labels: Sequence[int]) -> tuple[torch.Tensor, Target]:
+    """HxWx3 uint8 image plus masks/labels -> (float image tensor, target)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    return tensor, make_target(masks, labels)
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Tensor], list[Target]]:
+    """Detection batches are lists (images differ in size), not stacked tensors."""
+    images, targets = zip(*batch) if batch else ((), ())
+    return list(images), list(targets)
+
+
+class SegmentationDataset(Dataset):
+    """DeepFashion2 records -> Mask R-CNN samples, optionally flipped at random.
+
+    ``records`` are :class:`fittingroom.data.deepfashion2.ImageRecord` objects;
+    images are read lazily. ``polygon_source`` (see :func:`item_polygons`) picks
+    the polygons rasterised into masks. Flips draw from torch's RNG, which the
+    DataLoader reseeds per worker and epoch, so runs repeat under a fixed seed.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[Any],
+        hflip: bool = False,
+        polygon_source: str = "segmentation",
+    ) -> None:
+        if polygon_source not in POLYGON_SOURCES:
+            raise ValueError(f"polygon source '{polygon_source}' not in {POLYGON_SOURCES}")
+        self.records = list(records)
+        self.hflip = hflip
+        self.polygon_source = polygon_source
+
+    @classmethod
+    def from_split(
+        cls,
+        root: str | Path,
+        split: str,
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> "SegmentationDataset":
+        """Read a split (``train``/``validation``) of a DeepFashion2-format folder."""
+        records = read_split(root, split)
+        if limit:
+            records = records[:limit]
+        return cls(records, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Image, boolean masks (N x H x W) and labels of one record, unflipped."""
+        record = self.records[index]
+        image = load_rgb(record.image_path)
+        h, w = image.shape[:2]
+        masks = [polygons_to_mask(item_polygons(item, self.polygon_source, w, h), h, w) for item in record.items]
+        stacked = np.stack(masks).astype(bool) if masks else np.zeros((0, h, w), bool)
+        return image, stacked, [item.category_id for item in record.items]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+        image, target = to_sample(*self.load(index))
+        if self.hflip and torch.rand(()).item() < 0.5:
+            image, target = hflip_sample(image, target)
+        return image, target

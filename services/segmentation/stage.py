@@ -1,0 +1,114 @@
+"""The segmentation stage: photo in, garments (mask, box, category, score) out.
+
+Pure logic: numpy arrays in, :class:`~fittingroom.garments.Garment` objects out, a
+loaded model passed in. No files, network or registry access here, so the CLI,
+gRPC servicer and Kafka worker all call the same functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
+from fittingroom.garments import CATEGORIES, Garment, category_id
+
+POLICIES_HELP = "'largest' or a category name (" + ", ".join(CATEGORIES) + ")"
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 RGB array -> 3xHxW float tensor in [0, 1]; rejects other shapes."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        raise BadImageError(f"expected an HxWx3 RGB image, got shape {shape}")
+    if image.dtype != np.uint8:
+        raise BadImageError(f"expected a uint8 image, got {image.dtype}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise BadImageError(f"image {image.shape[1]}x{image.shape[0]} is too small")
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
+def _int_box(box: Sequence[float], mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Integer (x1, y1, x2, y2), x2/y2 exclusive, covering the box and the mask, clipped."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    x1 = min(math.floor(box[0]), int(xs.min()))
+    y1 = min(math.floor(box[1]), int(ys.min()))
+    x2 = max(math.ceil(box[2]), int(xs.max()) + 1)
+    y2 = max(math.ceil(box[3]), int(ys.max()) + 1)
+    return max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+
+
+def detections_to_garments(
+    output: dict[str, torch.Tensor], score_threshold: float, mask_threshold: float
+) -> list[Garment]:
+    """Turn one image's Mask R-CNN output into garments, best score first.
+
+    Detections under ``score_threshold`` and those whose thresholded mask is empty
+    are dropped. The box is widened to cover the mask so that a crop of the box
+    always contains the whole garment.
+    """
+    scores = output["scores"].detach().cpu().numpy()
+    boxes = output["boxes"].detach().cpu().numpy()
+    labels = output["labels"].detach().cpu().numpy()
+    masks = output["masks"].detach().cpu().numpy()[:, 0] >= mask_threshold
+    garments = []
+    for i in np.argsort(-scores, kind="stable"):
+        if scores[i] < score_threshold or not masks[i].any() or not 1 <= labels[i] <= len(CATEGORIES):
+            continue
+        box = _int_box(boxes[i], masks[i])
+        garments.append(Garment(mask=masks[i], box=box, category=int(labels[i]), score=float(scores[i])))
+    return garments
+
+
+def segment_garments_batch(
+    model: nn.Module,
+    images: Sequence[np.ndarray],
+    score_threshold: float = 0.5,
+    mask_threshold: float = 0.5,
+) -> list[list[Garment]]:
+    """Segment several photos in one forward pass (workers batch requests)."""
+    if not images:
+        return []
+    tensors = [image_to_tensor(image) for image in images]
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        outputs = model([t.to(device) for t in tensors])
+    return [detections_to_garments(o, score_threshold, mask_threshold) for o in outputs]
+
+
+def segment_garments(
+    model: nn.Module,
+    image: np.ndarray,
+    score_threshold: float = 0.5,
+    mask_threshold: float = 0.5,
+) -> list[Garment]:
+    """Garments found in one HxWx3 uint8 RGB photo, sorted by score (highest first)."""
+    return segment_garments_batch(model, [image], score_threshold, mask_threshold)[0]
+
+
+def select_garment(garments: Sequence[Garment], policy: str = "largest") -> Garment:
+    """Pick the garment to restyle.
+
+    ``policy`` is ``"largest"`` (most mask pixels; the main garment in a product
+    photo) or a category name (the highest-scoring garment of that category).
+    Raises :class:`NoGarmentError` when nothing fits, naming what was found.
+    """
+    if not garments:
+        raise NoGarmentError("no garment found in the image")
+    if policy == "largest":
+        return max(garments, key=lambda g: (g.area, g.score))
+    try:
+        wanted = category_id(policy)
+    except ValueError:
+        raise BadRequestError(f"unknown garment selection policy '{policy}'; use {POLICIES_HELP}") from None
+    matching = [g for g in garments if g.category == wanted]
+    if not matching:
+        found = ", ".join(sorted({g.category_name for g in garments}))
+        raise NoGarmentError(f"no {policy} found in the image; found: {found}")
+    return max(matching, key=lambda g: g.score)

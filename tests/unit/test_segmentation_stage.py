@@ -1,0 +1,105 @@
+"""Segmentation stage: output conversion, random-model inference, garment selection."""
+
+import numpy as np
+import pytest
+import torch
+
+from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
+from fittingroom.garments import Garment, category_id
+from fittingroom.segmentation.model import maskrcnn_mobilenet_v3_large_fpn
+from fittingroom.segmentation.stage import (
+    detections_to_garments,
+    segment_garments,
+    segment_garments_batch,
+    select_garment,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine more threads thrash."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _output(h=40, w=30):
+    masks = torch.zeros(3, 1, h, w)
+    masks[0, 0, 5:20, 5:15] = 0.9
+    masks[1, 0, 10:40, 0:30] = 0.8
+    return {
+        "boxes": torch.tensor([[5.2, 5.7, 14.9, 19.1], [-3.0, 9.5, 35.0, 44.0], [1.0, 1.0, 5.0, 5.0]]),
+        "labels": torch.tensor([1, 8, 2]),
+        "scores": torch.tensor([0.6, 0.9, 0.95]),
+        "masks": masks,
+    }
+
+
+def test_detections_become_sorted_clipped_garments_and_empty_masks_drop():
+    garments = detections_to_garments(_output(), score_threshold=0.5, mask_threshold=0.5)
+    assert [g.category for g in garments] == [8, 1]
+    assert garments[0].box == (0, 9, 30, 40)
+    assert garments[1].box == (5, 5, 15, 20)
+    assert garments[1].area == 15 * 10 and garments[1].mask.dtype == bool
+
+
+def test_score_threshold_filters():
+    garments = detections_to_garments(_output(), score_threshold=0.7, mask_threshold=0.5)
+    assert [g.category for g in garments] == [8]
+
+
+def _check_garment(garment, h, w):
+    x1, y1, x2, y2 = garment.box
+    assert all(isinstance(v, int) for v in garment.box)
+    assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+    assert garment.mask.shape == (h, w) and garment.mask.dtype == bool
+    ys, xs = np.nonzero(garment.mask)
+    assert xs.min() >= x1 and xs.max() < x2 and ys.min() >= y1 and ys.max() < y2
+    assert 1 <= garment.category <= 13
+
+
+def test_random_model_returns_well_formed_garments():
+    torch.manual_seed(0)
+    model = maskrcnn_mobilenet_v3_large_fpn(box_score_thresh=0.0, min_size=96, max_size=128)
+    image = np.random.default_rng(0).integers(0, 256, (100, 80, 3), dtype=np.uint8)
+    garments = segment_garments(model, image, score_threshold=0.0, mask_threshold=0.3)
+    assert garments, "a random model with no score threshold should still emit detections"
+    scores = [g.score for g in garments]
+    assert scores == sorted(scores, reverse=True)
+    for garment in garments:
+        _check_garment(garment, 100, 80)
+    batch = segment_garments_batch(model, [image, image[:60]], score_threshold=0.0, mask_threshold=0.3)
+    assert len(batch) == 2 and all(g.mask.shape == (60, 80) for g in batch[1])
+
+
+@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32),
+                                 np.zeros((1, 10, 3), np.uint8)])
+def test_bad_images_raise(bad):
+    model = maskrcnn_mobilenet_v3_large_fpn()
+    with pytest.raises(BadImageError):
+        segment_garments(model, bad)
+
+
+def _garment(category, area, score):
+    mask = np.zeros((20, 20), bool)
+    mask.flat[:area] = True
+    return Garment(mask=mask, box=(0, 0, 20, 20), category=category, score=score)
+
+
+def test_select_largest_and_by_category():
+    small_top = _garment(category_id("vest"), 30, 0.9)
+    big_trousers = _garment(category_id("trousers"), 200, 0.6)
+    other_vest = _garment(category_id("vest"), 100, 0.7)
+    garments = [small_top, big_trousers, other_vest]
+    assert select_garment(garments) is big_trousers
+    assert select_garment(garments, "vest") is small_top
+
+
+def test_select_raises_no_garment_naming_found_categories():
+    with pytest.raises(NoGarmentError):
+        select_garment([])
+    with pytest.raises(NoGarmentError, match="found: trousers, vest"):
+        select_garment([_garment(category_id("vest"), 5, 0.9), _garment(category_id("trousers"), 5, 0.9)], "skirt")
+    with pytest.raises(BadRequestError, match="unknown garment selection policy"):
+        select_garment([_garment(1, 5, 0.9)], "hat")
