@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SAMPLES := shared/fittingroom/samples
 OUT ?= out
 
-.PHONY: venv demo test test-fast weights data bench lock clean help
+.PHONY: venv demo test weights data bench protos lock clean help
 
 help:
 	@echo "make demo       try-on of the bundled sample pair (embedded mode) -> $(OUT)/demo/"
@@ -42,8 +42,14 @@ data: $(STAMP)
 bench: $(STAMP)
 	$(FR) bench stages --out-dir $(OUT)/bench
 
+# Generated code lands in shared/fittingroom/v1 and is never edited by hand.
+protos: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=shared --pyi_out=shared \
+		--grpc_python_out=shared protos/fittingroom/v1/*.proto
+	touch shared/fittingroom/v1/__init__.py
+
 lock:
-	$(PY) -m pip freeze --exclude-editable | grep -v '^fittingroom' > requirements.lock
+	$(PY) -m pip freeze --all --exclude-editable | grep -v '^fittingroom' > requirements.lock
 
 clean:
 	rm -rf $(OUT) .pytest_cache

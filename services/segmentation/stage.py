@@ -112,3 +112,42 @@ def select_garment(garments: Sequence[Garment], policy: str = "largest") -> Garm
         found = ", ".join(sorted({g.category_name for g in garments}))
         raise NoGarmentError(f"no {policy} found in the image; found: {found}")
     return max(matching, key=lambda g: g.score)
+
+
+# Body regions: a product replaces the shopper's garment worn in the same place.
+GARMENT_REGIONS: dict[str, tuple[int, ...]] = {
+    "top": (1, 2, 3, 4, 5, 6),
+    "bottom": (7, 8, 9),
+    "dress": (10, 11, 12, 13),
+}
+
+
+def garment_region(category: int) -> str:
+    """``top``, ``bottom`` or ``dress`` for a 1-based DeepFashion2 category id."""
+    return next(region for region, ids in GARMENT_REGIONS.items() if category in ids)
+
+
+def match_garment(garments: Sequence[Garment], product: Garment) -> Garment:
+    """The shopper's garment the product should replace.
+
+    Same category first (highest score), then the same body region (a product
+    top replaces whatever top is worn; a dress replaces a dress), then the
+    largest garment. Raises :class:`NoGarmentError` when nothing was found.
+    """
+    if not garments:
+        raise NoGarmentError("no garment found in the person image")
+    same = [g for g in garments if g.category == product.category]
+    if same:
+        return max(same, key=lambda g: g.score)
+    region = garment_region(product.category)
+    nearby = [g for g in garments if garment_region(g.category) == region]
+    if nearby:
+        return max(nearby, key=lambda g: (g.area, g.score))
+    return select_garment(garments, "largest")
+
+
+def choose_person_garment(garments: Sequence[Garment], policy: str, product: Garment) -> Garment:
+    """Apply a garment policy: ``match`` (the product's counterpart), ``largest`` or a category."""
+    if policy == "match":
+        return match_garment(garments, product)
+    return select_garment(garments, policy)

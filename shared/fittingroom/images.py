@@ -72,7 +72,7 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
         scaled = np.asarray(image, dtype=np.float64)
         peak = scaled.max() or 1.0
         image = Image.fromarray((scaled / peak * 255).astype(np.uint8))
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    return np.array(image.convert("RGB"), dtype=np.uint8)
 
 
 def read_image(path: str | Path, **limits: int) -> np.ndarray:

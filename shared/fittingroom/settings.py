@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 PREFIX = "FITTINGROOM_"
-GARMENT_POLICIES_HELP = "'largest' or a DeepFashion2 category name"
+GARMENT_POLICIES_HELP = "'match' (the garment worn where the product goes), 'largest' or a DeepFashion2 category name"
 
 
 class SettingsError(ValueError):
@@ -36,13 +36,35 @@ class Settings:
     segmentation_model: str = field(default="maskrcnn-mobilenet", metadata={"help": "registry name[:version] of the Mask R-CNN"})
     style_model: str = field(default="stylenet", metadata={"help": "registry name[:version] of the style classifier"})
     translation_version: str = field(default="latest", metadata={"help": "version of the per-class CycleGAN generators"})
-    garment_policy: str = field(default="largest", metadata={"help": f"which person garment to replace: {GARMENT_POLICIES_HELP}"})
-    score_threshold: float = field(default=0.5, metadata={"help": "minimum Mask R-CNN score for a garment"})
+    torch_threads: int = field(default=0, metadata={"help": "CPU threads for torch (0 = torch's default); 1 avoids oversubscription when several services share cores"})
+    garment_policy: str = field(default="match", metadata={"help": f"which person garment to replace: {GARMENT_POLICIES_HELP}"})
+    score_threshold: float = field(default=0.3, metadata={"help": "minimum Mask R-CNN score for a garment"})
     style_fallback: str = field(default="none", metadata={"help": "'none' (unknown style is an error) or 'nearest' (use the nearest trained class)"})
     feather_px: float = field(default=0.0, metadata={"help": "soften the garment's inner edge by this many pixels"})
     max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "reject images with more pixels (decompression-bomb guard)"})
     max_image_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "reject encoded images larger than this"})
     style_cache_size: int = field(default=256, metadata={"help": "product images whose style work is cached (by content hash)"})
+    kafka_bootstrap: str = field(default="127.0.0.1:9092", metadata={"help": "Kafka bootstrap servers (host:port[,host:port])"})
+    kafka_group_prefix: str = field(default="fittingroom", metadata={"help": "consumer groups are <prefix>-<service>"})
+    s3_endpoint: str = field(default="", metadata={"help": "MinIO/S3 host:port; empty means the local store folder"})
+    s3_access_key: str = field(default="", metadata={"help": "MinIO/S3 access key (from a Secret in Kubernetes)"})
+    s3_secret_key: str = field(default="", metadata={"help": "MinIO/S3 secret key (from a Secret in Kubernetes)"})
+    s3_secure: bool = field(default=False, metadata={"help": "use TLS to reach MinIO/S3"})
+    requests_bucket: str = field(default="fittingroom-requests", metadata={"help": "bucket for request photos, tensors and results"})
+    models_bucket: str = field(default="fittingroom-models", metadata={"help": "bucket holding the model registry"})
+    grpc_port: int = field(default=0, metadata={"help": "gRPC port; 0 means the service's default (gateway 50050, segmentation 50051, style 50052, translation 50053, compositing 50054)"})
+    metrics_port: int = field(default=0, metadata={"help": "Prometheus /metrics port; 0 means gRPC port + 1000"})
+    grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
+    worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
+    worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
+    drain_seconds: float = field(default=10.0, metadata={"help": "graceful shutdown: finish in-flight work for this long after SIGTERM"})
+    segmentation_address: str = field(default="127.0.0.1:50051", metadata={"help": "gateway → segmentation service"})
+    style_address: str = field(default="127.0.0.1:50052", metadata={"help": "gateway → style service"})
+    translation_address: str = field(default="127.0.0.1:50053", metadata={"help": "gateway → translation service"})
+    compositing_address: str = field(default="127.0.0.1:50054", metadata={"help": "gateway → compositing service"})
+    enable_grpc: bool = field(default=True, metadata={"help": "run the service's gRPC server"})
+    enable_worker: bool = field(default=True, metadata={"help": "run the service's Kafka worker"})
+    log_level: str = field(default="INFO", metadata={"help": "logging level of the JSON logs"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -62,7 +84,7 @@ class Settings:
         """Check cross-field rules; raises SettingsError naming the variable."""
         from fittingroom.garments import CATEGORIES
 
-        if self.garment_policy != "largest" and self.garment_policy not in CATEGORIES:
+        if self.garment_policy not in ("match", "largest") and self.garment_policy not in CATEGORIES:
             raise SettingsError(f"{PREFIX}GARMENT_POLICY={self.garment_policy!r}: expected {GARMENT_POLICIES_HELP}")
         if self.style_fallback not in ("none", "nearest"):
             raise SettingsError(f"{PREFIX}STYLE_FALLBACK={self.style_fallback!r}: expected 'none' or 'nearest'")

@@ -23,6 +23,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def set_torch_threads(threads: int) -> None:
+    """Pin torch's intra-op CPU threads; 0 keeps torch's default."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def select_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU."""
     if name == "auto":

@@ -9,7 +9,7 @@ from fittingroom.settings import Settings, SettingsError, split_model_ref
 
 def test_defaults_and_environment():
     s = Settings.from_env({"FITTINGROOM_STORE_DIR": "/tmp/s", "FITTINGROOM_FEATHER_PX": "2.5"})
-    assert s.store_dir == Path("/tmp/s") and s.feather_px == 2.5 and s.garment_policy == "largest"
+    assert s.store_dir == Path("/tmp/s") and s.feather_px == 2.5 and s.garment_policy == "match"
 
 
 def test_overrides_beat_environment():

@@ -1,0 +1,125 @@
+"""The embedded try-on pipeline: the method of DESIGN §1 in one process.
+
+It only wires the pure stage functions of the four services together and keeps
+the models loaded; the distributed gateway runs the same stages over gRPC/Kafka.
+Style-side work (segmenting and classifying a product photo) is cached by the
+photo's content hash, because many shoppers try the same product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fittingroom.compositing.stage import composite_garment, translation_input
+from fittingroom.garments import Garment, StyleLabel
+from fittingroom.registry import ModelRegistry
+from fittingroom.segmentation.model import load_segmentation_model
+from fittingroom.segmentation.stage import choose_person_garment, segment_garments, select_garment
+from fittingroom.settings import Settings, split_model_ref
+from fittingroom.style.stage import classify_style, load_style_model, resolve_translation_key, style_classes
+from fittingroom.training import select_device, set_torch_threads
+from fittingroom.translation.stage import available_style_classes, load_generator, translate_garment
+
+
+@dataclass
+class StyleAnalysis:
+    """What the style side of a try-on produced for one product photo."""
+
+    garment: Garment
+    label: StyleLabel
+    translation_key: str
+
+
+@dataclass
+class TryOnResult:
+    """The try-on image plus every intermediate a contact sheet or a test wants."""
+
+    image: np.ndarray
+    person_garment: Garment
+    style: StyleAnalysis
+    translation_input: np.ndarray
+    translated: np.ndarray
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+
+    def measure(self, name: str, fn, *args, **kwargs):
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.timings_ms[name] = (time.perf_counter() - start) * 1000.0
+        return result
+
+
+class TryOnPipeline:
+    """Loads the three models once and runs try-ons on decoded RGB arrays."""
+
+    def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.device = select_device(settings.device)
+        set_torch_threads(settings.torch_threads)
+        seg_name, seg_version = split_model_ref(settings.segmentation_model)
+        style_name, style_version = split_model_ref(settings.style_model)
+        self.segmenter, self.segmentation_manifest = load_segmentation_model(registry, seg_name, seg_version)
+        self.classifier, self.style_manifest = load_style_model(registry, style_name, style_version)
+        self.style_colours, self.style_patterns = style_classes(self.style_manifest)
+        self.segmenter.to(self.device)
+        self.classifier.to(self.device)
+        self.translation_classes = available_style_classes(registry)
+        self._generators: dict[str, object] = {}
+        self._style_cache: OrderedDict[str, StyleAnalysis] = OrderedDict()
+
+    def generator(self, key: str):
+        """The CycleGAN generator for a style class, loaded on first use."""
+        if key not in self._generators:
+            version = self.settings.translation_version
+            generator, _ = load_generator(self.registry, key, None if version == "latest" else version)
+            self._generators[key] = generator.to(self.device)
+        return self._generators[key]
+
+    def analyse_style(self, style_image: np.ndarray) -> StyleAnalysis:
+        """Steps 1–2: segment the product garment and pick its translation class (cached)."""
+        digest = hashlib.sha256(style_image.tobytes() + str(style_image.shape).encode()).hexdigest()
+        cached = self._style_cache.get(digest)
+        if cached is not None:
+            self._style_cache.move_to_end(digest)
+            return cached
+        garments = segment_garments(self.segmenter, style_image, score_threshold=self.settings.score_threshold)
+        garment = select_garment(garments, "largest")
+        label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment)
+        key = resolve_translation_key(label, self.translation_classes, fallback=self.settings.style_fallback)
+        analysis = StyleAnalysis(garment=garment, label=label, translation_key=key)
+        self._style_cache[digest] = analysis
+        while len(self._style_cache) > self.settings.style_cache_size:
+            self._style_cache.popitem(last=False)
+        return analysis
+
+    def run(self, person_image: np.ndarray, style_image: np.ndarray, feather_px: float | None = None) -> TryOnResult:
+        """Steps 1–10 of the method on one person photo and one product photo."""
+        timer = _Timer()
+        style = timer.measure("style", self.analyse_style, style_image)
+        garments = timer.measure(
+            "segmentation", segment_garments, self.segmenter, person_image, self.settings.score_threshold
+        )
+        garment = choose_person_garment(garments, self.settings.garment_policy, style.garment)
+        square = translation_input(person_image, garment)
+        generator = self.generator(style.translation_key)
+        translated = timer.measure("translation", translate_garment, generator, square)
+        feather = self.settings.feather_px if feather_px is None else feather_px
+        image = timer.measure("compositing", composite_garment, person_image, garment, translated, feather)
+        return TryOnResult(
+            image=image,
+            person_garment=garment,
+            style=style,
+            translation_input=square,
+            translated=translated,
+            timings_ms=timer.timings_ms,
+        )

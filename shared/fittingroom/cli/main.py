@@ -1,0 +1,53 @@
+"""The ``fittingroom`` command: try-on, data, training, registry and benchmarks."""
+
+from __future__ import annotations
+
+import typer
+
+from fittingroom.cli import models as models_cli
+from fittingroom.cli.serve import serve
+from fittingroom.cli.tryon import tryon
+
+app = typer.Typer(
+    help="Fittingroom: dress a shopper's photo in a product's colour and pattern.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(tryon)
+app.command()(serve)
+app.add_typer(models_cli.app, name="models")
+
+train_app = typer.Typer(help="Train a model on DeepFashion2-format data and register it.", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Evaluate a registered model on a validation split.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(evaluate_app, name="evaluate")
+
+
+def _mount_services() -> None:
+    from fittingroom.data.cli import app as data_app
+    from fittingroom.segmentation import cli as segmentation_cli
+    from fittingroom.style import cli as style_cli
+    from fittingroom.translation import cli as translation_cli
+
+    app.add_typer(data_app, name="data", help="Synthetic DeepFashion2 data and format conversion.")
+    train_app.command("segmentation")(segmentation_cli.train)
+    train_app.command("style")(style_cli.train)
+    train_app.command("translation")(translation_cli.train)
+    evaluate_app.command("segmentation")(segmentation_cli.evaluate)
+    evaluate_app.command("style")(style_cli.evaluate)
+
+
+def _mount_tools() -> None:
+    from fittingroom.cli.bench import app as bench_app
+    from fittingroom.cli.starter import build_starter
+
+    app.add_typer(bench_app, name="bench")
+    models_cli.app.command("build-starter")(build_starter)
+
+
+_mount_services()
+_mount_tools()
+
+if __name__ == "__main__":
+    app()

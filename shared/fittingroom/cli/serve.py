@@ -1,0 +1,36 @@
+"""``fittingroom serve <service>``: run one service's gRPC server and Kafka worker."""
+
+from __future__ import annotations
+
+import importlib
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from fittingroom.cli.errors import cli_errors
+from fittingroom.settings import Settings
+
+
+class ServiceName(str, Enum):
+    gateway = "gateway"
+    segmentation = "segmentation"
+    style = "style"
+    translation = "translation"
+    compositing = "compositing"
+
+
+def serve(
+    service: ServiceName = typer.Argument(..., help="Which service to run."),
+    grpc: Optional[bool] = typer.Option(None, "--grpc/--no-grpc", help="Run the gRPC server (FITTINGROOM_ENABLE_GRPC)."),
+    worker: Optional[bool] = typer.Option(None, "--worker/--no-worker", help="Run the Kafka worker (FITTINGROOM_ENABLE_WORKER)."),
+    port: Optional[int] = typer.Option(None, help="gRPC port (FITTINGROOM_GRPC_PORT)."),
+    metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (FITTINGROOM_METRICS_PORT)."),
+) -> None:
+    """Serve until SIGTERM; settings come from FITTINGROOM_* variables."""
+    with cli_errors():
+        settings = Settings.from_env(enable_grpc=grpc, enable_worker=worker, grpc_port=port, metrics_port=metrics_port)
+        module = importlib.import_module(f"fittingroom.{service.value}.service")
+        from fittingroom.serving.runner import run_service
+
+        run_service(module.DEFINITION, settings)

@@ -1,0 +1,118 @@
+"""``fittingroom tryon``: the main job, embedded mode (one process, no servers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from tqdm import tqdm
+
+from fittingroom.cli.errors import EXIT_REJECTED, cli_errors
+from fittingroom.errors import FittingroomError
+from fittingroom.images import read_image, write_image
+from fittingroom.registry import ModelRegistry
+from fittingroom.settings import Settings
+from fittingroom.storage import LocalFolderStore
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def build_pipeline(settings: Settings):
+    """An embedded pipeline over the local store, falling back to the starter models."""
+    from fittingroom.gateway.pipeline import TryOnPipeline
+
+    registry = ModelRegistry.with_starter_models(LocalFolderStore(settings.store_dir))
+    return TryOnPipeline(registry, settings)
+
+
+def write_sheet(path: Path, person, style, result) -> Path:
+    """The contact sheet PNG of one try-on."""
+    from fittingroom.gateway.sheet import contact_sheet, mask_overlay
+
+    label = result.style.label
+    return write_image(
+        path,
+        contact_sheet(
+            [
+                ("person", person),
+                ("style", style),
+                (f"person mask: {result.person_garment.category_name}", mask_overlay(person, result.person_garment)),
+                (f"style mask: {label.key} ({label.confidence:.2f})", mask_overlay(style, result.style.garment)),
+                ("garment 256x256", result.translation_input),
+                (f"translated: {result.style.translation_key}", result.translated),
+                ("result", result.image),
+            ]
+        ),
+    )
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _run_one(pipeline, person_path: Path, style_path: Path, out: Path, sheet: Optional[Path], settings: Settings):
+    limits = {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_image_bytes}
+    person = read_image(person_path, **limits)
+    style = read_image(style_path, **limits)
+    result = pipeline.run(person, style)
+    write_image(out, result.image)
+    if sheet is not None:
+        write_sheet(sheet, person, style, result)
+    return result
+
+
+def tryon(
+    person: Optional[Path] = typer.Option(None, help="Shopper photo."),
+    style: Path = typer.Option(..., help="Product photo, or a folder of them with --person-dir."),
+    out: Optional[Path] = typer.Option(None, help="Where to write the try-on (PNG/JPEG by suffix)."),
+    sheet: Optional[Path] = typer.Option(None, help="Also write a contact sheet PNG here."),
+    person_dir: Optional[Path] = typer.Option(None, help="Folder mode: every photo in it is tried on."),
+    out_dir: Optional[Path] = typer.Option(None, help="Folder mode: results (and sheets) go here."),
+    garment: Optional[str] = typer.Option(None, help="Garment to replace: 'match' (default: where the product is worn), 'largest' or a category name."),
+    fallback: Optional[str] = typer.Option(None, help="Unknown style class: 'none' (error) or 'nearest'."),
+    feather: Optional[float] = typer.Option(None, help="Feather the garment's inner edge (pixels)."),
+    store: Optional[Path] = typer.Option(None, help="Local object store (default FITTINGROOM_STORE_DIR)."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
+) -> None:
+    """Dress the shopper in the product's colour and pattern."""
+    with cli_errors():
+        settings = Settings.from_env(
+            garment_policy=garment, style_fallback=fallback, feather_px=feather, store_dir=store, device=device
+        )
+        if person_dir is not None:
+            _folder_mode(settings, person_dir, style, out_dir or Path("out/tryon"), sheet is not None)
+            return
+        if person is None or out is None:
+            raise typer.BadParameter("give --person and --out, or --person-dir (folder mode)")
+        pipeline = build_pipeline(settings)
+        result = _run_one(pipeline, person, style, out, sheet, settings)
+        timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
+        print(f"wrote {out} (style {result.style.label.key} → weights {result.style.translation_key}; {timings})")
+        if sheet is not None:
+            print(f"wrote {sheet}")
+
+
+def _folder_mode(settings: Settings, person_dir: Path, style: Path, out_dir: Path, sheets: bool) -> None:
+    if not person_dir.is_dir():
+        raise typer.BadParameter(f"{person_dir} is not a folder")
+    styles = _images_in(style) if style.is_dir() else [style]
+    pairs = [(p, s) for p in _images_in(person_dir) for s in styles]
+    if not pairs:
+        raise typer.BadParameter(f"no images in {person_dir}")
+    pipeline = build_pipeline(settings)
+    failures: list[str] = []
+    for person_path, style_path in tqdm(pairs, desc="try-on", unit="pair"):
+        name = f"{person_path.stem}__{style_path.stem}"
+        sheet = out_dir / f"{name}.sheet.png" if sheets else None
+        try:
+            _run_one(pipeline, person_path, style_path, out_dir / f"{name}.png", sheet, settings)
+        except FittingroomError as exc:
+            failures.append(f"{person_path.name} + {style_path.name}: {exc}")
+    done = len(pairs) - len(failures)
+    print(f"{done}/{len(pairs)} try-ons written to {out_dir}")
+    for line in failures:
+        print(f"failed: {line}", file=sys.stderr)
+    if failures:
+        raise typer.Exit(EXIT_REJECTED)

@@ -1,0 +1,81 @@
+"""The main job end to end in one process, on the bundled starter models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fittingroom.cli.tryon import build_pipeline
+from fittingroom.data.synth import render_shop_image, render_user_image
+from fittingroom.errors import NoGarmentError, UnknownStyleError
+from fittingroom.garments import COLOURS, category_id
+from fittingroom.segmentation.stage import garment_region
+from fittingroom.images import read_image
+from fittingroom.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fittingroom" / "samples"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    settings = Settings.from_env({}, store_dir=tmp_path_factory.mktemp("store"), device="cpu", style_fallback="nearest")
+    return build_pipeline(settings)
+
+
+def _colour_distance(pixels: np.ndarray, colour: str) -> float:
+    return float(np.linalg.norm(pixels.reshape(-1, 3).mean(0) - np.array(COLOURS[colour], float)))
+
+
+def _assert_recoloured(person: np.ndarray, result, target: str) -> None:
+    mask = result.person_garment.mask
+    assert result.image.shape == person.shape
+    assert np.array_equal(result.image[~mask], person[~mask])
+    before = _colour_distance(person[mask].astype(float), target)
+    after = _colour_distance(result.image[mask].astype(float), target)
+    assert after < 0.6 * before, (before, after)
+
+
+def test_sample_pair_turns_the_shirt_red(pipeline):
+    person, style = read_image(SAMPLES / "person.jpg"), read_image(SAMPLES / "style.jpg")
+    result = pipeline.run(person, style)
+    assert result.style.label.colour == "red"
+    assert garment_region(result.person_garment.category) == "top"
+    _assert_recoloured(person, result, "red")
+
+
+def test_generated_pair_recolours_only_the_garment(pipeline):
+    rng = np.random.default_rng(11)
+    person, _ = render_user_image(rng, (256, 320), garments=[(category_id("long_sleeved_shirt"), "green", "solid"),
+                                                           (category_id("trousers"), "black", "solid")])
+    style, _ = render_shop_image(rng, (256, 320), garment=(category_id("short_sleeved_shirt"), "red", "stripes"))
+    result = pipeline.run(person, style)
+    assert result.style.label.colour == "red" and result.style.translation_key.startswith("red-")
+    _assert_recoloured(person, result, "red")
+
+
+def test_style_work_is_cached_by_content(pipeline):
+    style = read_image(SAMPLES / "style.jpg")
+    assert pipeline.analyse_style(style) is pipeline.analyse_style(style.copy())
+
+
+def test_photo_without_garment_is_a_typed_error(pipeline):
+    empty = np.full((320, 256, 3), 200, np.uint8)
+    with pytest.raises(NoGarmentError):
+        pipeline.run(empty, read_image(SAMPLES / "style.jpg"))
+
+
+def test_untrained_style_class_names_the_trained_ones(tmp_path):
+    pipeline = build_pipeline(Settings.from_env({}, store_dir=tmp_path, device="cpu", style_fallback="none"))
+    pipeline.translation_classes = ["blue-solid", "green-solid"]
+    with pytest.raises(UnknownStyleError, match="available classes: blue-solid, green-solid"):
+        pipeline.analyse_style(read_image(SAMPLES / "style.jpg"))
+
+
+def test_nearest_fallback_picks_a_trained_class(tmp_path):
+    pipeline = build_pipeline(Settings.from_env({}, store_dir=tmp_path, device="cpu", style_fallback="nearest"))
+    rng = np.random.default_rng(5)
+    style, _ = render_shop_image(rng, (256, 320), garment=(category_id("short_sleeved_shirt"), "purple", "dots"))
+    analysis = pipeline.analyse_style(style)
+    assert analysis.translation_key in pipeline.translation_classes
