@@ -163,11 +163,15 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             max_poll_records=max_batch,
             reconnect_backoff_max_ms=2_000,
+            metadata_max_age_ms=10_000,
         )
         config.update(overrides)
         topics = list(topics)
         self.consumer: KafkaConsumer = _retrying(
             f"connect consumer to {bootstrap}", lambda: KafkaConsumer(*topics, **config), NO_RETRY)
+        # Fetch topic metadata before the first group join: a member that joins
+        # without it is assigned nothing until the next metadata refresh.
+        _retrying("fetch topic metadata", self.consumer.topics, self.retry)
 
     def poll_batch(self) -> list[ConsumerRecord]:
         """Up to ``max_batch`` records, returned when full or ``max_wait_ms`` has passed.

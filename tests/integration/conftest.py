@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from fittingroom.retry import RetryPolicy, retry_call
 from fittingroom.s3store import MinioStore
 
 T = TypeVar("T")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `stack` under --import-mode=importlib
 INFRA_DIR = Path(__file__).resolve().parents[2] / "shared" / "infra"
 FIRST_START_TIMEOUT_S = 900  # a fresh machine builds MinIO and fetches Kafka first
 
@@ -188,3 +190,13 @@ def minio_server(infra: Infra) -> ServerControl:
 def kafka_server(infra: Infra) -> ServerControl:
     """Stop/start control over the test Kafka broker (fault tests)."""
     return ServerControl(infra, "kafka.sh")
+
+
+@pytest.fixture(scope="session")
+def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory):
+    """All five services as real processes, wired to the session's Kafka and MinIO."""
+    from stack import start_stack
+
+    running = start_stack(infra.env, tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()

@@ -1,0 +1,40 @@
+"""Compositing stage over references: photo, garment and translation in, result PNG out."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from fittingroom.compositing.stage import composite_garment
+from fittingroom.serving.blobs import garment_from_ref, load_array, load_image, save_png
+from fittingroom.serving.stage_base import add_timing, image_limits, option, per_event
+from fittingroom.settings import Settings
+from fittingroom.storage import ObjectStore
+from fittingroom.v1 import events_pb2
+
+SERVICE = "compositing"
+
+
+class CompositingStage:
+    """Batch handler for ``tryon.translated`` → ``tryon.completed``."""
+
+    def __init__(self, store: ObjectStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+        return per_event(events, self._one)
+
+    def _one(self, event: events_pb2.TryOnEvent) -> events_pb2.TryOnEvent:
+        started = time.perf_counter()
+        person = load_image(self.store, event.person_image, "person image", **image_limits(self.settings))
+        garment = garment_from_ref(self.store, event.person_garment, person.shape[1], "person garment mask")
+        translated = load_array(self.store, event.translated, "translated garment")
+        feather = option(event, "feather_px", self.settings.feather_px)
+        result = composite_garment(person, garment, translated, feather)
+        out = events_pb2.TryOnEvent()
+        out.CopyFrom(event)
+        out.result.CopyFrom(save_png(self.store, event.request_id, SERVICE, "result.png", result))
+        out.stage = events_pb2.COMPLETED
+        add_timing(out, SERVICE, started)
+        return out

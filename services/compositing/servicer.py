@@ -1,0 +1,20 @@
+"""gRPC door of the compositing stage."""
+
+from __future__ import annotations
+
+from fittingroom.compositing.adapter import CompositingStage
+from fittingroom.serving.unary import run_one
+from fittingroom.v1 import events_pb2, stages_pb2, stages_pb2_grpc
+
+
+class CompositingServicer(stages_pb2_grpc.CompositingServiceServicer):
+    def __init__(self, stage: CompositingStage) -> None:
+        self.stage = stage
+
+    def Composite(self, request: stages_pb2.CompositeRequest, context) -> stages_pb2.CompositeResponse:
+        event = events_pb2.TryOnEvent(
+            request_id=request.request_id, person_image=request.person_image,
+            person_garment=request.person_garment, translated=request.translated, options=request.options,
+        )
+        out = run_one(self.stage.handle_batch, event, context)
+        return stages_pb2.CompositeResponse(result=out.result, milliseconds=out.timings[-1].milliseconds)

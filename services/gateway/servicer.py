@@ -1,0 +1,111 @@
+"""The composite API shops call: ``TryOn`` over gRPC stages, or ``Submit``/``Get``/``Watch`` over Kafka."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Iterator
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fittingroom.errors import BadRequestError
+from fittingroom.gateway.stages import StageClients
+from fittingroom.gateway.tracker import FINAL, StatusTracker
+from fittingroom.images import decode_image
+from fittingroom.serving import topics
+from fittingroom.serving.blobs import storage_errors
+from fittingroom.errors import ErrorCode
+from fittingroom.serving.errors import TransientError, UpstreamError
+from fittingroom.serving.logs import request_context
+from fittingroom.settings import Settings
+from fittingroom.storage import ObjectStore
+from fittingroom.tensors import get_object, put_object, request_key
+from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
+
+WATCH_POLL_SECONDS = 1.0
+
+
+def new_request_id(requested: str) -> str:
+    """The caller's id (idempotency key) if valid, else a fresh one."""
+    if not requested:
+        return uuid.uuid4().hex
+    if len(requested) > 128 or not all(c.isalnum() or c in "-_." for c in requested):
+        raise BadRequestError("request_id must be ≤128 characters of letters, digits, '-', '_' or '.'")
+    return requested
+
+
+class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
+    """Validates at the edge, stores photos, then runs the chain one way or the other."""
+
+    def __init__(self, settings: Settings, store: ObjectStore, stages: StageClients, tracker: StatusTracker) -> None:
+        self.settings = settings
+        self.store = store
+        self.stages = stages
+        self.tracker = tracker
+        self.producer = None
+        self.publish = None
+
+    def connect_events(self, producer, publish) -> None:
+        """Enable the event path (Submit) once a Kafka producer exists."""
+        self.producer, self.publish = producer, publish
+
+    def _photo(self, request_id: str, data: bytes, ref: common_pb2.ObjectRef, name: str) -> common_pb2.ObjectRef:
+        """Validate one photo (inline bytes or a stored reference) and store it."""
+        limits = {"max_pixels": self.settings.max_image_pixels, "max_bytes": self.settings.max_image_bytes}
+        if not data and ref.key:
+            with storage_errors(name):
+                data = get_object(self.store, ref)
+        decode_image(data, name=name, **limits)
+        with storage_errors(name):
+            return put_object(self.store, request_key(request_id, "input", name.replace(" ", "_")), data,
+                              "application/octet-stream")
+
+    def _event(self, request: tryon_pb2.TryOnRequest) -> events_pb2.TryOnEvent:
+        request_id = new_request_id(request.request_id)
+        created = Timestamp()
+        created.GetCurrentTime()
+        return events_pb2.TryOnEvent(
+            request_id=request_id, created=created, attempt=1, stage=events_pb2.SUBMITTED,
+            options=request.options,
+            person_image=self._photo(request_id, request.person_image, request.person_ref, "person image"),
+            style_image=self._photo(request_id, request.style_image, request.style_ref, "style image"),
+        )
+
+    def TryOn(self, request: tryon_pb2.TryOnRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnResponse:
+        started = time.perf_counter()
+        event = self._event(request)
+        with request_context(event.request_id):
+            done = self.stages.run_chain(event, context.time_remaining())
+        response = tryon_pb2.TryOnResponse(
+            request_id=done.request_id, result=done.result, style=done.style, timings=done.timings,
+        )
+        response.timings.add(stage="gateway", milliseconds=(time.perf_counter() - started) * 1000.0)
+        if request.return_image:
+            with storage_errors("result"):
+                response.image = get_object(self.store, done.result)
+        return response
+
+    def Submit(self, request: tryon_pb2.TryOnRequest, context: grpc.ServicerContext) -> tryon_pb2.SubmitResponse:
+        if self.producer is None:
+            raise TransientError("the event path is not connected (Kafka worker disabled or starting)")
+        event = self._event(request)
+        self.publish(self.producer, topics.REQUESTS, event.request_id, event.SerializeToString())
+        self.tracker.record(event)
+        return tryon_pb2.SubmitResponse(request_id=event.request_id)
+
+    def Get(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnStatus:
+        status = self.tracker.get(request.request_id)
+        if status is None:
+            raise UpstreamError(grpc.StatusCode.NOT_FOUND, ErrorCode.BAD_REQUEST,
+                                f"unknown request {request.request_id!r} (not submitted, or not seen yet)")
+        return status
+
+    def Watch(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> Iterator[tryon_pb2.TryOnStatus]:
+        seen = 0
+        while context.is_active():
+            for status in self.tracker.wait_for_change(request.request_id, seen, WATCH_POLL_SECONDS):
+                seen += 1
+                yield status
+                if status.stage in FINAL:
+                    return

@@ -1,0 +1,34 @@
+"""How the segmentation service runs: port, servicer, model loading, worker topics."""
+
+from __future__ import annotations
+
+from fittingroom.segmentation.adapter import SERVICE, SegmentationStage
+from fittingroom.segmentation.model import load_segmentation_model
+from fittingroom.segmentation.servicer import SegmentationServicer
+from fittingroom.serving import topics
+from fittingroom.serving.runner import LoadedService, ServiceDefinition
+from fittingroom.serving.stores import model_registry, request_store, timed_load
+from fittingroom.serving.worker import WorkerSpec
+from fittingroom.settings import Settings, split_model_ref
+from fittingroom.training import select_device
+from fittingroom.v1 import stages_pb2_grpc
+
+
+def _load(settings: Settings) -> LoadedService:
+    name, version = split_model_ref(settings.segmentation_model)
+    with timed_load(SERVICE, name):
+        model, _ = load_segmentation_model(model_registry(settings), name, version)
+        model.to(select_device(settings.device))
+    return LoadedService(handle_batch=SegmentationStage(model, request_store(settings), settings).handle_batch)
+
+
+DEFINITION = ServiceDefinition(
+    name=SERVICE,
+    default_port=50051,
+    register=lambda server, handle, _settings: server.add(
+        stages_pb2_grpc.add_SegmentationServiceServicer_to_server, SegmentationServicer(handle),
+        "fittingroom.v1.SegmentationService",
+    ),
+    load=_load,
+    worker=WorkerSpec(SERVICE, topics.REQUESTS, topics.SEGMENTED),
+)

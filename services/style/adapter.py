@@ -1,0 +1,86 @@
+"""Style stage over references: product photo + garment in, style label out.
+
+Labels are cached by the product photo's sha256: the same product classified
+for many shoppers costs one forward pass per replica.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Sequence
+
+from fittingroom.garments import StyleLabel
+from fittingroom.serving.blobs import garment_from_ref, load_image
+from fittingroom.serving.metrics import CACHE_LOOKUPS
+from fittingroom.serving.stage_base import add_timing, image_limits, option, per_event
+from fittingroom.settings import Settings
+from fittingroom.storage import ObjectStore
+from fittingroom.style.model import StyleNet
+from fittingroom.style.stage import classify_style_batch, resolve_translation_key
+from fittingroom.v1 import common_pb2, events_pb2
+
+SERVICE = "style"
+
+
+class StyleStage:
+    """Batch handler for ``tryon.segmented`` → ``tryon.styled``."""
+
+    def __init__(self, model: StyleNet, colours: list[str], patterns: list[str],
+                 translation_classes: list[str], store: ObjectStore, settings: Settings) -> None:
+        self.model = model
+        self.colours = colours
+        self.patterns = patterns
+        self.translation_classes = translation_classes
+        self.store = store
+        self.settings = settings
+        self._cache: OrderedDict[str, StyleLabel] = OrderedDict()
+
+    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+        started = time.perf_counter()
+        labels = per_event(events, self._cached)
+        misses = [i for i, label in enumerate(labels) if label is None]
+        loaded = per_event([events[i] for i in misses], self._load)
+        ready = [(i, pair) for i, pair in zip(misses, loaded) if not isinstance(pair, BaseException)]
+        for i, pair in zip(misses, loaded):
+            labels[i] = pair if isinstance(pair, BaseException) else None
+        if ready:
+            images, garments = zip(*(pair for _, pair in ready))
+            for (i, _), label in zip(ready, classify_style_batch(self.model, self.colours, self.patterns, images, garments)):
+                labels[i] = label
+                self._remember(events[i].style_image.sha256, label)
+        results = []
+        for event, label in zip(events, labels):
+            if isinstance(label, BaseException):
+                results.append(label)
+            else:
+                results.extend(per_event([event], lambda e: self._finish(e, label, started)))
+        return results
+
+    def _cached(self, event: events_pb2.TryOnEvent) -> StyleLabel | None:
+        digest = event.style_image.sha256
+        label = self._cache.get(digest) if digest else None
+        CACHE_LOOKUPS.labels(SERVICE, "hit" if label else "miss").inc()
+        return label
+
+    def _load(self, event: events_pb2.TryOnEvent):
+        image = load_image(self.store, event.style_image, "style image", **image_limits(self.settings))
+        return image, garment_from_ref(self.store, event.style_garment, image.shape[1], "style garment mask")
+
+    def _remember(self, digest: str, label: StyleLabel) -> None:
+        if digest:
+            self._cache[digest] = label
+            while len(self._cache) > self.settings.style_cache_size:
+                self._cache.popitem(last=False)
+
+    def _finish(self, event: events_pb2.TryOnEvent, label: StyleLabel, started: float) -> events_pb2.TryOnEvent:
+        fallback = option(event, "style_fallback", self.settings.style_fallback)
+        key = resolve_translation_key(label, self.translation_classes, fallback=fallback)
+        out = events_pb2.TryOnEvent()
+        out.CopyFrom(event)
+        out.style.CopyFrom(common_pb2.StyleLabel(
+            colour=label.colour, pattern=label.pattern, confidence=label.confidence, key=label.key, translation_key=key,
+        ))
+        out.stage = events_pb2.STYLED
+        add_timing(out, SERVICE, started)
+        return out

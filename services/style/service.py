@@ -1,0 +1,36 @@
+"""How the style service runs: port, servicer, model loading, worker topics."""
+
+from __future__ import annotations
+
+from fittingroom.serving import topics
+from fittingroom.serving.runner import LoadedService, ServiceDefinition
+from fittingroom.serving.stores import model_registry, request_store, timed_load
+from fittingroom.serving.worker import WorkerSpec
+from fittingroom.settings import Settings, split_model_ref
+from fittingroom.style.adapter import SERVICE, StyleStage
+from fittingroom.style.servicer import StyleServicer
+from fittingroom.style.stage import load_style_model, style_classes
+from fittingroom.training import select_device
+from fittingroom.translation.stage import available_style_classes
+from fittingroom.v1 import stages_pb2_grpc
+
+
+def _load(settings: Settings) -> LoadedService:
+    name, version = split_model_ref(settings.style_model)
+    registry = model_registry(settings)
+    with timed_load(SERVICE, name):
+        model, manifest = load_style_model(registry, name, version, device=select_device(settings.device))
+    colours, patterns = style_classes(manifest)
+    stage = StyleStage(model, colours, patterns, available_style_classes(registry), request_store(settings), settings)
+    return LoadedService(handle_batch=stage.handle_batch)
+
+
+DEFINITION = ServiceDefinition(
+    name=SERVICE,
+    default_port=50052,
+    register=lambda server, handle, _settings: server.add(
+        stages_pb2_grpc.add_StyleServiceServicer_to_server, StyleServicer(handle), "fittingroom.v1.StyleService",
+    ),
+    load=_load,
+    worker=WorkerSpec(SERVICE, topics.SEGMENTED, topics.STYLED),
+)

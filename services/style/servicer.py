@@ -1,0 +1,20 @@
+"""gRPC door of the style stage."""
+
+from __future__ import annotations
+
+from fittingroom.serving.unary import run_one
+from fittingroom.style.adapter import StyleStage
+from fittingroom.v1 import events_pb2, stages_pb2, stages_pb2_grpc
+
+
+class StyleServicer(stages_pb2_grpc.StyleServiceServicer):
+    def __init__(self, stage: StyleStage) -> None:
+        self.stage = stage
+
+    def Classify(self, request: stages_pb2.ClassifyRequest, context) -> stages_pb2.ClassifyResponse:
+        event = events_pb2.TryOnEvent(
+            request_id=request.request_id, style_image=request.style_image,
+            style_garment=request.style_garment, options=request.options,
+        )
+        out = run_one(self.stage.handle_batch, event, context)
+        return stages_pb2.ClassifyResponse(style=out.style, milliseconds=out.timings[-1].milliseconds)

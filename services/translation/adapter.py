@@ -1,0 +1,66 @@
+"""Translation stage over references: 256² garment in, translated 256² garment out.
+
+Requests in a batch are grouped by style class so each generator runs once per
+batch; generators are loaded on first use and kept warm.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Callable, Sequence
+
+import numpy as np
+from torch import nn
+
+from fittingroom.errors import UnknownStyleError
+from fittingroom.serving.blobs import load_array, save_array
+from fittingroom.serving.stage_base import add_timing, per_event
+from fittingroom.storage import ObjectStore
+from fittingroom.tensors import request_key
+from fittingroom.translation.stage import translate_batch
+from fittingroom.v1 import events_pb2
+
+SERVICE = "translation"
+
+
+class TranslationStage:
+    """Batch handler for ``tryon.styled`` → ``tryon.translated``."""
+
+    def __init__(self, generator_for: Callable[[str], nn.Module], available: list[str], store: ObjectStore) -> None:
+        self.generator_for = generator_for
+        self.available = available
+        self.store = store
+
+    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+        started = time.perf_counter()
+        crops = per_event(events, self._load)
+        results: list = list(crops)
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, crop in enumerate(crops):
+            if not isinstance(crop, BaseException):
+                groups[events[i].style.translation_key].append(i)
+        for key, indices in groups.items():
+            try:
+                generated = translate_batch(self.generator_for(key), np.stack([crops[i] for i in indices]))
+            except Exception as exc:  # noqa: BLE001 - fails this style group only
+                for i in indices:
+                    results[i] = exc
+                continue
+            for i, image in zip(indices, generated):
+                results[i] = per_event([events[i]], lambda e: self._finish(e, image, started))[0]
+        return results
+
+    def _load(self, event: events_pb2.TryOnEvent) -> np.ndarray:
+        key = event.style.translation_key
+        if key not in self.available:
+            raise UnknownStyleError(key or "(none)", self.available)
+        return load_array(self.store, event.translation_input, "translation input")
+
+    def _finish(self, event: events_pb2.TryOnEvent, image: np.ndarray, started: float) -> events_pb2.TryOnEvent:
+        out = events_pb2.TryOnEvent()
+        out.CopyFrom(event)
+        out.translated.CopyFrom(save_array(self.store, request_key(event.request_id, SERVICE, "translated.npy"), image))
+        out.stage = events_pb2.TRANSLATED
+        add_timing(out, SERVICE, started)
+        return out

@@ -1,0 +1,42 @@
+"""How the translation service runs: port, servicer, generator loading, worker topics.
+
+Every registered style class's generator is loaded at start-up (they are small)
+so the first request of each class pays no load time.
+"""
+
+from __future__ import annotations
+
+from fittingroom.serving import topics
+from fittingroom.serving.runner import LoadedService, ServiceDefinition
+from fittingroom.serving.stores import model_registry, request_store, timed_load
+from fittingroom.serving.worker import WorkerSpec
+from fittingroom.settings import Settings
+from fittingroom.training import select_device
+from fittingroom.translation.adapter import SERVICE, TranslationStage
+from fittingroom.translation.servicer import TranslationServicer
+from fittingroom.translation.stage import available_style_classes, load_generator
+from fittingroom.v1 import stages_pb2_grpc
+
+
+def _load(settings: Settings) -> LoadedService:
+    registry = model_registry(settings)
+    version = None if settings.translation_version == "latest" else settings.translation_version
+    device = select_device(settings.device)
+    generators = {}
+    for key in available_style_classes(registry):
+        with timed_load(SERVICE, key):
+            generators[key] = load_generator(registry, key, version)[0].to(device)
+    stage = TranslationStage(generators.__getitem__, sorted(generators), request_store(settings))
+    return LoadedService(handle_batch=stage.handle_batch)
+
+
+DEFINITION = ServiceDefinition(
+    name=SERVICE,
+    default_port=50053,
+    register=lambda server, handle, _settings: server.add(
+        stages_pb2_grpc.add_TranslationServiceServicer_to_server, TranslationServicer(handle),
+        "fittingroom.v1.TranslationService",
+    ),
+    load=_load,
+    worker=WorkerSpec(SERVICE, topics.STYLED, topics.TRANSLATED),
+)

@@ -1,0 +1,1 @@
+"""Server scaffolding every service shares: error mapping, metrics, gRPC, Kafka workers."""

@@ -1,0 +1,81 @@
+"""Blob I/O that every stage adapter shares: images, masks and tensors by reference.
+
+Storage failures are sorted here: a missing object is the caller's fault
+(``BadRequestError``); an unreachable store, after the store's own retries, is a
+``TransientError`` the worker retries again before failing the request.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+from fittingroom.errors import BadRequestError
+from fittingroom.garments import Garment, category_name
+from fittingroom.images import decode_image, encode_image
+from fittingroom.serving.errors import TransientError
+from fittingroom.storage import ObjectNotFoundError, ObjectStore
+from fittingroom.tensors import get_object, get_tensor, put_object, put_tensor, request_key
+from fittingroom.v1 import common_pb2
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Map object-store failures to request errors (missing) or transient ones."""
+    from fittingroom.s3store import StorageUnavailableError
+
+    try:
+        yield
+    except ObjectNotFoundError as exc:
+        raise BadRequestError(f"{what}: object {exc.args[0]} does not exist") from None
+    except (StorageUnavailableError, ConnectionError, TimeoutError) as exc:
+        raise TransientError(f"{what}: object store unavailable: {exc}") from exc
+
+
+def load_image(store: ObjectStore, ref: common_pb2.ObjectRef, what: str, **limits: int) -> np.ndarray:
+    """Fetch and decode a stored photo (bad bytes raise BadImageError)."""
+    if not ref.key:
+        raise BadRequestError(f"{what} is missing")
+    with storage_errors(what):
+        data = get_object(store, ref)
+    return decode_image(data, name=what, **limits)
+
+
+def save_png(store: ObjectStore, request_id: str, stage: str, name: str, image: np.ndarray) -> common_pb2.ObjectRef:
+    with storage_errors(name):
+        return put_object(store, request_key(request_id, stage, name), encode_image(image), "image/png")
+
+
+def save_array(store: ObjectStore, key: str, array: np.ndarray) -> common_pb2.TensorRef:
+    with storage_errors(key):
+        return put_tensor(store, key, array)
+
+
+def load_array(store: ObjectStore, ref: common_pb2.TensorRef, what: str) -> np.ndarray:
+    if not ref.key:
+        raise BadRequestError(f"{what} is missing")
+    with storage_errors(what):
+        return get_tensor(store, ref)
+
+
+def garment_to_ref(store: ObjectStore, mask_key: str, garment: Garment) -> common_pb2.GarmentRef:
+    """Store a garment's mask (packed bits) and describe the garment."""
+    mask = save_array(store, mask_key, np.packbits(garment.mask, axis=1))
+    x1, y1, x2, y2 = garment.box
+    return common_pb2.GarmentRef(
+        mask=mask,
+        box=common_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        category=garment.category,
+        category_name=category_name(garment.category),
+        score=garment.score,
+    )
+
+
+def garment_from_ref(store: ObjectStore, ref: common_pb2.GarmentRef, width: int, what: str) -> Garment:
+    """Rebuild a garment from its reference; ``width`` unpacks the mask's bits."""
+    packed = load_array(store, ref.mask, what)
+    mask = np.unpackbits(packed, axis=1, count=width).astype(bool)
+    box = (ref.box.x1, ref.box.y1, ref.box.x2, ref.box.y2)
+    return Garment(mask=mask, box=box, category=ref.category, score=ref.score)

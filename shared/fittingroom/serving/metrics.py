@@ -1,0 +1,90 @@
+"""Prometheus metrics every service exports, defined once.
+
+The Grafana dashboard and the alert rules query exactly these names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+STAGE_LATENCY = Histogram(
+    "fittingroom_stage_latency_seconds",
+    "Time a stage spent on one request (model work plus blob I/O).",
+    ["service", "transport"],
+    buckets=LATENCY_BUCKETS,
+)
+REQUESTS = Counter(
+    "fittingroom_requests_total",
+    "Requests handled, by transport and outcome (ok or an error code).",
+    ["service", "transport", "outcome"],
+)
+BATCH_SIZE = Histogram(
+    "fittingroom_batch_size",
+    "Messages processed together in one worker batch.",
+    ["service"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+END_TO_END_LATENCY = Histogram(
+    "fittingroom_end_to_end_latency_seconds",
+    "From a request's creation time to its completion or failure.",
+    ["service", "path", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+MODEL_LOAD_SECONDS = Gauge(
+    "fittingroom_model_load_seconds",
+    "Seconds the service took to load each model.",
+    ["service", "model"],
+)
+KAFKA_MESSAGES = Counter(
+    "fittingroom_kafka_messages_total",
+    "Kafka messages consumed by a worker, by result (processed, failed, dlq, retried).",
+    ["service", "topic", "result"],
+)
+CACHE_LOOKUPS = Counter(
+    "fittingroom_cache_lookups_total",
+    "Style-side cache lookups by content hash (hit or miss).",
+    ["service", "result"],
+)
+INFLIGHT = Gauge(
+    "fittingroom_inflight_requests",
+    "Requests being processed right now.",
+    ["service", "transport"],
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose /metrics over HTTP on all interfaces (scraped by Prometheus)."""
+    start_http_server(port)
+CONSUMER_LAG = Gauge(
+    "fittingroom_kafka_consumer_lag",
+    "Messages behind the end of each assigned partition of the worker's input topic.",
+    ["service", "topic", "partition"],
+)
+GPU_MEMORY = Gauge(
+    "fittingroom_gpu_memory_allocated_bytes",
+    "GPU memory held by the service's tensors (0 on CPU-only replicas).",
+    ["service"],
+)
+
+
+def export_gpu_memory(service: str) -> None:
+    """Report the process's CUDA memory on every scrape (constant 0 without CUDA)."""
+
+    def allocated() -> float:
+        import torch
+
+        return float(torch.cuda.memory_allocated()) if torch.cuda.is_available() else 0.0
+
+    GPU_MEMORY.labels(service).set_function(allocated)
+
+
+def record_consumer_lag(service: str, kafka_consumer) -> None:
+    """Lag per assigned partition from the fetcher's high-water marks (no extra request)."""
+    for tp in kafka_consumer.assignment():
+        highwater = kafka_consumer.highwater(tp)
+        if highwater is None:
+            continue
+        lag = max(0, highwater - kafka_consumer.position(tp))
+        CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(lag)

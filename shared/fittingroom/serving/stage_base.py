@@ -1,0 +1,44 @@
+"""What a stage adapter is: a batch handler over TryOnEvents, shared by both doors.
+
+The Kafka worker hands it a polled batch; the gRPC servicer hands it a batch of
+one built from its request. Either way the result per event is the enriched
+event or the exception that failed it, so one bad request never fails a batch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence, TypeVar
+
+from fittingroom.serving.logs import request_context
+from fittingroom.settings import Settings
+from fittingroom.v1 import common_pb2, events_pb2
+
+T = TypeVar("T")
+Outcome = "events_pb2.TryOnEvent | BaseException"
+
+
+def per_event(events: Sequence[events_pb2.TryOnEvent], fn: Callable[[events_pb2.TryOnEvent], T]) -> list["T | BaseException"]:
+    """Apply ``fn`` to each event, keeping its exception in place of a result."""
+    results: list = []
+    for event in events:
+        with request_context(event.request_id):
+            try:
+                results.append(fn(event))
+            except Exception as exc:  # noqa: BLE001 - kept per event
+                results.append(exc)
+    return results
+
+
+def add_timing(event: events_pb2.TryOnEvent, stage: str, started: float) -> None:
+    event.timings.append(common_pb2.StageTiming(stage=stage, milliseconds=(time.perf_counter() - started) * 1000.0))
+
+
+def image_limits(settings: Settings) -> dict[str, int]:
+    return {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_image_bytes}
+
+
+def option(event: events_pb2.TryOnEvent, name: str, default: T) -> T:
+    """A per-request option, or the service's configured default when unset."""
+    value = getattr(event.options, name)
+    return value or default

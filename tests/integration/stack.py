@@ -1,0 +1,136 @@
+"""The five Fittingroom services as real processes on loopback, for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 240
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_serving(address: str, timeout_s: float) -> None:
+    """Block until the server's standard health service says SERVING."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.3)
+    raise TimeoutError(f"{address} not SERVING after {timeout_s}s")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    metrics_port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fittingroom.cli.main", "serve", self.name],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no commit — what a crashed pod looks like."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Stack:
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> str:
+        return self.services["gateway"].address
+
+    def wait_all(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        for service in self.services.values():
+            wait_serving(service.address, timeout_s)
+
+    def restart(self, name: str) -> None:
+        self.services[name].start()
+        wait_serving(self.services[name].address, START_TIMEOUT_S)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {s.name}\n{s.log_path.read_text(errors='replace')[-3000:]}" for s in self.services.values())
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+
+
+def start_stack(infra_env: dict[str, str], work: Path) -> Stack:
+    """Seed the starter models into MinIO, then start every service and wait for SERVING."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
+    base.update(infra_env)
+    base.update({
+        "FITTINGROOM_KAFKA_GROUP_PREFIX": f"it-{uuid.uuid4().hex[:8]}",
+        "FITTINGROOM_DEVICE": "cpu",
+        "FITTINGROOM_STORE_DIR": str(work / "store"),
+        "FITTINGROOM_WORKER_MAX_WAIT_MS": "100",
+        "FITTINGROOM_DRAIN_SECONDS": "3",
+        "OMP_NUM_THREADS": "1",
+        "FITTINGROOM_TORCH_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    subprocess.run([sys.executable, "-m", "fittingroom.cli.main", "models", "seed"], env=base, check=True, cwd=REPO)
+    ports = {name: (free_port(), free_port()) for name in SERVICES}
+    for name in SERVICES:
+        base[f"FITTINGROOM_{name.upper()}_ADDRESS"] = f"127.0.0.1:{ports[name][0]}"
+    stack = Stack(env=base)
+    for name in SERVICES:
+        env = dict(base, FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]))
+        stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
+        stack.services[name].start()
+    try:
+        stack.wait_all()
+    except Exception:
+        print(stack.logs())
+        stack.stop()
+        raise
+    return stack

@@ -1,0 +1,139 @@
+"""The distributed system end to end: real Kafka, MinIO and five service processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from kafka import KafkaConsumer
+
+from fittingroom.bus import make_producer, publish
+from fittingroom.images import decode_image, read_image
+from fittingroom.registry import ModelRegistry
+from fittingroom.settings import Settings
+from fittingroom.storage import LocalFolderStore
+from fittingroom.tensors import get_object, put_object, request_key
+from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fittingroom" / "samples"
+FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    channel = grpc.insecure_channel(stack.gateway)
+    yield tryon_pb2_grpc.TryOnServiceStub(channel)
+    channel.close()
+
+
+@pytest.fixture(scope="module")
+def requests_store(minio_config):
+    return minio_config.store(minio_config.requests_bucket)
+
+
+def _pair() -> tuple[bytes, bytes]:
+    return (SAMPLES / "person.jpg").read_bytes(), (SAMPLES / "style.jpg").read_bytes()
+
+
+def _wait_final(client, request_id: str, timeout_s: float = 180) -> tryon_pb2.TryOnStatus:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            status = client.Get(tryon_pb2.GetRequest(request_id=request_id), timeout=5)
+            if status.stage in FINAL:
+                return status
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        time.sleep(0.3)
+    raise TimeoutError(f"{request_id} did not finish in {timeout_s}s")
+
+
+def _completed_counts(bootstrap: str, ids: set[str], timeout_s: float = 20) -> dict[str, int]:
+    """How many tryon.completed messages each of ``ids`` has on the topic."""
+    consumer = KafkaConsumer("tryon.completed", bootstrap_servers=bootstrap, group_id=f"check-{uuid.uuid4().hex}",
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
+    counts = {i: 0 for i in ids}
+    deadline = time.monotonic() + timeout_s
+    for message in consumer:
+        event = events_pb2.TryOnEvent.FromString(message.value)
+        if event.request_id in counts:
+            counts[event.request_id] += 1
+        if time.monotonic() > deadline:
+            break
+    consumer.close()
+    return counts
+
+
+def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack):
+    person, style = _pair()
+    reply = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style, return_image=True), timeout=120)
+    from fittingroom.gateway.pipeline import TryOnPipeline
+
+    settings = Settings.from_env({}, device="cpu", store_dir=Path(stack.env["FITTINGROOM_STORE_DIR"]))
+    embedded = TryOnPipeline(ModelRegistry.with_starter_models(LocalFolderStore(settings.store_dir)), settings)
+    expected = embedded.run(decode_image(person), decode_image(style)).image
+    assert np.array_equal(decode_image(reply.image), expected)
+    assert np.array_equal(decode_image(get_object(requests_store, reply.result)), expected)
+    assert [t.stage for t in reply.timings][:4] == ["segmentation", "style", "translation", "compositing"]
+    assert reply.style.translation_key
+
+
+def test_corrupt_image_is_invalid_argument_over_grpc(client):
+    person, _ = _pair()
+    with pytest.raises(grpc.RpcError) as info:
+        client.TryOn(tryon_pb2.TryOnRequest(person_image=person[:300], style_image=b"not an image"), timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "image" in info.value.details()
+
+
+def test_submitted_requests_complete_exactly_once_and_watch_streams_stages(client, requests_store, kafka_bootstrap):
+    person, style = _pair()
+    ids = [client.Submit(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=30).request_id
+           for _ in range(30)]
+    stages = [s.stage for s in client.Watch(tryon_pb2.GetRequest(request_id=ids[0]), timeout=180)]
+    assert stages == [events_pb2.SUBMITTED, events_pb2.SEGMENTED, events_pb2.STYLED,
+                      events_pb2.TRANSLATED, events_pb2.COMPLETED]
+    for request_id in ids:
+        status = _wait_final(client, request_id)
+        assert status.stage == events_pb2.COMPLETED, status.error.message
+        assert requests_store.exists(status.result.key)
+    assert set(_completed_counts(kafka_bootstrap, set(ids)).values()) == {1}
+
+
+def _raw_event(store, request_id: str, person: bytes, style: bytes) -> bytes:
+    event = events_pb2.TryOnEvent(request_id=request_id, stage=events_pb2.SUBMITTED, attempt=1)
+    event.created.GetCurrentTime()
+    event.person_image.CopyFrom(put_object(store, request_key(request_id, "input", "person_image"), person, "image/jpeg"))
+    event.style_image.CopyFrom(put_object(store, request_key(request_id, "input", "style_image"), style, "image/jpeg"))
+    return event.SerializeToString()
+
+
+def test_bad_events_fail_or_dead_letter_and_the_stream_flows(client, requests_store, kafka_bootstrap):
+    person, style = _pair()
+    producer = make_producer(kafka_bootstrap, client_id="test-bad-events")
+    good = [f"good-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    corrupt = f"corrupt-{uuid.uuid4().hex[:8]}"
+    garbage_key = f"garbage-{uuid.uuid4().hex[:8]}"
+    publish(producer, "tryon.requests", good[0], _raw_event(requests_store, good[0], person, style))
+    publish(producer, "tryon.requests", garbage_key, b"\xff\x00 this is not protobuf \x13\x37")
+    publish(producer, "tryon.requests", corrupt, _raw_event(requests_store, corrupt, b"\x89PNG garbage", style))
+    for request_id in good[1:]:
+        publish(producer, "tryon.requests", request_id, _raw_event(requests_store, request_id, person, style))
+    producer.close()
+    for request_id in good:
+        assert _wait_final(client, request_id).stage == events_pb2.COMPLETED
+    failed = _wait_final(client, corrupt)
+    assert failed.stage == events_pb2.FAILED
+    assert failed.error.code == common_pb2.BAD_IMAGE and failed.error.stage == "segmentation"
+    dlq = KafkaConsumer("tryon.dlq", bootstrap_servers=kafka_bootstrap, group_id=f"dlq-{uuid.uuid4().hex}",
+                        auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    dead = [m for m in dlq if m.key and m.key.decode() == garbage_key]
+    dlq.close()
+    assert len(dead) == 1
+    assert dead[0].value == b"\xff\x00 this is not protobuf \x13\x37"
+    assert dict(dead[0].headers)["reason"]

@@ -1,0 +1,71 @@
+"""Faults mid-run: a stage killed with SIGKILL, object storage stopped for a while."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+
+from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fittingroom" / "samples"
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    channel = grpc.insecure_channel(stack.gateway)
+    yield tryon_pb2_grpc.TryOnServiceStub(channel)
+    channel.close()
+
+
+def _submit(client, n: int) -> list[str]:
+    person, style = (SAMPLES / "person.jpg").read_bytes(), (SAMPLES / "style.jpg").read_bytes()
+    return [client.Submit(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=30).request_id
+            for _ in range(n)]
+
+
+def _finals(client, ids: list[str], timeout_s: float) -> dict[str, tryon_pb2.TryOnStatus]:
+    deadline = time.monotonic() + timeout_s
+    done: dict[str, tryon_pb2.TryOnStatus] = {}
+    while len(done) < len(ids) and time.monotonic() < deadline:
+        for request_id in ids:
+            if request_id not in done:
+                status = client.Get(tryon_pb2.GetRequest(request_id=request_id), timeout=5)
+                if status.stage in (events_pb2.COMPLETED, events_pb2.FAILED):
+                    done[request_id] = status
+        time.sleep(0.5)
+    return done
+
+
+def _metric(stack, service: str, name: str) -> float:
+    port = stack.services[service].metrics_port
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+def test_stage_killed_mid_run_loses_nothing_and_completes_each_once(client, stack):
+    ids = _submit(client, 12)
+    time.sleep(1.0)
+    stack.services["translation"].kill()
+    time.sleep(2.0)
+    stack.restart("translation")
+    finals = _finals(client, ids, timeout_s=240)
+    assert len(finals) == len(ids), stack.logs()
+    assert all(s.stage == events_pb2.COMPLETED for s in finals.values()), [s.error.message for s in finals.values()]
+    history_lengths = {i: len(list(client.Watch(tryon_pb2.GetRequest(request_id=i), timeout=10))) for i in ids}
+    assert set(history_lengths.values()) == {5}
+
+
+def test_object_storage_outage_is_ridden_out_with_retries(client, stack, minio_server):
+    ids = _submit(client, 6)
+    minio_server.stop()
+    time.sleep(4.0)
+    threading.Timer(0.0, minio_server.start).start()
+    finals = _finals(client, ids, timeout_s=240)
+    assert len(finals) == len(ids), stack.logs()
+    assert all(s.stage == events_pb2.COMPLETED for s in finals.values()), [s.error.message for s in finals.values()]
