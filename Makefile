@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 SAMPLES := shared/fittingroom/samples
 OUT ?= out
 
-.PHONY: venv demo test weights data bench protos lock clean help
+.PHONY: venv demo test weights data bench bench-distributed protos lock clean help \
+	infra-up infra-down up down demo-distributed chart-lint
 
 help:
 	@echo "make demo       try-on of the bundled sample pair (embedded mode) -> $(OUT)/demo/"
@@ -16,6 +17,11 @@ help:
 	@echo "make weights    retrain the starter models on synthetic data (~15 min on 2 cores)"
 	@echo "make data       write a synthetic DeepFashion2-format dataset to $(OUT)/synth"
 	@echo "make bench      per-stage latency table + plot -> $(OUT)/bench/"
+	@echo "make infra-up   local Kafka + MinIO (topics, buckets, starter models seeded); infra-down stops them"
+	@echo "make up         the five services as local processes; down stops them"
+	@echo "make demo-distributed  sample pair via gRPC TryOn and via Kafka -> $(OUT)/demo-distributed/"
+	@echo "make bench-distributed embedded vs gRPC vs Kafka end-to-end latency and throughput"
+	@echo "make chart-lint helm lint --strict + helm template of the chart"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +47,38 @@ data: $(STAMP)
 
 bench: $(STAMP)
 	$(FR) bench stages --out-dir $(OUT)/bench
+
+# Distributed mode on loopback: every target below reads the ports and keys that
+# infra-up wrote to its env file.
+INFRA_ENV = set -a; source "$${FITTINGROOM_INFRA_DIR:-/tmp/fittingroom-infra-$$(id -u)}/infra.env"; set +a
+
+infra-up: $(STAMP)
+	bash shared/infra/infra.sh up
+	$(INFRA_ENV); $(FR) models seed
+
+infra-down:
+	bash shared/infra/infra.sh down
+
+up: $(STAMP)
+	$(INFRA_ENV); bash shared/infra/services.sh up
+
+down:
+	bash shared/infra/services.sh down
+
+demo-distributed: infra-up up
+	$(INFRA_ENV); $(FR) client tryon --person $(SAMPLES)/person.jpg --style $(SAMPLES)/style.jpg \
+		--out $(OUT)/demo-distributed/tryon-grpc.png
+	$(INFRA_ENV); $(FR) client tryon --events --person $(SAMPLES)/person.jpg --style $(SAMPLES)/style.jpg \
+		--out $(OUT)/demo-distributed/tryon-kafka.png
+
+bench-distributed: infra-up up
+	$(INFRA_ENV); $(FR) bench distributed --out-dir $(OUT)/bench
+
+chart-lint: $(STAMP)
+	helm="$$(bash shared/infra/fetch-helm.sh)"; \
+	$$helm lint --strict --kube-version 1.33.0 charts/fittingroom && \
+	$$helm lint --strict --kube-version 1.33.0 -f charts/fittingroom/values-cpu.yaml charts/fittingroom && \
+	mkdir -p $(OUT)/chart && $$helm template fittingroom charts/fittingroom --kube-version 1.33.0 > $(OUT)/chart/fittingroom.yaml
 
 # Generated code lands in shared/fittingroom/v1 and is never edited by hand.
 protos: $(STAMP)

@@ -22,6 +22,12 @@ from fittingroom.images import read_image
 from fittingroom.settings import Settings
 
 app = typer.Typer(help="Benchmarks: print tables, write plots.", no_args_is_help=True)
+
+
+def _mount_distributed() -> None:
+    from fittingroom.cli.bench_distributed import distributed
+
+    app.command("distributed")(distributed)
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SIZES = {"512x512": (512, 512), "1024x768": (1024, 768)}
 
@@ -130,3 +136,6 @@ def stages(
         for r in rows:
             print(f"{r['size']:<10} {r['backbone']:<10} {r['stage']:<13} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f}")
         print(f"wrote {out_dir / 'stages.json'} and {out_dir / 'stages.png'}")
+
+
+_mount_distributed()

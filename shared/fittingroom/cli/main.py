@@ -40,9 +40,11 @@ def _mount_services() -> None:
 
 def _mount_tools() -> None:
     from fittingroom.cli.bench import app as bench_app
+    from fittingroom.cli.client import app as client_app
     from fittingroom.cli.starter import build_starter
 
     app.add_typer(bench_app, name="bench")
+    app.add_typer(client_app, name="client")
     models_cli.app.command("build-starter")(build_starter)
 
 

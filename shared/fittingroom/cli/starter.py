@@ -16,16 +16,15 @@ import typer
 from fittingroom.registry import STARTER_STORE_DIR, ModelRegistry
 from fittingroom.storage import LocalFolderStore
 
-# The sample pair's product is red-stripes; the rest cover the common solids.
-STARTER_STYLE_CLASSES = ("red-stripes", "red-solid", "blue-solid", "green-solid", "yellow-solid", "white-solid")
+# The sample pair's product is red-stripes (trained longest); the rest cover common solids.
+STARTER_STYLE_CLASSES = ("red-stripes", "blue-solid", "green-solid", "yellow-solid", "white-solid")
 
 
-def _data(work_dir: Path, images: int, seed: int) -> Path:
+def _data(data: Path, images: int, seed: int, cyclegan_per_class: int) -> Path:
     from fittingroom.data.synth import generate_dataset
 
-    data = work_dir / "data"
     if not (data / "validation" / "annos").is_dir():
-        generate_dataset(data, images, seed=seed)
+        generate_dataset(data, images, seed=seed, cyclegan_per_class=cyclegan_per_class)
     return data
 
 
@@ -35,6 +34,7 @@ def _segmentation(data: Path, work_dir: Path, store: Path, epochs: int, seed: in
 
     train_segmentation(SegmentationTrainOptions(
         data_root=str(data), out_dir=str(work_dir / "runs/segmentation"), epochs=epochs, seed=seed,
+        lr=0.03, min_size=192, max_size=384, num_threads=1,
         store_dir=str(store), model_name="maskrcnn-mobilenet", version="v1", half=True,
     ))
 
@@ -44,11 +44,14 @@ def _style(data: Path, work_dir: Path, store: Path, epochs: int, seed: int) -> N
 
     train_style(StyleTrainOptions(
         data_root=data, out_dir=work_dir / "runs/style", store_dir=store, epochs=epochs, seed=seed,
-        name="stylenet", version="v1", half=True,
+        batch_size=32, lr=2e-3, scale_min=0.9, threads=1, name="stylenet", version="v1", half=True,
     ))
 
 
 def _translation(data: Path, work_dir: Path, store: Path, key: str, epochs: int, images: int, size: int, seed: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
     from fittingroom.translation.options import TranslationTrainOptions
     from fittingroom.translation.train import train_translation
 
@@ -64,10 +67,12 @@ def _translation(data: Path, work_dir: Path, store: Path, key: str, epochs: int,
 
 def build_starter(
     work_dir: Path = typer.Option(Path("out/starter"), help="Data, run folders and the new store go here."),
-    images: int = typer.Option(350, help="Synthetic images (296/54 train/validation for 350)."),
-    segmentation_epochs: int = typer.Option(12, help="Mask R-CNN epochs."),
-    style_epochs: int = typer.Option(12, help="Style classifier epochs."),
-    translation_epochs: int = typer.Option(4, help="CycleGAN epochs per style class (half constant, half decay)."),
+    images: int = typer.Option(350, help="Synthetic images for segmentation and CycleGAN (296/54 split for 350)."),
+    style_images: int = typer.Option(1200, help="Synthetic images whose garment crops train the style classifier."),
+    segmentation_epochs: int = typer.Option(18, help="Mask R-CNN epochs."),
+    style_epochs: int = typer.Option(40, help="Style classifier epochs."),
+    translation_epochs: int = typer.Option(2, help="CycleGAN epochs per style class (half constant, half decay)."),
+    sample_class_epochs: int = typer.Option(4, help="CycleGAN epochs for the first class (the sample pair's)."),
     translation_images: int = typer.Option(150, help="CycleGAN images per epoch."),
     translation_size: int = typer.Option(128, help="CycleGAN training crop (the generator runs at 256)."),
     classes: str = typer.Option(",".join(STARTER_STYLE_CLASSES), help="Comma-separated style classes."),
@@ -75,12 +80,14 @@ def build_starter(
     install: bool = typer.Option(True, help="Replace the package's starter registry with the result."),
 ) -> None:
     """Train all starter models on synthetic data and install them as the bundled defaults."""
-    data = _data(work_dir, images, seed)
+    data = _data(work_dir / "data", images, seed, cyclegan_per_class=40)
+    style_data = _data(work_dir / "data-style", style_images, seed, cyclegan_per_class=0)
     store = work_dir / "store"
     _segmentation(data, work_dir, store, segmentation_epochs, seed)
-    _style(data, work_dir, store, style_epochs, seed)
-    for key in classes.split(","):
-        _translation(data, work_dir, store, key, translation_epochs, translation_images, translation_size, seed)
+    _style(style_data, work_dir, store, style_epochs, seed)
+    for index, key in enumerate(classes.split(",")):
+        epochs = sample_class_epochs if index == 0 else translation_epochs
+        _translation(data, work_dir, store, key, epochs, translation_images, translation_size, seed)
     if install:
         shutil.rmtree(STARTER_STORE_DIR, ignore_errors=True)
         registry = ModelRegistry(LocalFolderStore(store))

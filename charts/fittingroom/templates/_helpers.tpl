@@ -1,0 +1,203 @@
+{{/*
+Shared blocks. Per-service templates call them with a dict:
+  root  the chart's root context ($)
+  name  the service name (gateway, segmentation, style, translation, compositing)
+  svc   that service's values block (.Values.services.<name>)
+*/}}
+
+{{- define "fittingroom.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of one service's objects: <fullname>-<service>. */}}
+{{- define "fittingroom.component" -}}
+{{- printf "%s-%s" (include "fittingroom.fullname" .root) .name -}}
+{{- end -}}
+
+{{- define "fittingroom.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: fittingroom
+{{- end -}}
+
+{{- define "fittingroom.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "fittingroom.componentLabels" -}}
+{{ include "fittingroom.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* Standard metadata of a per-service object. */}}
+{{- define "fittingroom.metadata" -}}
+name: {{ include "fittingroom.component" . }}
+namespace: {{ .root.Release.Namespace }}
+labels:
+  {{- include "fittingroom.componentLabels" . | nindent 2 }}
+{{- end -}}
+
+{{/* "true" when the service runs on a GPU (only model services have a gpu block). */}}
+{{- define "fittingroom.gpu" -}}
+{{- if and .svc.gpu .svc.gpu.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* <registry>/<repository>:<tag>; a service's own image.tag is used as it is (skaffold sets it). */}}
+{{- define "fittingroom.image" -}}
+{{- $tag := .svc.image.tag -}}
+{{- if not $tag -}}
+{{- $tag = .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- if .svc.gpu -}}
+{{- $tag = printf "%s-%s" $tag (ternary "cuda" "cpu" (eq (include "fittingroom.gpu" .) "true")) -}}
+{{- end -}}
+{{- end -}}
+{{- $registry := .root.Values.image.registry | trimSuffix "/" -}}
+{{- printf "%s%s:%s" (ternary (printf "%s/" $registry) "" (ne $registry "")) .svc.image.repository $tag -}}
+{{- end -}}
+
+{{- define "fittingroom.consumerGroup" -}}
+{{- printf "%s-%s" .root.Values.kafka.groupPrefix .name -}}
+{{- end -}}
+
+{{- define "fittingroom.s3SecretName" -}}
+{{- .Values.s3.existingSecret | default (printf "%s-s3" (include "fittingroom.fullname" .)) -}}
+{{- end -}}
+
+{{/* FITTINGROOM_* variables for Kafka and MinIO, shared by services and the provisioning Job. */}}
+{{- define "fittingroom.connectionEnv" -}}
+{{- if .Values.kafka.existingSecret }}
+- name: FITTINGROOM_KAFKA_BOOTSTRAP
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.existingSecret }}
+      key: {{ .Values.kafka.bootstrapKey }}
+{{- else }}
+- name: FITTINGROOM_KAFKA_BOOTSTRAP
+  value: {{ .Values.kafka.bootstrap | quote }}
+{{- end }}
+- name: FITTINGROOM_KAFKA_GROUP_PREFIX
+  value: {{ .Values.kafka.groupPrefix | quote }}
+- name: FITTINGROOM_S3_ENDPOINT
+  value: {{ .Values.s3.endpoint | quote }}
+- name: FITTINGROOM_S3_SECURE
+  value: {{ .Values.s3.secure | quote }}
+- name: FITTINGROOM_S3_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "fittingroom.s3SecretName" . }}
+      key: {{ .Values.s3.accessKeyKey }}
+- name: FITTINGROOM_S3_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "fittingroom.s3SecretName" . }}
+      key: {{ .Values.s3.secretKeyKey }}
+- name: FITTINGROOM_REQUESTS_BUCKET
+  value: {{ .Values.s3.requestsBucket | quote }}
+- name: FITTINGROOM_MODELS_BUCKET
+  value: {{ .Values.s3.modelsBucket | quote }}
+{{- end -}}
+
+{{/* Every FITTINGROOM_* variable of one service's container. */}}
+{{- define "fittingroom.serviceEnv" -}}
+{{ include "fittingroom.connectionEnv" .root | trim }}
+- name: FITTINGROOM_GRPC_PORT
+  value: {{ .svc.grpcPort | quote }}
+- name: FITTINGROOM_METRICS_PORT
+  value: {{ .svc.metricsPort | quote }}
+- name: FITTINGROOM_ENABLE_WORKER
+  value: {{ .svc.worker.enabled | quote }}
+- name: FITTINGROOM_DRAIN_SECONDS
+  value: {{ .svc.drainSeconds | quote }}
+- name: FITTINGROOM_DEVICE
+  value: {{ ternary "cuda" "cpu" (eq (include "fittingroom.gpu" .) "true") | quote }}
+{{- if eq .name "gateway" }}
+{{- range $stage := list "segmentation" "style" "translation" "compositing" }}
+- name: FITTINGROOM_{{ upper $stage }}_ADDRESS
+  value: {{ printf "%s:%v" (include "fittingroom.component" (dict "root" $.root "name" $stage)) (get $.root.Values.services $stage).grpcPort | quote }}
+{{- end }}
+{{- end }}
+{{- range $key, $value := .svc.env }}
+- name: {{ $key }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "fittingroom.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+fsGroup: {{ .Values.securityContext.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "fittingroom.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+{{- end -}}
+
+{{/* Writable /tmp for a read-only root filesystem. */}}
+{{- define "fittingroom.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.securityContext.tmpSizeLimit }}
+{{- end -}}
+
+{{/* A gRPC-native probe on the standard health service (NOT_SERVING until models load). */}}
+{{- define "fittingroom.grpcProbe" -}}
+grpc:
+  port: {{ .port }}
+periodSeconds: {{ .period }}
+failureThreshold: {{ .failures }}
+timeoutSeconds: 3
+{{- end -}}
+
+{{/* pod spec fields that place a service: the GPU pool's when it runs on a GPU. */}}
+{{- define "fittingroom.placement" -}}
+{{- $pool := ternary .svc.gpu .svc (eq (include "fittingroom.gpu" .) "true") -}}
+{{- with $pool.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $pool.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $pool.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Limits and requests, plus nvidia.com/gpu on GPU services. */}}
+{{- define "fittingroom.resources" -}}
+{{- $resources := deepCopy .svc.resources -}}
+{{- if eq (include "fittingroom.gpu" .) "true" -}}
+{{- $limits := get $resources "limits" | default dict -}}
+{{- $_ := set $limits "nvidia.com/gpu" .svc.gpu.count -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- end -}}
+{{- toYaml $resources -}}
+{{- end -}}
+
+{{/* The autoscaler a service gets: "keda", "hpa" or "" (fixed replicas). */}}
+{{- define "fittingroom.autoscaler" -}}
+{{- if .svc.autoscaling.enabled -}}
+{{- if and .root.Values.keda.enabled .svc.worker.enabled .svc.worker.inputTopic -}}keda{{- else -}}hpa{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# image-deps.sh cpu|cuda LOCKFILE: install the pinned dependencies into the active
+# Python environment of an image build (services/*/Dockerfile, builder stage).
+#
+#   cuda  the lock as it is: PyPI's torch wheels bundle the CUDA runtime (nvidia-*
+#         packages), so the image needs only the node's driver, no CUDA base image.
+#   cpu   torch and torchvision at the lock's versions from the PyTorch CPU index
+#         (no CUDA libraries, several GB smaller), then the rest of the lock without the
+#         CUDA-only packages (nvidia-*, cuda-*, triton).
+set -euo pipefail
+
+variant="${1:?usage: image-deps.sh cpu|cuda LOCKFILE}"
+lock="${2:?usage: image-deps.sh cpu|cuda LOCKFILE}"
+TORCH_CPU_INDEX="${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+CUDA_ONLY='^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z-]+)=='
+
+case "$variant" in
+    cuda)
+        pip install --no-deps -r "$lock"
+        ;;
+    cpu)
+        tmp="$(mktemp -d)"
+        trap 'rm -rf "$tmp"' EXIT
+        grep -E '^(torch|torchvision)==' "$lock" > "$tmp/torch-cpu.txt"
+        pip install --no-deps --index-url "$TORCH_CPU_INDEX" -r "$tmp/torch-cpu.txt"
+        grep -v -E "$CUDA_ONLY" "$lock" > "$tmp/requirements-cpu.txt"
+        pip install --no-deps -r "$tmp/requirements-cpu.txt"
+        ;;
+    *)
+        echo "image-deps.sh: variant must be cpu or cuda, not '$variant'" >&2
+        exit 2
+        ;;
+esac
+# The lock is a complete freeze, so it is installed with --no-deps; pip check
+# proves nothing is missing or at a conflicting version.
+pip check

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Run the five Fittingroom services as local processes against `infra.sh up`.
+#
+#   services.sh up      start gateway, segmentation, style, translation, compositing
+#   services.sh down    SIGTERM them (each drains, then exits)
+#   services.sh status
+#
+# Ports are the services' defaults (gateway 50050 … compositing 50054, metrics
+# +1000). Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SERVICES=(segmentation style translation compositing gateway)
+STACK_DIR="${FITTINGROOM_STACK_DIR:-$REPO_ROOT/out/stack}"
+PYTHON="${FITTINGROOM_PYTHON:-$REPO_ROOT/.venv/bin/python}"
+
+health_ok() {
+    "$PYTHON" - "$1" <<'PY'
+import sys, grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+with grpc.insecure_channel(sys.argv[1]) as channel:
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+    except grpc.RpcError:
+        sys.exit(1)
+sys.exit(0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1)
+PY
+}
+
+up() {
+    [[ -f "$ENV_FILE" ]] || die "no $ENV_FILE: run 'infra.sh up' first"
+    mkdir -p "$STACK_DIR"
+    local port=50050
+    for name in gateway segmentation style translation compositing; do
+        eval "port_$name=$port"; port=$((port + 1))
+    done
+    for name in "${SERVICES[@]}"; do
+        if pid_alive "$STACK_DIR/$name.pid"; then log "$name: already running"; continue; fi
+        nohup "$PYTHON" -m fittingroom.cli.main serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
+        echo $! > "$STACK_DIR/$name.pid"
+    done
+    for name in "${SERVICES[@]}"; do
+        local address="127.0.0.1:$(eval echo "\$port_$name")" start; start="$(now)"
+        until health_ok "$address"; do
+            pid_alive "$STACK_DIR/$name.pid" || die "$name exited; see $STACK_DIR/$name.log"
+            sleep 0.5
+        done
+        log "$name: SERVING on $address ($(elapsed "$start") s)"
+    done
+}
+
+down() {
+    for name in "${SERVICES[@]}"; do
+        if pid_alive "$STACK_DIR/$name.pid"; then
+            kill -TERM "$(cat "$STACK_DIR/$name.pid")" && log "$name: stopping"
+        fi
+    done
+    for name in "${SERVICES[@]}"; do
+        while pid_alive "$STACK_DIR/$name.pid"; do sleep 0.3; done
+        rm -f "$STACK_DIR/$name.pid"
+    done
+}
+
+status() {
+    for name in "${SERVICES[@]}"; do
+        if pid_alive "$STACK_DIR/$name.pid"; then echo "$name running"; else echo "$name stopped"; fi
+    done
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
