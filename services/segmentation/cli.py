@@ -60,7 +60,7 @@ def evaluate(
     data_root: str = typer.Option(_D.data_root, help="DeepFashion2-format folder."),
     model_name: str = typer.Option(_D.model_name, help="Registry model name."),
     version: Optional[str] = typer.Option(None, help="Registry version (default: latest)."),
-    store: str = typer.Option(_D.store_dir, help="Model registry folder."),
+    store_dir: str = typer.Option(_D.store_dir, help="Model registry folder."),
     split: str = typer.Option("validation"),
     max_images: int = typer.Option(0, min=0, help="Evaluate the first N (0: all)."),
     polygon_source: str = typer.Option(_D.polygon_source, help="Mask polygons: segmentation or landmarks."),
@@ -69,7 +69,7 @@ def evaluate(
     """Print a registered model's COCO box and mask AP on a split."""
     from fittingroom.segmentation.evaluate import evaluate_registered
 
-    metrics = evaluate_registered(data_root, store, model_name, version, split, max_images,
+    metrics = evaluate_registered(data_root, store_dir, model_name, version, split, max_images,
                                   polygon_source, device)
     for key, value in metrics.items():
         typer.echo(f"  {key:<10} {value:.4f}")
