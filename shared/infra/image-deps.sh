@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # image-deps.sh cpu|cuda LOCKFILE: install the pinned dependencies into the active
-# Python environment of an image build (services/*/Dockerfile, builder stage).
+# Python environment of an image build (services/Dockerfile, builder stage).
 #
 #   cuda  the lock as it is: PyPI's torch wheels bundle the CUDA runtime (nvidia-*
 #         packages), so the image needs only the node's driver, no CUDA base image.

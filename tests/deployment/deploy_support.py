@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "fittingroom"
@@ -51,3 +55,77 @@ def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
             labels = obj["metadata"].get("labels", {})
             found[labels.get("app.kubernetes.io/component", obj["metadata"]["name"])] = obj
     return found
+
+
+# ---- services/Dockerfile: one multi-stage file, one target per service.
+DOCKERFILE = REPO / "services" / "Dockerfile"
+
+
+@dataclass
+class Stage:
+    """One FROM ... AS name block of the Dockerfile."""
+
+    name: str
+    base: str  # the FROM image or earlier stage, global ARGs substituted
+    instructions: list[dict]  # dockerfile-parse structure entries after the FROM
+
+    def values(self, instruction: str) -> list[str]:
+        return [i["value"] for i in self.instructions if i["instruction"] == instruction]
+
+    def stage_refs(self) -> set[str]:
+        """Stages this one reads files from (COPY --from=, RUN --mount=...,from=)."""
+        refs = set()
+        for i in self.instructions:
+            if i["instruction"] in ("COPY", "ADD", "RUN"):
+                refs.update(re.findall(r"--(?:from=|mount=\S*?\bfrom=)([\w.-]+)", i["value"]))
+        return refs
+
+
+def substitute(text: str, args: dict[str, str]) -> str:
+    """Plain $NAME / ${NAME} substitution, the only form skaffold's Dockerfile parser expands."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), text)
+
+
+def dockerfile_stages(build_args: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, Stage]]:
+    """(global ARGs with build_args applied, stages by name in file order) of services/Dockerfile."""
+    structure = DockerfileParser(str(DOCKERFILE)).structure
+    global_args: dict[str, str] = {}
+    stages: dict[str, Stage] = {}
+    current: Stage | None = None
+    for instr in structure:
+        if instr["instruction"] == "FROM":
+            words = [w for w in instr["value"].split() if not w.startswith("--")]
+            assert len(words) == 3 and words[1].lower() == "as", f"unnamed stage: FROM {instr['value']}"
+            current = Stage(words[2], substitute(words[0], global_args), [])
+            assert current.name not in stages, f"stage {current.name} defined twice"
+            stages[current.name] = current
+        elif current is None:
+            if instr["instruction"] == "ARG":
+                name, _, default = instr["value"].partition("=")
+                global_args[name] = (build_args or {}).get(name, default)
+        else:
+            current.instructions.append(instr)
+    return global_args, stages
+
+
+def stage_chain(stages: dict[str, Stage], target: str) -> list[Stage]:
+    """The target and the stages it is built FROM, base first."""
+    chain = [stages[target]]
+    while chain[0].base in stages:
+        chain.insert(0, stages[chain[0].base])
+    return chain
+
+
+def stage_closure(stages: dict[str, Stage], target: str) -> set[str]:
+    """Every stage a build of target needs (what BuildKit builds for --target target)."""
+    needed, todo = set(), [target]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        stage = stages[name]
+        todo.extend(ref for ref in {stage.base, *stage.stage_refs()} if ref in stages)
+        missing = stage.stage_refs() - set(stages)
+        assert not missing, f"{name} reads from unknown stages {missing}"
+    return needed

@@ -1,4 +1,5 @@
-"""services/<svc>/Dockerfile: parse, pinned multi-stage builds, real files, real entry command."""
+"""services/Dockerfile: one multi-stage file, a target per service; pinned bases, real
+files, a non-root user, the CPU and CUDA variants and a real entry command per target."""
 
 from __future__ import annotations
 
@@ -9,64 +10,87 @@ import subprocess
 import tomllib
 
 import pytest
-from deploy_support import GPU_SERVICES, REPO, SERVICES
+import yaml
+from deploy_support import (CHART, DOCKERFILE, GPU_SERVICES, REPO, SERVICES, dockerfile_stages,
+                            stage_chain, stage_closure)
 from dockerfile_parse import DockerfileParser
 from typer.testing import CliRunner
 
 DEFAULT_PORTS = {"gateway": 50050, "segmentation": 50051, "style": 50052, "translation": 50053, "compositing": 50054}
 PINNED_BASE = re.compile(r"^[\w./-]+:\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?$|^[\w./-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
+# --build-arg TORCH_VARIANT as a build may pass it (None: the Dockerfile's default).
+VARIANT_ARGS = (None, "cpu", "cuda")
 
 
-def parse(service: str) -> DockerfileParser:
-    return DockerfileParser(str(REPO / "services" / service / "Dockerfile"))
+def expected_variant(service: str, build_arg: str | None) -> str:
+    """Model services: the build-arg, cuda by default; gateway and compositing: always cpu."""
+    return (build_arg or "cuda") if service in GPU_SERVICES else "cpu"
 
 
-def instructions(parser: DockerfileParser, name: str) -> list[str]:
-    return [i["value"] for i in parser.structure if i["instruction"] == name]
+def labels(values: list[str]) -> dict[str, str]:
+    return dict(word.split("=", 1) for value in values for word in shlex.split(value))
 
 
-def final_stage(parser: DockerfileParser) -> list[dict]:
-    starts = [n for n, i in enumerate(parser.structure) if i["instruction"] == "FROM"]
-    return parser.structure[starts[-1]:]
+def test_parses_into_one_target_per_service():
+    parser = DockerfileParser(str(DOCKERFILE))
+    assert parser.structure and parser.is_multistage
+    _, stages = dockerfile_stages()
+    assert set(SERVICES) <= set(stages)
+    for service in SERVICES:
+        assert not (REPO / "services" / service / "Dockerfile").exists(), "one Dockerfile for every service"
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_multi_stage_with_pinned_base(service):
-    parser = parse(service)
-    assert len(instructions(parser, "FROM")) >= 2
-    for image in parser.parent_images:
-        assert PINNED_BASE.match(image), f"{image} is not pinned to an exact version or digest"
+@pytest.mark.parametrize("build_arg", VARIANT_ARGS)
+def test_every_from_is_a_stage_or_a_pinned_image(build_arg):
+    """Plain ${ARG} substitution (what skaffold's dependency parser does) resolves every FROM."""
+    args, stages = dockerfile_stages({"TORCH_VARIANT": build_arg} if build_arg else None)
+    assert PINNED_BASE.match(args["PYTHON_IMAGE"])
+    seen: set[str] = set()
+    for stage in stages.values():
+        assert "$" not in stage.base, f"{stage.name}: FROM {stage.base} does not expand"
+        if stage.base not in stages:
+            assert PINNED_BASE.match(stage.base), f"{stage.base} is not pinned to an exact version or digest"
+        else:
+            assert stage.base in seen, f"{stage.name} is built FROM the later stage {stage.base}"
+        seen.add(stage.name)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_copy_sources_exist_and_no_weights(service):
-    parser = parse(service)
-    for value in instructions(parser, "COPY") + instructions(parser, "ADD"):
+def test_copy_sources_exist_and_no_weights():
+    parser = DockerfileParser(str(DOCKERFILE))
+    copies = [i["value"] for i in parser.structure if i["instruction"] in ("COPY", "ADD")]
+    assert copies
+    for value in copies:
         words = shlex.split(value)
         if any(w.startswith("--from=") for w in words):
             continue
         sources = [w for w in words if not w.startswith("--")][:-1]
         assert sources
         for source in sources:
-            assert (REPO / source).exists(), f"{service}: COPY source {source} does not exist"
+            assert (REPO / source).exists(), f"COPY source {source} does not exist"
             assert "starter_models" not in source and not source.endswith(".safetensors")
     ignored = (REPO / ".dockerignore").read_text().split()
     assert "shared/fittingroom/starter_models" in ignored, "weights must stay out of the build context"
 
 
+@pytest.mark.parametrize("build_arg", VARIANT_ARGS)
 @pytest.mark.parametrize("service", SERVICES)
-def test_runs_as_non_root_user(service):
-    users = [i["value"] for i in final_stage(parse(service)) if i["instruction"] == "USER"]
-    assert users, "the final stage must set USER"
-    uid = users[-1].split(":")[0]
+def test_runs_as_non_root_user(service, build_arg):
+    _, stages = dockerfile_stages({"TORCH_VARIANT": build_arg} if build_arg else None)
+    users = [u for stage in stage_chain(stages, service) for u in stage.values("USER")]
+    assert users, "the service target must inherit a USER"
+    uid, _, gid = users[-1].partition(":")
     assert uid.isdigit() and int(uid) != 0, "numeric non-root uid (runAsNonRoot can verify it)"
+    context = yaml.safe_load((CHART / "values.yaml").read_text())["securityContext"]
+    assert (int(uid), int(gid)) == (context["runAsUser"], context["runAsGroup"])
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_entry_command_exists(service):
-    parser = parse(service)
-    [entrypoint] = [i["value"] for i in final_stage(parser) if i["instruction"] == "ENTRYPOINT"]
-    command = json.loads(entrypoint)
+def test_target_ends_with_its_entry_command(service):
+    _, stages = dockerfile_stages()
+    target = stages[service]
+    last = target.instructions[-1]
+    assert last["instruction"] == "ENTRYPOINT", f"{service}: the target must end with ENTRYPOINT"
+    command = json.loads(last["value"])
     assert command == ["fittingroom", "serve", service]
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["fittingroom"] == "fittingroom.cli.main:app"
@@ -74,17 +98,31 @@ def test_entry_command_exists(service):
 
     result = CliRunner().invoke(app, [*command[1:], "--help"])
     assert result.exit_code == 0, result.output
-    exposed = {int(p) for value in instructions(parser, "EXPOSE") for p in value.split()}
+    chain = stage_chain(stages, service)
+    exposed = {int(p) for stage in chain for value in stage.values("EXPOSE") for p in value.split()}
     assert exposed == {DEFAULT_PORTS[service], DEFAULT_PORTS[service] + 1000}
+    titles = [labels(stage.values("LABEL")).get("org.opencontainers.image.title") for stage in chain]
+    assert [t for t in titles if t][-1] == f"fittingroom-{service}"
 
 
+@pytest.mark.parametrize("build_arg", VARIANT_ARGS)
 @pytest.mark.parametrize("service", SERVICES)
-def test_gpu_services_have_a_cuda_and_a_cpu_variant(service):
-    parser = parse(service)
-    default = dict(a.split("=", 1) for a in instructions(parser, "ARG") if "=" in a).get("TORCH_VARIANT")
-    assert default == ("cuda" if service in GPU_SERVICES else "cpu")
-    runs = " ".join(instructions(parser, "RUN"))
-    assert 'image-deps.sh "$TORCH_VARIANT"' in runs
+def test_torch_variant_of_each_target(service, build_arg):
+    """Each target builds only its variant's venv: image-deps.sh with that variant, checked entry command."""
+    args, stages = dockerfile_stages({"TORCH_VARIANT": build_arg} if build_arg else None)
+    assert args["TORCH_VARIANT"] == (build_arg or "cuda")
+    variant = expected_variant(service, build_arg)
+    chain = stage_chain(stages, service)
+    variant_labels = [labels(s.values("LABEL")).get("io.fittingroom.torch-variant") for s in chain]
+    assert [v for v in variant_labels if v][-1] == variant
+    needed = stage_closure(stages, service)
+    runs = [run for name in needed for run in stages[name].values("RUN")]
+    deps = [m for run in runs for m in re.findall(r"image-deps\.sh (\S+) requirements\.lock", run)]
+    assert deps == [variant], f"{service} ({build_arg}): image-deps.sh runs {deps}"
+    assert any("fittingroom serve --help" in run for run in runs), "the entry command is checked at build time"
+    # The venv the target ships comes from a stage of that build.
+    copied = [ref for stage in chain for ref in stage.stage_refs()]
+    assert copied and all(ref in needed for ref in copied)
 
 
 @pytest.mark.parametrize("variant, accepted", [("cpu", True), ("cuda", True), ("rocm", False)])

@@ -1,4 +1,5 @@
-"""skaffold.yaml: one artifact per service, real Dockerfiles, the real chart, clean profiles."""
+"""skaffold.yaml: one artifact per service, each a target of services/Dockerfile, the real
+chart, clean profiles."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from deploy_support import CHART, REPO, SERVICES, template
+from deploy_support import CHART, DOCKERFILE, GPU_SERVICES, REPO, SERVICES, dockerfile_stages, template
 
 SKAFFOLD = yaml.safe_load((REPO / "skaffold.yaml").read_text())
 
@@ -39,20 +40,31 @@ def test_no_positional_patches():
 
 
 @pytest.mark.parametrize("name, artifacts", _artifact_sets().items())
-def test_one_artifact_per_service_with_real_dockerfile(name, artifacts):
+def test_one_artifact_per_service_from_its_dockerfile_target(name, artifacts):
     assert sorted(a["image"] for a in artifacts) == sorted(f"fittingroom-{s}" for s in SERVICES)
     for artifact in artifacts:
         context = REPO / artifact.get("context", ".")
-        assert context.is_dir()
-        dockerfile = context / artifact["docker"]["dockerfile"]
-        assert dockerfile.is_file(), dockerfile
-        assert dockerfile.parent.name == artifact["image"].removeprefix("fittingroom-")
+        assert context.resolve() == REPO, "the build context is the repository root"
+        docker = artifact["docker"]
+        assert (context / docker["dockerfile"]).resolve() == DOCKERFILE
+        assert docker["target"] == artifact["image"].removeprefix("fittingroom-")
+        build_args = docker.get("buildArgs", {})
+        args, stages = dockerfile_stages(build_args)
+        assert set(build_args) <= set(args), f"{artifact['image']}: build args the Dockerfile does not declare"
+        assert docker["target"] in stages
 
 
-def test_cpu_profile_builds_cpu_images():
-    cpu = {a["image"]: a for a in _artifact_sets()["cpu"]}
-    for name in ("segmentation", "style", "translation"):
-        assert cpu[f"fittingroom-{name}"]["docker"]["buildArgs"]["TORCH_VARIANT"] == "cpu"
+@pytest.mark.parametrize("name, artifacts", _artifact_sets().items())
+def test_torch_variant_per_profile(name, artifacts):
+    """CUDA model images in the base build (gpu), CPU ones in cpu and dev; gateway and compositing CPU."""
+    expected = "cpu" if name in ("cpu", "dev") else "cuda"
+    for artifact in artifacts:
+        service = artifact["docker"]["target"]
+        build_args = artifact["docker"].get("buildArgs", {})
+        if service in GPU_SERVICES:
+            assert build_args.get("TORCH_VARIANT") == expected, (name, service)
+        else:
+            assert "TORCH_VARIANT" not in build_args, f"{service} is always a CPU image"
 
 
 @pytest.mark.parametrize("name, releases", _releases().items())

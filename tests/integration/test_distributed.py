@@ -137,3 +137,19 @@ def test_bad_events_fail_or_dead_letter_and_the_stream_flows(client, requests_st
     assert len(dead) == 1
     assert dead[0].value == b"\xff\x00 this is not protobuf \x13\x37"
     assert dict(dead[0].headers)["reason"]
+
+
+def test_oversize_photo_is_resource_exhausted(client):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    person, _ = _pair()
+    with pytest.raises(grpc.RpcError) as info:
+        client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=bomb), timeout=30)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert dict(info.value.trailing_metadata())["fittingroom-error-code"] == "image_too_large"
