@@ -87,7 +87,7 @@ def distributed(
         rows = [
             _drive("embedded", lambda: pipeline.run(person, style), clients, requests),
             _drive("grpc", lambda: stub.TryOn(request, timeout=300), clients, requests),
-            _drive("kafka", lambda: submit_and_watch_quietly(stub, request), clients, requests),
+            _drive("kafka", lambda: submit_and_watch(stub, request, 300, report=lambda _: None), clients, requests),
         ]
         channel.close()
         base = rows[0]["p50_ms"]
@@ -102,10 +102,3 @@ def distributed(
                   f"{r['throughput_rps']:>7.2f} {r['p50_vs_embedded']:>9.2f}")
         print(f"wrote {out_dir / 'distributed.json'} and {out_dir / 'distributed.png'}")
 
-
-def submit_and_watch_quietly(stub, request) -> None:
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        submit_and_watch(stub, request, timeout=300)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import grpc
 import typer
@@ -27,12 +28,13 @@ def fetch_result(ref) -> bytes:
     return get_object(bucket_store(Settings.from_env(), ref.bucket), ref)
 
 
-def submit_and_watch(stub, request: tryon_pb2.TryOnRequest, timeout: float) -> tryon_pb2.TryOnStatus:
-    """Submit over the event path and follow it to its final stage, printing each one."""
+def submit_and_watch(stub, request: tryon_pb2.TryOnRequest, timeout: float,
+                     report: Callable[[str], None] = print) -> tryon_pb2.TryOnStatus:
+    """Submit over the event path and follow it to its final stage, reporting each one."""
     request_id = stub.Submit(request, timeout=timeout).request_id
     final = None
     for status in stub.Watch(tryon_pb2.GetRequest(request_id=request_id), timeout=timeout):
-        print(f"{request_id} {events_pb2.Stage.Name(status.stage).lower()}")
+        report(f"{request_id} {events_pb2.Stage.Name(status.stage).lower()}")
         final = status
     if final is None or final.stage != events_pb2.COMPLETED:
         message = final.error.message if final is not None else "no final status"
