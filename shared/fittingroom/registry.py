@@ -75,7 +75,8 @@ def model_prefix(kind: str, name: str, version: str) -> str:
 
 
 def _version_sort_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[._-]", version.lstrip("v")))
+    """Numeric parts compare as numbers ("v10" after "v9"); text parts sort before them."""
+    return tuple((1, int(p), "") if p.isdigit() else (0, 0, p) for p in re.split(r"[._-]", version.lstrip("v")))
 
 
 class ModelRegistry:

@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from fittingroom.bus import make_producer, publish
-from fittingroom.images import decode_image, read_image
+from fittingroom.images import decode_image
 from fittingroom.registry import ModelRegistry
 from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore

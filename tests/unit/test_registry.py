@@ -95,3 +95,10 @@ def test_invalid_names_are_refused(tmp_path, name):
     registry = ModelRegistry(LocalFolderStore(tmp_path))
     with pytest.raises(ValueError):
         registry.save(ModelManifest(kind="style", name=name or "x", version=name, architecture={}), _state())
+
+
+def test_versions_with_text_and_numbers_sort_without_error(tmp_path):
+    registry = ModelRegistry(LocalFolderStore(tmp_path))
+    for version in ("v2", "t1", "v10", "1.2"):
+        registry.save(_manifest(version), _state())
+    assert registry.versions("style", "stylenet") == ["t1", "1.2", "v2", "v10"]

@@ -71,10 +71,3 @@ def error_code_name(error: common_pb2.Error) -> str:
     """Lower-case code name (``bad_image``) of a proto error, for metrics and logs."""
     return common_pb2.ErrorCode.Name(error.code).lower()
 
-
-def raise_from_error(error: common_pb2.Error) -> None:
-    """Re-raise a proto error as the typed error it came from (gateway side)."""
-    code = ErrorCode[common_pb2.ErrorCode.Name(error.code)] if error.code else ErrorCode.INTERNAL
-    exc = FittingroomError(error.message)
-    exc.code = code
-    raise exc

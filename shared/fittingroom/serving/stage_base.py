@@ -15,7 +15,6 @@ from fittingroom.settings import Settings
 from fittingroom.v1 import common_pb2, events_pb2
 
 T = TypeVar("T")
-Outcome = "events_pb2.TryOnEvent | BaseException"
 
 
 def per_event(events: Sequence[events_pb2.TryOnEvent], fn: Callable[[events_pb2.TryOnEvent], T]) -> list["T | BaseException"]:
