@@ -14,9 +14,15 @@ DEFAULT_DEADLINE_SECONDS = 60.0
 
 
 def _channel(address: str, settings: Settings) -> grpc.Channel:
+    """A channel that spreads calls over every address the name resolves to.
+
+    With ``dns:///<headless service>:<port>`` each stage replica gets calls, not
+    just the one pod a ClusterIP connection happens to stick to.
+    """
     return grpc.insecure_channel(address, options=[
         ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
         ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+        ("grpc.lb_policy_name", "round_robin"),
     ])
 
 

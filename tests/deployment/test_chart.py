@@ -49,8 +49,10 @@ def test_five_independent_deployments(rendered, profile):
     assert sorted(deployments) == sorted(SERVICES)
     selectors = [json.dumps(d["spec"]["selector"], sort_keys=True) for d in deployments.values()]
     assert len(set(selectors)) == len(SERVICES)
-    for kind in ("Service", "ServiceAccount", "PodDisruptionBudget", "ServiceMonitor"):
+    for kind in ("ServiceAccount", "PodDisruptionBudget", "ServiceMonitor"):
         assert sorted(by_kind(rendered[profile], kind)) == sorted(SERVICES), kind
+    headless = [f"{name}-headless" for name in SERVICES if name != "gateway"]
+    assert sorted(by_kind(rendered[profile], "Service")) == sorted([*SERVICES, *headless])
 
 
 def _pod(deployment: dict) -> dict:
@@ -197,11 +199,14 @@ def test_dashboard_configmap_is_labelled_for_the_sidecar(rendered):
         (CHART / "dashboards" / "fittingroom.json").read_text())
 
 
-def test_gateway_addresses_point_at_the_stage_services(rendered):
+def test_gateway_addresses_resolve_every_stage_pod(rendered):
     objects = rendered["defaults"]
     services = by_kind(objects, "Service")
     env = _env(_container(by_kind(objects, "Deployment")["gateway"]))
     for stage in SERVICES[1:]:
-        port = next(p["port"] for p in services[stage]["spec"]["ports"] if p["name"] == "grpc")
-        assert env[f"FITTINGROOM_{stage.upper()}_ADDRESS"] == f"{services[stage]['metadata']['name']}:{port}"
+        headless = services[f"{stage}-headless"]
+        assert headless["spec"]["clusterIP"] == "None"
+        assert headless["spec"]["selector"] == services[stage]["spec"]["selector"]
+        port = next(p["port"] for p in headless["spec"]["ports"] if p["name"] == "grpc")
+        assert env[f"FITTINGROOM_{stage.upper()}_ADDRESS"] == f"dns:///{headless['metadata']['name']}:{port}"
     assert all(o["metadata"].get("namespace", NAMESPACE) == NAMESPACE for o in objects)

@@ -122,7 +122,7 @@ labels:
 {{- if eq .name "gateway" }}
 {{- range $stage := list "segmentation" "style" "translation" "compositing" }}
 - name: FITTINGROOM_{{ upper $stage }}_ADDRESS
-  value: {{ printf "%s:%v" (include "fittingroom.component" (dict "root" $.root "name" $stage)) (get $.root.Values.services $stage).grpcPort | quote }}
+  value: {{ printf "dns:///%s-headless:%v" (include "fittingroom.component" (dict "root" $.root "name" $stage)) (get $.root.Values.services $stage).grpcPort | quote }}
 {{- end }}
 {{- end }}
 {{- range $key, $value := .svc.env }}

@@ -80,11 +80,23 @@ def export_gpu_memory(service: str) -> None:
     GPU_MEMORY.labels(service).set_function(allocated)
 
 
+_LAG_LABELS: dict[str, set[tuple[str, str]]] = {}
+
+
 def record_consumer_lag(service: str, kafka_consumer) -> None:
-    """Lag per assigned partition from the fetcher's high-water marks (no extra request)."""
+    """Lag per assigned partition from the fetcher's high-water marks (no extra request).
+
+    Partitions a rebalance moved to another replica are dropped from the gauge,
+    so summing lag across replicas does not count them twice.
+    """
+    current: set[tuple[str, str]] = set()
     for tp in kafka_consumer.assignment():
         highwater = kafka_consumer.highwater(tp)
         if highwater is None:
             continue
         lag = max(0, highwater - kafka_consumer.position(tp))
         CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(lag)
+        current.add((tp.topic, str(tp.partition)))
+    for topic, partition in _LAG_LABELS.get(service, set()) - current:
+        CONSUMER_LAG.remove(service, topic, partition)
+    _LAG_LABELS[service] = current
