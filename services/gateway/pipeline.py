@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fittingroom.cache import LruCache
 from fittingroom.compositing.stage import composite_garment, translation_input
 from fittingroom.garments import Garment, StyleLabel
 from fittingroom.registry import ModelRegistry
@@ -75,7 +75,7 @@ class TryOnPipeline:
         self.classifier.to(self.device)
         self.translation_classes = available_style_classes(registry)
         self._generators: dict[str, object] = {}
-        self._style_cache: OrderedDict[str, StyleAnalysis] = OrderedDict()
+        self._style_cache: LruCache[StyleAnalysis] = LruCache(settings.style_cache_size)
 
     def generator(self, key: str):
         """The CycleGAN generator for a style class, loaded on first use."""
@@ -90,16 +90,13 @@ class TryOnPipeline:
         digest = hashlib.sha256(style_image.tobytes() + str(style_image.shape).encode()).hexdigest()
         cached = self._style_cache.get(digest)
         if cached is not None:
-            self._style_cache.move_to_end(digest)
             return cached
         garments = segment_garments(self.segmenter, style_image, score_threshold=self.settings.score_threshold)
         garment = select_garment(garments, "largest")
         label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment)
         key = resolve_translation_key(label, self.translation_classes, fallback=self.settings.style_fallback)
         analysis = StyleAnalysis(garment=garment, label=label, translation_key=key)
-        self._style_cache[digest] = analysis
-        while len(self._style_cache) > self.settings.style_cache_size:
-            self._style_cache.popitem(last=False)
+        self._style_cache.put(digest, analysis)
         return analysis
 
     def run(self, person_image: np.ndarray, style_image: np.ndarray, feather_px: float | None = None) -> TryOnResult:
@@ -109,7 +106,7 @@ class TryOnPipeline:
         garments = timer.measure(
             "segmentation", segment_garments, self.segmenter, person_image, self.settings.score_threshold
         )
-        garment = choose_person_garment(garments, self.settings.garment_policy, style.garment)
+        garment = choose_person_garment(garments, self.settings.garment_policy, style.garment.category)
         square = translation_input(person_image, garment)
         generator = self.generator(style.translation_key)
         translated = timer.measure("translation", translate_garment, generator, square)

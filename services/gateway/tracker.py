@@ -42,14 +42,12 @@ class StatusTracker:
         self._statuses: OrderedDict[str, tryon_pb2.TryOnStatus] = OrderedDict()
         self._history: dict[str, list[tryon_pb2.TryOnStatus]] = {}
         self._changed = threading.Condition()
-        self.duplicates = 0
 
     def record(self, event: events_pb2.TryOnEvent) -> bool:
         """Apply an event; False when it is stale or a repeat of a final state."""
         with self._changed:
             current = self._statuses.get(event.request_id)
             if current is not None and (current.stage in FINAL or current.stage >= event.stage):
-                self.duplicates += 1
                 return False
             status = status_of(event)
             history = self._history.setdefault(event.request_id, [])

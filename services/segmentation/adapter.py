@@ -9,12 +9,12 @@ segmented once per replica.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
 from torch import nn
 
+from fittingroom.cache import LruCache
 from fittingroom.compositing.stage import translation_input
 from fittingroom.garments import Garment
 from fittingroom.segmentation.stage import choose_person_garment, segment_garments_batch, select_garment
@@ -36,7 +36,7 @@ class SegmentationStage:
         self.model = model
         self.store = store
         self.settings = settings
-        self._style_cache: OrderedDict[str, common_pb2.GarmentRef] = OrderedDict()
+        self._style_cache: LruCache[common_pb2.GarmentRef] = LruCache(settings.style_cache_size)
 
     def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
         started = time.perf_counter()
@@ -61,20 +61,16 @@ class SegmentationStage:
         return dict(zip(images, found))
 
     def _cached_style(self, event: events_pb2.TryOnEvent) -> common_pb2.GarmentRef | None:
-        digest = event.style_image.sha256
-        hit = self._style_cache.get(digest) if digest else None
+        hit = self._style_cache.get(event.style_image.sha256)
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
-        if hit is not None:
-            self._style_cache.move_to_end(digest)
         return hit
 
     def _finish(self, event, person: np.ndarray, style, person_found: list[Garment], style_found, started: float):
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
         style_ref = style if isinstance(style, common_pb2.GarmentRef) else self._style_ref(event, style_found)
-        product = Garment(mask=np.zeros((1, 1), bool), box=(0, 0, 1, 1), category=style_ref.category)
         policy = option(event, "garment_policy", self.settings.garment_policy)
-        garment = choose_person_garment(person_found, policy, product)
+        garment = choose_person_garment(person_found, policy, style_ref.category)
         rid = event.request_id
         out.person_garment.CopyFrom(garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment))
         out.translation_input.CopyFrom(
@@ -90,8 +86,5 @@ class SegmentationStage:
         garment = select_garment(found, "largest")
         key = f"cache/style/{digest}/mask.npy" if digest else request_key(event.request_id, SERVICE, "style_mask.npy")
         ref = garment_to_ref(self.store, key, garment)
-        if digest:
-            self._style_cache[digest] = ref
-            while len(self._style_cache) > self.settings.style_cache_size:
-                self._style_cache.popitem(last=False)
+        self._style_cache.put(digest, ref)
         return ref

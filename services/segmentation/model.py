@@ -24,6 +24,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
+from fittingroom.builders import architecture, build
 from fittingroom.garments import NUM_CATEGORIES
 from fittingroom.registry import ModelManifest, ModelRegistry
 
@@ -140,17 +141,12 @@ BUILDERS: dict[str, Callable[..., MaskRCNN]] = {
 
 def architecture_for(builder: str, **kwargs: Any) -> dict[str, Any]:
     """The manifest ``architecture`` dict for a builder name and its kwargs."""
-    if builder not in BUILDERS:
-        raise ValueError(f"unknown segmentation builder '{builder}'; known: {', '.join(BUILDERS)}")
-    return {"builder": builder, "kwargs": dict(kwargs)}
+    return architecture(BUILDERS, "segmentation", builder, **kwargs)
 
 
-def build_segmentation_model(architecture: dict[str, Any]) -> MaskRCNN:
+def build_segmentation_model(spec: dict[str, Any]) -> MaskRCNN:
     """Rebuild a model from a manifest ``architecture`` dict (random weights)."""
-    name = architecture.get("builder")
-    if name not in BUILDERS:
-        raise ValueError(f"unknown segmentation builder '{name}'; known: {', '.join(BUILDERS)}")
-    return BUILDERS[name](**architecture.get("kwargs", {}))
+    return build(BUILDERS, "segmentation", spec)
 
 
 def load_segmentation_model(

@@ -127,7 +127,7 @@ def garment_region(category: int) -> str:
     return next(region for region, ids in GARMENT_REGIONS.items() if category in ids)
 
 
-def match_garment(garments: Sequence[Garment], product: Garment) -> Garment:
+def match_garment(garments: Sequence[Garment], product_category: int) -> Garment:
     """The shopper's garment the product should replace.
 
     Same category first (highest score), then the same body region (a product
@@ -136,18 +136,18 @@ def match_garment(garments: Sequence[Garment], product: Garment) -> Garment:
     """
     if not garments:
         raise NoGarmentError("no garment found in the person image")
-    same = [g for g in garments if g.category == product.category]
+    same = [g for g in garments if g.category == product_category]
     if same:
         return max(same, key=lambda g: g.score)
-    region = garment_region(product.category)
+    region = garment_region(product_category)
     nearby = [g for g in garments if garment_region(g.category) == region]
     if nearby:
         return max(nearby, key=lambda g: (g.area, g.score))
     return select_garment(garments, "largest")
 
 
-def choose_person_garment(garments: Sequence[Garment], policy: str, product: Garment) -> Garment:
+def choose_person_garment(garments: Sequence[Garment], policy: str, product_category: int) -> Garment:
     """Apply a garment policy: ``match`` (the product's counterpart), ``largest`` or a category."""
     if policy == "match":
-        return match_garment(garments, product)
+        return match_garment(garments, product_category)
     return select_garment(garments, policy)

@@ -7,9 +7,9 @@ for many shoppers costs one forward pass per replica.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import Sequence
 
+from fittingroom.cache import LruCache
 from fittingroom.garments import StyleLabel
 from fittingroom.serving.blobs import garment_from_ref, load_image
 from fittingroom.serving.metrics import CACHE_LOOKUPS
@@ -34,7 +34,7 @@ class StyleStage:
         self.translation_classes = translation_classes
         self.store = store
         self.settings = settings
-        self._cache: OrderedDict[str, StyleLabel] = OrderedDict()
+        self._cache: LruCache[StyleLabel] = LruCache(settings.style_cache_size)
 
     def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
         started = time.perf_counter()
@@ -48,7 +48,7 @@ class StyleStage:
             images, garments = zip(*(pair for _, pair in ready))
             for (i, _), label in zip(ready, classify_style_batch(self.model, self.colours, self.patterns, images, garments)):
                 labels[i] = label
-                self._remember(events[i].style_image.sha256, label)
+                self._cache.put(events[i].style_image.sha256, label)
         results = []
         for event, label in zip(events, labels):
             if isinstance(label, BaseException):
@@ -58,20 +58,13 @@ class StyleStage:
         return results
 
     def _cached(self, event: events_pb2.TryOnEvent) -> StyleLabel | None:
-        digest = event.style_image.sha256
-        label = self._cache.get(digest) if digest else None
+        label = self._cache.get(event.style_image.sha256)
         CACHE_LOOKUPS.labels(SERVICE, "hit" if label else "miss").inc()
         return label
 
     def _load(self, event: events_pb2.TryOnEvent):
         image = load_image(self.store, event.style_image, "style image", **image_limits(self.settings))
         return image, garment_from_ref(self.store, event.style_garment, image.shape[1], "style garment mask")
-
-    def _remember(self, digest: str, label: StyleLabel) -> None:
-        if digest:
-            self._cache[digest] = label
-            while len(self._cache) > self.settings.style_cache_size:
-                self._cache.popitem(last=False)
 
     def _finish(self, event: events_pb2.TryOnEvent, label: StyleLabel, started: float) -> events_pb2.TryOnEvent:
         fallback = option(event, "style_fallback", self.settings.style_fallback)

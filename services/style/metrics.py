@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fittingroom.style.model import StyleNet
+from fittingroom.training import save_figure
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -87,12 +88,7 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, 
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_confusion_plots(

@@ -18,6 +18,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from fittingroom.builders import architecture, build
+
 INPUT_SIZE = 96
 # A pixel counts as garment when any channel exceeds this (inputs are in [0, 1]).
 FOREGROUND_EPS = 1.0 / 255.0
@@ -99,14 +101,9 @@ BUILDERS: dict[str, Callable[..., StyleNet]] = {"stylenet_small": stylenet_small
 
 def style_architecture(builder: str = "stylenet_small", **kwargs: Any) -> dict[str, Any]:
     """The registry ``architecture`` dict that :func:`build_style_model` rebuilds from."""
-    if builder not in BUILDERS:
-        raise ValueError(f"unknown style builder '{builder}'; known: {', '.join(BUILDERS)}")
-    return {"builder": builder, "kwargs": dict(kwargs)}
+    return architecture(BUILDERS, "style", builder, **kwargs)
 
 
-def build_style_model(architecture: dict[str, Any]) -> StyleNet:
+def build_style_model(spec: dict[str, Any]) -> StyleNet:
     """Rebuild a StyleNet (random weights) from ``{"builder": name, "kwargs": {...}}``."""
-    name = architecture.get("builder")
-    if name not in BUILDERS:
-        raise ValueError(f"unknown style builder '{name}'; known: {', '.join(BUILDERS)}")
-    return BUILDERS[name](**architecture.get("kwargs", {}))
+    return build(BUILDERS, "style", spec)

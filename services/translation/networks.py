@@ -15,6 +15,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from fittingroom.builders import build, check_builder
+
 NORMS = ("instance", "batch", "none")
 
 
@@ -167,12 +169,9 @@ BUILDERS: dict[str, Callable[..., ResnetGenerator]] = {
 }
 
 
-def build_generator(architecture: dict[str, Any]) -> ResnetGenerator:
+def build_generator(spec: dict[str, Any]) -> ResnetGenerator:
     """Rebuild a generator from a manifest's ``{"builder": name, "kwargs": {...}}``."""
-    name = architecture.get("builder")
-    if name not in BUILDERS:
-        raise ValueError(f"unknown generator builder '{name}'; known: {', '.join(BUILDERS)}")
-    return BUILDERS[name](**architecture.get("kwargs", {}))
+    return build(BUILDERS, "generator", spec)
 
 
 def generator_architecture(builder: str, **overrides: Any) -> dict[str, Any]:
@@ -181,9 +180,7 @@ def generator_architecture(builder: str, **overrides: Any) -> dict[str, Any]:
     ``None`` overrides keep the builder's default, so the manifest records the
     actual sizes and stays valid if a builder's defaults change later.
     """
-    if builder not in BUILDERS:
-        raise ValueError(f"unknown generator builder '{builder}'; known: {', '.join(BUILDERS)}")
-    params = inspect.signature(BUILDERS[builder]).parameters
+    params = inspect.signature(check_builder(BUILDERS, "generator", builder)).parameters
     unknown = set(overrides) - set(params)
     if unknown:
         raise ValueError(f"builder '{builder}' has no arguments {sorted(unknown)}")

@@ -16,26 +16,26 @@ def _g(name: str, area: int, score: float = 0.9) -> Garment:
 
 def test_same_category_wins_over_size():
     shirt, trousers = _g("short_sleeved_shirt", 300), _g("trousers", 900)
-    assert match_garment([trousers, shirt], _g("short_sleeved_shirt", 10)) is shirt
+    assert match_garment([trousers, shirt], category_id("short_sleeved_shirt")) is shirt
 
 
 def test_same_body_region_when_category_differs():
     vest, skirt = _g("vest", 200), _g("skirt", 800)
-    assert match_garment([skirt, vest], _g("long_sleeved_outwear", 10)) is vest
-    assert match_garment([skirt, vest], _g("shorts", 10)) is skirt
+    assert match_garment([skirt, vest], category_id("long_sleeved_outwear")) is vest
+    assert match_garment([skirt, vest], category_id("shorts")) is skirt
 
 
 def test_falls_back_to_largest_and_errors_when_empty():
     dress = _g("sling_dress", 100)
     trousers = _g("trousers", 700)
-    assert match_garment([dress, trousers], _g("short_sleeved_shirt", 10)) is trousers
+    assert match_garment([dress, trousers], category_id("short_sleeved_shirt")) is trousers
     with pytest.raises(NoGarmentError):
-        match_garment([], dress)
+        match_garment([], dress.category)
 
 
 def test_policies_and_regions():
     shirt, trousers = _g("short_sleeved_shirt", 300), _g("trousers", 900)
-    product = _g("long_sleeved_shirt", 10)
+    product = category_id("long_sleeved_shirt")
     assert choose_person_garment([shirt, trousers], "match", product) is shirt
     assert choose_person_garment([shirt, trousers], "largest", product) is trousers
     assert choose_person_garment([shirt, trousers], "trousers", product) is trousers

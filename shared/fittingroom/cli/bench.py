@@ -20,6 +20,7 @@ from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import build_pipeline
 from fittingroom.images import read_image
 from fittingroom.settings import Settings
+from fittingroom.training import save_figure
 
 app = typer.Typer(help="Benchmarks: print tables, write plots.", no_args_is_help=True)
 
@@ -100,9 +101,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_title("Per-stage latency, embedded mode")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 @app.command()

@@ -23,6 +23,7 @@ from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import build_pipeline
 from fittingroom.images import read_image
 from fittingroom.settings import Settings
+from fittingroom.training import save_figure
 from fittingroom.v1 import tryon_pb2, tryon_pb2_grpc
 
 
@@ -65,9 +66,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     right.set_xticks(x, names)
     right.set_ylabel("requests / s")
     fig.suptitle(f"Try-on paths, {rows[0]['clients']} concurrent clients")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def distributed(
