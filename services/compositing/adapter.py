@@ -7,7 +7,7 @@ from typing import Sequence
 
 from fittingroom.compositing.stage import composite_garment
 from fittingroom.serving.blobs import garment_from_ref, load_array, load_image, save_png
-from fittingroom.serving.stage_base import add_timing, image_limits, option, per_event
+from fittingroom.serving.stage_base import add_timing, exact_colour_target, image_limits, option, per_event
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.v1 import events_pb2
@@ -31,9 +31,11 @@ class CompositingStage:
         garment = garment_from_ref(self.store, event.person_garment, person.shape[1], "person garment mask")
         translated = load_array(self.store, event.translated, "translated garment")
         feather = option(event, "feather_px", self.settings.feather_px)
-        result = composite_garment(person, garment, translated, feather)
+        target = exact_colour_target(event, self.settings.exact_colour)
+        result = composite_garment(person, garment, translated, feather, target)
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
+        out.exact_colour = target is not None
         out.result.CopyFrom(save_png(self.store, event.request_id, SERVICE, "result.png", result))
         out.stage = events_pb2.COMPLETED
         add_timing(out, SERVICE, started)

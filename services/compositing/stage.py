@@ -19,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fittingroom.colour import Lab, match_garment_colour
 from fittingroom.garments import Garment
 
 TRANSLATION_SIZE = 256
@@ -72,14 +73,25 @@ def paste_generated(image_shape: tuple[int, ...], garment: Garment, generated: n
 
 
 def composite_garment(
-    image: np.ndarray, garment: Garment, generated: np.ndarray, feather_px: float = 0.0
+    image: np.ndarray,
+    garment: Garment,
+    generated: np.ndarray,
+    feather_px: float = 0.0,
+    target_lab: Lab | None = None,
 ) -> np.ndarray:
-    """Steps 6–10: the photo with the garment replaced by the generated one."""
+    """Steps 6–10: the photo with the garment replaced by the generated one.
+
+    With ``target_lab`` (the product's measured colour) the exact-colour step
+    runs on the pasted garment before blending: the garment's median colour
+    becomes ``target_lab`` and its luminance structure is kept.
+    """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be H×W×3 uint8, got {image.shape} {image.dtype}")
     if garment.mask.shape != image.shape[:2]:
         raise ValueError(f"mask {garment.mask.shape} does not match image {image.shape[:2]}")
     padded = paste_generated(image.shape, garment, generated)
+    if target_lab is not None:
+        padded = match_garment_colour(padded, garment.mask, target_lab)
     alpha = feathered_alpha(garment.mask, feather_px)[..., None]
     blended = image.astype(np.float32) * (1.0 - alpha) + padded.astype(np.float32) * alpha
     result = np.clip(np.rint(blended), 0, 255).astype(np.uint8)

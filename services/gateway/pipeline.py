@@ -44,6 +44,7 @@ class TryOnResult:
     style: StyleAnalysis
     translation_input: np.ndarray
     translated: np.ndarray
+    exact_colour: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -99,8 +100,14 @@ class TryOnPipeline:
         self._style_cache.put(digest, analysis)
         return analysis
 
-    def run(self, person_image: np.ndarray, style_image: np.ndarray, feather_px: float | None = None) -> TryOnResult:
-        """Steps 1–10 of the method on one person photo and one product photo."""
+    def run(
+        self,
+        person_image: np.ndarray,
+        style_image: np.ndarray,
+        feather_px: float | None = None,
+        exact_colour: bool | None = None,
+    ) -> TryOnResult:
+        """Steps 1–10 of the method (plus the exact-colour step) on one person photo and one product photo."""
         timer = _Timer()
         style = timer.measure("style", self.analyse_style, style_image)
         garments = timer.measure(
@@ -111,12 +118,15 @@ class TryOnPipeline:
         generator = self.generator(style.translation_key)
         translated = timer.measure("translation", translate_garment, generator, square)
         feather = self.settings.feather_px if feather_px is None else feather_px
-        image = timer.measure("compositing", composite_garment, person_image, garment, translated, feather)
+        exact = self.settings.exact_colour if exact_colour is None else exact_colour
+        target = style.label.product_lab if exact else None
+        image = timer.measure("compositing", composite_garment, person_image, garment, translated, feather, target)
         return TryOnResult(
             image=image,
             person_garment=garment,
             style=style,
             translation_input=square,
             translated=translated,
+            exact_colour=target is not None,
             timings_ms=timer.timings_ms,
         )

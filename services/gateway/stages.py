@@ -60,7 +60,7 @@ class StageClients:
             translation_key=style.style.translation_key), deadline)
         comp = self._call("compositing", self.compositing.Composite, stages_pb2.CompositeRequest(
             request_id=rid, person_image=event.person_image, person_garment=seg.person_garment,
-            translated=trans.translated, options=options), deadline)
+            translated=trans.translated, options=options, style=style.style), deadline)
         done = events_pb2.TryOnEvent()
         done.CopyFrom(event)
         done.person_garment.CopyFrom(seg.person_garment)
@@ -69,6 +69,7 @@ class StageClients:
         done.style.CopyFrom(style.style)
         done.translated.CopyFrom(trans.translated)
         done.result.CopyFrom(comp.result)
+        done.exact_colour = comp.exact_colour
         done.stage = events_pb2.COMPLETED
         for name, reply in (("segmentation", seg), ("style", style), ("translation", trans), ("compositing", comp)):
             done.timings.add(stage=name, milliseconds=reply.milliseconds)

@@ -73,6 +73,7 @@ class StyleStage:
         out.CopyFrom(event)
         out.style.CopyFrom(common_pb2.StyleLabel(
             colour=label.colour, pattern=label.pattern, confidence=label.confidence, key=label.key, translation_key=key,
+            product_lab=label.product_lab or (),
         ))
         out.stage = events_pb2.STYLED
         add_timing(out, SERVICE, started)

@@ -15,11 +15,13 @@ confident colour cannot hide an unsure pattern.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from fittingroom.colour import measure_garment_colour
 from fittingroom.errors import UnknownStyleError
 from fittingroom.garments import COLOURS, Garment, StyleLabel, parse_style_key
 from fittingroom.registry import ModelManifest, ModelRegistry
@@ -74,8 +76,9 @@ def classify_style(
     image: np.ndarray,
     garment: Garment,
 ) -> StyleLabel:
-    """Colour × pattern class of one garment; confidence = colour prob × pattern prob."""
-    return predict_styles(model, colours, patterns, style_input(image, garment)[None])[0]
+    """Colour × pattern class of one garment (confidence = colour prob × pattern prob),
+    with the garment's measured colour as ``product_lab``."""
+    return classify_style_batch(model, colours, patterns, [image], [garment])[0]
 
 
 def classify_style_batch(
@@ -91,7 +94,11 @@ def classify_style_batch(
     if not images:
         return []
     batch = np.stack([style_input(img, g) for img, g in zip(images, garments)])
-    return predict_styles(model, colours, patterns, batch)
+    labels = predict_styles(model, colours, patterns, batch)
+    return [
+        dataclasses.replace(label, product_lab=measure_garment_colour(img, g.mask))
+        for label, img, g in zip(labels, images, garments)
+    ]
 
 
 def _colour_distance(a: str, b: str) -> float:

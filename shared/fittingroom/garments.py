@@ -61,11 +61,16 @@ PATTERNS: tuple[str, ...] = ("solid", "stripes", "checks", "dots", "print")
 
 @dataclass(frozen=True)
 class StyleLabel:
-    """A product's style class as predicted by the style classifier."""
+    """A product's style class as predicted by the style classifier.
+
+    ``product_lab`` is the product garment's measured colour (CIELAB), which the
+    exact-colour step moves the translated garment to; ``None`` when unmeasured.
+    """
 
     colour: str
     pattern: str
     confidence: float = 1.0
+    product_lab: tuple[float, float, float] | None = None
 
     @property
     def key(self) -> str:

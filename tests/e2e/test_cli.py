@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -98,4 +99,7 @@ def test_folder_mode_carries_on_and_reports_failures(tmp_path):
     assert result.exit_code == 1
     assert "2/3 try-ons written" in result.stdout
     assert "failed: b.jpg + style.jpg: bad_image" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["a__style.png", "c__style.png"]
+    written = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert written == ["a__style.json", "a__style.png", "c__style.json", "c__style.png"]
+    manifest = json.loads((tmp_path / "results" / "a__style.json").read_text())
+    assert manifest["exact_colour"] is True and len(manifest["product_lab"]) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -42,10 +43,34 @@ def write_sheet(path: Path, person, style, result) -> Path:
                 (f"style mask: {label.key} ({label.confidence:.2f})", mask_overlay(style, result.style.garment)),
                 ("garment 256x256", result.translation_input),
                 (f"translated: {result.style.translation_key}", result.translated),
-                ("result", result.image),
+                ("result (exact colour)" if result.exact_colour else "result", result.image),
             ]
         ),
     )
+
+
+def result_manifest(person: Path, style: Path, result) -> dict:
+    """What produced a try-on: inputs, style class, weights, garment, exact colour, timings."""
+    label = result.style.label
+    garment = result.person_garment
+    return {
+        "person": str(person),
+        "style": str(style),
+        "style_class": label.key,
+        "style_confidence": round(label.confidence, 4),
+        "translation_weights": result.style.translation_key,
+        "product_lab": [round(v, 2) for v in label.product_lab] if label.product_lab else None,
+        "exact_colour": result.exact_colour,
+        "person_garment": {"category": garment.category_name, "box": list(garment.box), "score": round(garment.score, 4)},
+        "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
+    }
+
+
+def write_result(out: Path, person: Path, style: Path, result) -> None:
+    """The try-on image and, beside it, its manifest (``<out>.json``)."""
+    write_image(out, result.image)
+    manifest = out.with_suffix(".json")
+    manifest.write_text(json.dumps(result_manifest(person, style, result), indent=1) + "\n")
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -57,7 +82,7 @@ def _run_one(pipeline, person_path: Path, style_path: Path, out: Path, sheet: Op
     person = read_image(person_path, **limits)
     style = read_image(style_path, **limits)
     result = pipeline.run(person, style)
-    write_image(out, result.image)
+    write_result(out, person_path, style_path, result)
     if sheet is not None:
         write_sheet(sheet, person, style, result)
     return result
@@ -73,13 +98,15 @@ def tryon(
     garment: Optional[str] = typer.Option(None, help="Garment to replace: 'match' (default: where the product is worn), 'largest' or a category name."),
     fallback: Optional[str] = typer.Option(None, help="Unknown style class: 'none' (error) or 'nearest'."),
     feather: Optional[float] = typer.Option(None, help="Feather the garment's inner edge (pixels)."),
+    exact_colour: Optional[bool] = typer.Option(None, "--exact-colour/--no-exact-colour", help="Move the garment to the product's measured colour after translation (default FITTINGROOM_EXACT_COLOUR, on)."),
     store: Optional[Path] = typer.Option(None, help="Local object store (default FITTINGROOM_STORE_DIR)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
 ) -> None:
     """Dress the shopper in the product's colour and pattern."""
     with cli_errors():
         settings = Settings.from_env(
-            garment_policy=garment, style_fallback=fallback, feather_px=feather, store_dir=store, device=device
+            garment_policy=garment, style_fallback=fallback, feather_px=feather, store_dir=store, device=device,
+            exact_colour=exact_colour,
         )
         if person_dir is not None:
             _folder_mode(settings, person_dir, style, out_dir or Path("out/tryon"), sheet is not None)
@@ -89,7 +116,8 @@ def tryon(
         pipeline = build_pipeline(settings)
         result = _run_one(pipeline, person, style, out, sheet, settings)
         timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-        print(f"wrote {out} (style {result.style.label.key} → weights {result.style.translation_key}; {timings})")
+        colour = ", exact colour" if result.exact_colour else ""
+        print(f"wrote {out} (style {result.style.label.key} → weights {result.style.translation_key}{colour}; {timings})")
         if sheet is not None:
             print(f"wrote {sheet}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Sequence, TypeVar
 
+from fittingroom.colour import Lab
 from fittingroom.serving.logs import request_context
 from fittingroom.settings import Settings
 from fittingroom.v1 import common_pb2, events_pb2
@@ -41,3 +42,14 @@ def option(event: events_pb2.TryOnEvent, name: str, default: T) -> T:
     """A per-request option, or the service's configured default when unset."""
     value = getattr(event.options, name)
     return value or default
+
+
+def exact_colour_target(event: events_pb2.TryOnEvent, enabled_by_default: bool) -> Lab | None:
+    """The product colour the exact-colour step moves the garment to, or ``None`` when off.
+
+    The request's ``exact_colour`` option wins over the service's setting; a style
+    label without a measured colour (an older producer) turns the step off.
+    """
+    enabled = event.options.exact_colour if event.options.HasField("exact_colour") else enabled_by_default
+    lab = tuple(event.style.product_lab)
+    return lab if enabled and len(lab) == 3 else None  # type: ignore[return-value]

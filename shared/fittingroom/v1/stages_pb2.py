@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fittingroom.v1 import common_pb2 as fittingroom_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ittingroom/v1/stages.proto\x12\x0e\x66ittingroom.v1\x1a\x1b\x66ittingroom/v1/common.proto\"\xb4\x01\n\x0eSegmentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12.\n\x0bstyle_image\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"\xc4\x01\n\x0fSegmentResponse\x12\x32\n\x0eperson_garment\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x31\n\rstyle_garment\x18\x02 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x34\n\x11translation_input\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x04 \x01(\x01\"\xb7\x01\n\x0f\x43lassifyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12.\n\x0bstyle_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x31\n\rstyle_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"S\n\x10\x43lassifyResponse\x12)\n\x05style\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\"u\n\x10TranslateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x11translation_input\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x17\n\x0ftranslation_key\x18\x03 \x01(\t\"X\n\x11TranslateResponse\x12-\n\ntranslated\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\"\xe9\x01\n\x10\x43ompositeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x32\n\x0eperson_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\ntranslated\x18\x04 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"T\n\x11\x43ompositeResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\x32\x61\n\x13SegmentationService\x12J\n\x07Segment\x12\x1e.fittingroom.v1.SegmentRequest\x1a\x1f.fittingroom.v1.SegmentResponse2]\n\x0cStyleService\x12M\n\x08\x43lassify\x12\x1f.fittingroom.v1.ClassifyRequest\x1a .fittingroom.v1.ClassifyResponse2f\n\x12TranslationService\x12P\n\tTranslate\x12 .fittingroom.v1.TranslateRequest\x1a!.fittingroom.v1.TranslateResponse2f\n\x12\x43ompositingService\x12P\n\tComposite\x12 .fittingroom.v1.CompositeRequest\x1a!.fittingroom.v1.CompositeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ittingroom/v1/stages.proto\x12\x0e\x66ittingroom.v1\x1a\x1b\x66ittingroom/v1/common.proto\"\xb4\x01\n\x0eSegmentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12.\n\x0bstyle_image\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"\xc4\x01\n\x0fSegmentResponse\x12\x32\n\x0eperson_garment\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x31\n\rstyle_garment\x18\x02 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x34\n\x11translation_input\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x04 \x01(\x01\"\xb7\x01\n\x0f\x43lassifyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12.\n\x0bstyle_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x31\n\rstyle_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"S\n\x10\x43lassifyResponse\x12)\n\x05style\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\"u\n\x10TranslateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x11translation_input\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x17\n\x0ftranslation_key\x18\x03 \x01(\t\"X\n\x11TranslateResponse\x12-\n\ntranslated\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\"\x94\x02\n\x10\x43ompositeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x32\n\x0eperson_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\ntranslated\x18\x04 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12)\n\x05style\x18\x06 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\"j\n\x11\x43ompositeResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\x12\x14\n\x0c\x65xact_colour\x18\x03 \x01(\x08\x32\x61\n\x13SegmentationService\x12J\n\x07Segment\x12\x1e.fittingroom.v1.SegmentRequest\x1a\x1f.fittingroom.v1.SegmentResponse2]\n\x0cStyleService\x12M\n\x08\x43lassify\x12\x1f.fittingroom.v1.ClassifyRequest\x1a .fittingroom.v1.ClassifyResponse2f\n\x12TranslationService\x12P\n\tTranslate\x12 .fittingroom.v1.TranslateRequest\x1a!.fittingroom.v1.TranslateResponse2f\n\x12\x43ompositingService\x12P\n\tComposite\x12 .fittingroom.v1.CompositeRequest\x1a!.fittingroom.v1.CompositeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,15 +45,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSLATERESPONSE']._serialized_start=848
   _globals['_TRANSLATERESPONSE']._serialized_end=936
   _globals['_COMPOSITEREQUEST']._serialized_start=939
-  _globals['_COMPOSITEREQUEST']._serialized_end=1172
-  _globals['_COMPOSITERESPONSE']._serialized_start=1174
-  _globals['_COMPOSITERESPONSE']._serialized_end=1258
-  _globals['_SEGMENTATIONSERVICE']._serialized_start=1260
-  _globals['_SEGMENTATIONSERVICE']._serialized_end=1357
-  _globals['_STYLESERVICE']._serialized_start=1359
-  _globals['_STYLESERVICE']._serialized_end=1452
-  _globals['_TRANSLATIONSERVICE']._serialized_start=1454
-  _globals['_TRANSLATIONSERVICE']._serialized_end=1556
-  _globals['_COMPOSITINGSERVICE']._serialized_start=1558
-  _globals['_COMPOSITINGSERVICE']._serialized_end=1660
+  _globals['_COMPOSITEREQUEST']._serialized_end=1215
+  _globals['_COMPOSITERESPONSE']._serialized_start=1217
+  _globals['_COMPOSITERESPONSE']._serialized_end=1323
+  _globals['_SEGMENTATIONSERVICE']._serialized_start=1325
+  _globals['_SEGMENTATIONSERVICE']._serialized_end=1422
+  _globals['_STYLESERVICE']._serialized_start=1424
+  _globals['_STYLESERVICE']._serialized_end=1517
+  _globals['_TRANSLATIONSERVICE']._serialized_start=1519
+  _globals['_TRANSLATIONSERVICE']._serialized_end=1621
+  _globals['_COMPOSITINGSERVICE']._serialized_start=1623
+  _globals['_COMPOSITINGSERVICE']._serialized_end=1725
 # @@protoc_insertion_point(module_scope)

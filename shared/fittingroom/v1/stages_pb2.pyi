@@ -69,23 +69,27 @@ class TranslateResponse(_message.Message):
     def __init__(self, translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., milliseconds: _Optional[float] = ...) -> None: ...
 
 class CompositeRequest(_message.Message):
-    __slots__ = ("request_id", "person_image", "person_garment", "translated", "options")
+    __slots__ = ("request_id", "person_image", "person_garment", "translated", "options", "style")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_IMAGE_FIELD_NUMBER: _ClassVar[int]
     PERSON_GARMENT_FIELD_NUMBER: _ClassVar[int]
     TRANSLATED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     person_image: _common_pb2.ObjectRef
     person_garment: _common_pb2.GarmentRef
     translated: _common_pb2.TensorRef
     options: _common_pb2.TryOnOptions
-    def __init__(self, request_id: _Optional[str] = ..., person_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., person_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ...) -> None: ...
+    style: _common_pb2.StyleLabel
+    def __init__(self, request_id: _Optional[str] = ..., person_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., person_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ...) -> None: ...
 
 class CompositeResponse(_message.Message):
-    __slots__ = ("result", "milliseconds")
+    __slots__ = ("result", "milliseconds", "exact_colour")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     MILLISECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXACT_COLOUR_FIELD_NUMBER: _ClassVar[int]
     result: _common_pb2.ObjectRef
     milliseconds: float
-    def __init__(self, result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., milliseconds: _Optional[float] = ...) -> None: ...
+    exact_colour: bool
+    def __init__(self, result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., milliseconds: _Optional[float] = ..., exact_colour: _Optional[bool] = ...) -> None: ...
