@@ -145,10 +145,14 @@ class CycleGANModel:
         state["schedulers"] = [s.state_dict() for s in self.schedulers]
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (same options/architecture)."""
+    def load_networks(self, state: dict[str, Any]) -> None:
+        """Start from another run's networks (a :meth:`state_dict`), keeping this run's optimisers."""
         for name in NET_NAMES:
             getattr(self, name).load_state_dict(state[name])
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (same options/architecture)."""
+        self.load_networks(state)
         self.optimizer_G.load_state_dict(state["optimizer_G"])
         self.optimizer_D.load_state_dict(state["optimizer_D"])
         for scheduler, sched_state in zip(self.schedulers, state["schedulers"]):

@@ -61,6 +61,10 @@ class TranslationTrainOptions:
     device: str = _opt("auto", "Torch device: auto, cpu, cuda, cuda:1 ...")
     seed: int = _opt(0, "Random seed.")
     resume: Path | None = _opt(None, "Checkpoint to resume from (e.g. <out_dir>/checkpoint.pt).")
+    init_from: Path | None = _opt(
+        None, "Fine-tune: start all four networks from another run's checkpoint (same architecture); "
+        "optimisers, schedule and epochs start fresh.",
+    )
     store_dir: Path = _opt(Path("var/models"), "Model store folder the generator is registered in.")
     version: str | None = _opt(None, "Registry version (default: next 'vN' for this style class).")
     half: bool = _opt(True, "Store the generator weights as float16.")

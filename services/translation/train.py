@@ -116,6 +116,8 @@ def train_translation(opts: TranslationTrainOptions) -> ModelManifest:
     samples = dataset.fixed_samples(opts.sample_count)
     model = CycleGANModel(opts, device)
     history = LossHistory()
+    if opts.init_from and not opts.resume:
+        model.load_networks(load_checkpoint(Path(opts.init_from))["model"])
     epoch, step = _resume(model, history, Path(opts.resume)) if opts.resume else (0, 0)
     loader = make_loader(dataset, opts)
     out_dir = Path(opts.out_dir)

@@ -183,6 +183,13 @@ class ModelRegistry:
         state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
         return state, manifest
 
+    def record_build(self, kind: str, name: str, version: str, build: dict[str, Any]) -> ModelManifest:
+        """Add how a model version was built (command, commit, seed, seconds) to its manifest."""
+        manifest = self.manifest(kind, name, version)
+        manifest = dataclasses.replace(manifest, training={**manifest.training, "build": build})
+        self.store.put(f"{manifest.prefix}/{MANIFEST_FILE}", manifest.to_json())
+        return manifest
+
     def copy_to(self, target: ObjectStore, kind: str, name: str, version: str | None = None) -> ModelManifest:
         """Copy one model version into another store (``models push``/``pull``)."""
         manifest = self.manifest(kind, name, version)

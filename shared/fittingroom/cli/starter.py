@@ -1,23 +1,56 @@
-"""``fittingroom models build-starter``: retrain the bundled starter models.
+"""``fittingroom models build-starter``: retrain the bundled starter models in one run.
 
 Runs the project's own commands end to end on its synthetic data — data
-generation, Mask R-CNN, style classifier, one CycleGAN generator per starter
-style class — and installs the results (float16 safetensors) as the package's
-starter registry, which the embedded mode falls back to on a fresh machine.
+generation, Mask R-CNN, style classifier, and one CycleGAN generator for every
+style class the classifier can name — and installs the results (float16
+safetensors) as the package's starter registry, which the embedded mode falls
+back to on a fresh machine.
+
+Forty generators from scratch would not fit a CPU budget, so translation is
+trained in two levels: one *pattern base* per pattern (source garments → every
+colour of that pattern), then each class fine-tuned from its pattern's base. Each
+manifest records how it was built: the command, the git commit, the seed and the
+seconds that model took.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import typer
 
-from fittingroom.registry import STARTER_STORE_DIR, ModelRegistry
+from fittingroom.garments import COLOUR_NAMES, PATTERNS, parse_style_key, style_key
+from fittingroom.registry import STARTER_STORE_DIR, ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
 
-# The sample pair's product is red-stripes (trained longest); the rest cover common solids.
-STARTER_STYLE_CLASSES = ("red-stripes", "blue-solid", "green-solid", "yellow-solid", "white-solid")
+ALL_STYLE_CLASSES = tuple(style_key(c, p) for p in PATTERNS for c in COLOUR_NAMES)
+STEPS = ("segmentation", "style", "translation")
+STARTER_VERSION = "v1"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class _Provenance:
+    """Stamps every model this run registers with the command, commit, seed and seconds."""
+
+    def __init__(self, store: Path, seed: int) -> None:
+        self.registry = ModelRegistry(LocalFolderStore(store))
+        self.base = {"command": " ".join(["fittingroom", *sys.argv[1:]]), "git_commit": _git_commit(), "seed": seed}
+
+    def record(self, manifest: ModelManifest, started: float) -> None:
+        build = {**self.base, "seconds": round(time.perf_counter() - started, 1)}
+        self.registry.record_build(manifest.kind, manifest.name, manifest.version, build)
 
 
 def _data(data: Path, images: int, seed: int, cyclegan_per_class: int) -> Path:
@@ -28,41 +61,83 @@ def _data(data: Path, images: int, seed: int, cyclegan_per_class: int) -> Path:
     return data
 
 
-def _segmentation(data: Path, work_dir: Path, store: Path, epochs: int, seed: int) -> None:
+def _segmentation(data: Path, work_dir: Path, store: Path, epochs: int, seed: int) -> ModelManifest:
     from fittingroom.segmentation.options import SegmentationTrainOptions
     from fittingroom.segmentation.train import train_segmentation
 
-    train_segmentation(SegmentationTrainOptions(
+    return train_segmentation(SegmentationTrainOptions(
         data_root=str(data), out_dir=str(work_dir / "runs/segmentation"), epochs=epochs, seed=seed,
         lr=0.03, min_size=192, max_size=384, num_threads=1,
-        store_dir=str(store), model_name="maskrcnn-mobilenet", version="v1", half=True,
+        store_dir=str(store), model_name="maskrcnn-mobilenet", version=STARTER_VERSION, half=True,
     ))
 
 
-def _style(data: Path, work_dir: Path, store: Path, epochs: int, seed: int) -> None:
+def _style(data: Path, work_dir: Path, store: Path, epochs: int, seed: int) -> ModelManifest:
     from fittingroom.style.train import StyleTrainOptions, train_style
 
-    train_style(StyleTrainOptions(
+    return train_style(StyleTrainOptions(
         data_root=data, out_dir=work_dir / "runs/style", store_dir=store, epochs=epochs, seed=seed,
-        batch_size=32, lr=2e-3, scale_min=0.9, threads=1, name="stylenet", version="v1", half=True,
+        batch_size=32, lr=2e-3, scale_min=0.9, threads=1, name="stylenet", version=STARTER_VERSION, half=True,
     ))
 
 
-def _translation(data: Path, work_dir: Path, store: Path, key: str, epochs: int, images: int, size: int, seed: int) -> None:
-    import torch
+def _pattern_folder(data: Path, pattern: str, classes: list[str]) -> Path:
+    """A folder of links to every class crop of one pattern: the pattern base's target domain."""
+    folder = data / "cyclegan-patterns" / pattern
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for key in classes:
+        for image in sorted((data / "cyclegan" / key).glob("*.png")):
+            (folder / f"{key}__{image.name}").symlink_to(image.resolve())
+    return folder
 
-    torch.set_num_threads(1)
+
+def _translation(
+    source: Path, target: Path, key: str, out_dir: Path, store: Path, steps: int, size: int, seed: int,
+    init_from: Path | None = None,
+) -> ModelManifest:
+    """One CycleGAN run of ``steps`` steps (half at the full rate, half decaying)."""
     from fittingroom.translation.options import TranslationTrainOptions
     from fittingroom.translation.train import train_translation
 
     opts = TranslationTrainOptions(
-        source_dir=data / "cyclegan/source", target_dir=data / f"cyclegan/{key}", style_class=key,
-        out_dir=work_dir / f"runs/translation/{key}", load_size=size + size // 16, crop_size=size, ndf=32,
-        n_epochs=epochs // 2, n_epochs_decay=epochs - epochs // 2, max_images_per_epoch=images,
-        store_dir=store, version="v1", half=True, seed=seed,
+        source_dir=source, target_dir=target, style_class=key, out_dir=out_dir,
+        load_size=size + size // 16, crop_size=size, ndf=32, n_epochs=1, n_epochs_decay=1,
+        max_images_per_epoch=max(1, steps // 2), store_dir=store, version=STARTER_VERSION, half=True, seed=seed,
+        init_from=init_from,
     )
     opts.validate()
-    train_translation(opts)
+    return train_translation(opts)
+
+
+def _translations(data: Path, work_dir: Path, store: Path, classes: list[str], base_steps: int,
+                  class_steps: int, size: int, seed: int, provenance: _Provenance) -> None:
+    """Pattern bases (in a scratch store), then every class fine-tuned from its pattern's base."""
+    import torch
+
+    torch.set_num_threads(1)
+    source = data / "cyclegan" / "source"
+    by_pattern: dict[str, list[str]] = {}
+    for key in classes:
+        by_pattern.setdefault(parse_style_key(key)[1], []).append(key)
+    for pattern, keys in by_pattern.items():
+        base_dir = work_dir / "runs/translation-base" / pattern
+        _translation(source, _pattern_folder(data, pattern, keys), keys[0], base_dir,
+                     work_dir / "base-store", base_steps, size, seed)
+        for key in keys:
+            started = time.perf_counter()
+            manifest = _translation(source, data / "cyclegan" / key, key, work_dir / "runs/translation" / key,
+                                    store, class_steps, size, seed, init_from=base_dir / "checkpoint.pt")
+            provenance.record(manifest, started)
+
+
+def _install(store: Path) -> None:
+    shutil.rmtree(STARTER_STORE_DIR / "models", ignore_errors=True)
+    registry = ModelRegistry(LocalFolderStore(store))
+    for manifest in registry.manifests():
+        if manifest.version == STARTER_VERSION:
+            registry.copy_to(LocalFolderStore(STARTER_STORE_DIR), manifest.kind, manifest.name, manifest.version)
+    print(f"installed starter models into {STARTER_STORE_DIR}")
 
 
 def build_starter(
@@ -71,27 +146,36 @@ def build_starter(
     style_images: int = typer.Option(1200, help="Synthetic images whose garment crops train the style classifier."),
     segmentation_epochs: int = typer.Option(18, help="Mask R-CNN epochs."),
     style_epochs: int = typer.Option(40, help="Style classifier epochs."),
-    translation_epochs: int = typer.Option(2, help="CycleGAN epochs per style class (half constant, half decay)."),
-    sample_class_epochs: int = typer.Option(4, help="CycleGAN epochs for the first class (the sample pair's)."),
-    translation_images: int = typer.Option(150, help="CycleGAN images per epoch."),
+    base_steps: int = typer.Option(600, help="CycleGAN steps of each pattern base (source → every colour of the pattern)."),
+    class_steps: int = typer.Option(100, help="CycleGAN fine-tuning steps per style class, from its pattern base."),
     translation_size: int = typer.Option(128, help="CycleGAN training crop (the generator runs at 256)."),
-    classes: str = typer.Option(",".join(STARTER_STYLE_CLASSES), help="Comma-separated style classes."),
+    classes: str = typer.Option(",".join(ALL_STYLE_CLASSES), help="Comma-separated style classes (default: all)."),
+    steps: str = typer.Option(",".join(STEPS), help="Which models to (re)train: any of " + ", ".join(STEPS) + "."),
     seed: int = typer.Option(0, help="Seed for data and training."),
     install: bool = typer.Option(True, help="Replace the package's starter registry with the result."),
 ) -> None:
     """Train all starter models on synthetic data and install them as the bundled defaults."""
-    data = _data(work_dir / "data", images, seed, cyclegan_per_class=40)
-    style_data = _data(work_dir / "data-style", style_images, seed, cyclegan_per_class=0)
+    chosen = [s for s in steps.split(",") if s]
+    unknown = sorted(set(chosen) - set(STEPS))
+    if unknown:
+        raise typer.BadParameter(f"unknown steps {unknown}; choose from {', '.join(STEPS)}")
     store = work_dir / "store"
-    _segmentation(data, work_dir, store, segmentation_epochs, seed)
-    _style(style_data, work_dir, store, style_epochs, seed)
-    for index, key in enumerate(classes.split(",")):
-        epochs = sample_class_epochs if index == 0 else translation_epochs
-        _translation(data, work_dir, store, key, epochs, translation_images, translation_size, seed)
+    if set(chosen) != set(STEPS) and not store.is_dir():
+        # A partial rebuild starts from the models installed now, replacing only the chosen ones.
+        for manifest in ModelRegistry(LocalFolderStore(STARTER_STORE_DIR)).manifests():
+            ModelRegistry(LocalFolderStore(STARTER_STORE_DIR)).copy_to(
+                LocalFolderStore(store), manifest.kind, manifest.name, manifest.version)
+    provenance = _Provenance(store, seed)
+    data = _data(work_dir / "data", images, seed, cyclegan_per_class=40)
+    if "segmentation" in chosen:
+        started = time.perf_counter()
+        provenance.record(_segmentation(data, work_dir, store, segmentation_epochs, seed), started)
+    if "style" in chosen:
+        style_data = _data(work_dir / "data-style", style_images, seed, cyclegan_per_class=0)
+        started = time.perf_counter()
+        provenance.record(_style(style_data, work_dir, store, style_epochs, seed), started)
+    if "translation" in chosen:
+        _translations(data, work_dir, store, classes.split(","), base_steps, class_steps, translation_size, seed,
+                      provenance)
     if install:
-        shutil.rmtree(STARTER_STORE_DIR, ignore_errors=True)
-        registry = ModelRegistry(LocalFolderStore(store))
-        for manifest in registry.manifests():
-            if manifest.version == "v1":
-                registry.copy_to(LocalFolderStore(STARTER_STORE_DIR), manifest.kind, manifest.name, manifest.version)
-        print(f"installed starter models into {STARTER_STORE_DIR}")
+        _install(store)
