@@ -19,7 +19,8 @@ from fittingroom.compositing.stage import composite_garment, translation_input
 from fittingroom.garments import Garment, StyleLabel
 from fittingroom.registry import ModelRegistry
 from fittingroom.segmentation.model import load_segmentation_model
-from fittingroom.segmentation.stage import choose_person_garment, segment_garments, select_garment
+from fittingroom.segmentation.body import PoseEstimator
+from fittingroom.segmentation.stage import person_garment, segment_garments, select_garment
 from fittingroom.settings import Settings, split_model_ref
 from fittingroom.style.stage import classify_style, load_style_model, resolve_translation_key, style_classes
 from fittingroom.training import select_device, set_torch_threads
@@ -72,6 +73,7 @@ class TryOnPipeline:
         self.segmenter, self.segmentation_manifest = load_segmentation_model(registry, seg_name, seg_version)
         self.classifier, self.style_manifest = load_style_model(registry, style_name, style_version)
         self.style_colours, self.style_patterns = style_classes(self.style_manifest)
+        self.pose_estimator = PoseEstimator(threads=max(1, settings.torch_threads)) if settings.body_prior else None
         self.segmenter.to(self.device)
         self.classifier.to(self.device)
         self.translation_classes = available_style_classes(registry)
@@ -113,7 +115,8 @@ class TryOnPipeline:
         garments = timer.measure(
             "segmentation", segment_garments, self.segmenter, person_image, self.settings.score_threshold
         )
-        garment = choose_person_garment(garments, self.settings.garment_policy, style.garment.category)
+        pose = timer.measure("body_prior", self.pose_estimator.estimate, person_image) if self.pose_estimator else None
+        garment = person_garment(person_image, garments, self.settings.garment_policy, style.garment.category, pose)
         square = translation_input(person_image, garment)
         generator = self.generator(style.translation_key)
         translated = timer.measure("translation", translate_garment, generator, square)

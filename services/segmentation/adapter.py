@@ -17,7 +17,8 @@ from torch import nn
 from fittingroom.cache import LruCache
 from fittingroom.compositing.stage import translation_input
 from fittingroom.garments import Garment
-from fittingroom.segmentation.stage import choose_person_garment, segment_garments_batch, select_garment
+from fittingroom.segmentation.body import PoseEstimator
+from fittingroom.segmentation.stage import person_garment, segment_garments_batch, select_garment
 from fittingroom.serving.blobs import garment_to_ref, load_image, save_array
 from fittingroom.serving.metrics import CACHE_LOOKUPS
 from fittingroom.serving.stage_base import add_timing, image_limits, option, per_event
@@ -32,8 +33,11 @@ SERVICE = "segmentation"
 class SegmentationStage:
     """Batch handler for ``tryon.requests`` → ``tryon.segmented``."""
 
-    def __init__(self, model: nn.Module, store: ObjectStore, settings: Settings) -> None:
+    def __init__(
+        self, model: nn.Module, store: ObjectStore, settings: Settings, pose_estimator: PoseEstimator | None = None
+    ) -> None:
         self.model = model
+        self.pose_estimator = pose_estimator
         self.store = store
         self.settings = settings
         self._style_cache: LruCache[common_pb2.GarmentRef] = LruCache(settings.style_cache_size)
@@ -70,7 +74,8 @@ class SegmentationStage:
         out.CopyFrom(event)
         style_ref = style if isinstance(style, common_pb2.GarmentRef) else self._style_ref(event, style_found)
         policy = option(event, "garment_policy", self.settings.garment_policy)
-        garment = choose_person_garment(person_found, policy, style_ref.category)
+        pose = self.pose_estimator.estimate(person) if self.pose_estimator else None
+        garment = person_garment(person, person_found, policy, style_ref.category, pose)
         rid = event.request_id
         out.person_garment.CopyFrom(garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment))
         out.translation_input.CopyFrom(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fittingroom.segmentation.adapter import SERVICE, SegmentationStage
+from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.model import load_segmentation_model
 from fittingroom.segmentation.servicer import SegmentationServicer
 from fittingroom.serving import topics
@@ -19,7 +20,9 @@ def _load(settings: Settings) -> LoadedService:
     with timed_load(SERVICE, name):
         model, _ = load_segmentation_model(model_registry(settings), name, version)
         model.to(select_device(settings.device))
-    return LoadedService(handle_batch=SegmentationStage(model, request_store(settings), settings).handle_batch)
+    with timed_load(SERVICE, "body-prior"):
+        pose = PoseEstimator(threads=max(1, settings.torch_threads)) if settings.body_prior else None
+    return LoadedService(handle_batch=SegmentationStage(model, request_store(settings), settings, pose).handle_batch)
 
 
 DEFINITION = ServiceDefinition(

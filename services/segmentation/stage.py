@@ -16,6 +16,7 @@ from torch import nn
 
 from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
 from fittingroom.garments import CATEGORIES, Garment, category_id
+from fittingroom.segmentation.body import BodyPose, clip_to_body, fallback_garment
 
 POLICIES_HELP = "'largest' or a category name (" + ", ".join(CATEGORIES) + ")"
 
@@ -146,8 +147,46 @@ def match_garment(garments: Sequence[Garment], product_category: int) -> Garment
     return select_garment(garments, "largest")
 
 
-def choose_person_garment(garments: Sequence[Garment], policy: str, product_category: int) -> Garment:
-    """Apply a garment policy: ``match`` (the product's counterpart), ``largest`` or a category."""
+def choose_person_garment(
+    garments: Sequence[Garment], policy: str, product_category: int, fallback: Garment | None = None
+) -> Garment:
+    """Apply a garment policy: ``match`` (the product's counterpart), ``largest`` or a category.
+
+    ``fallback`` (the body prior's garment for the product's region) is used when
+    no garment fits where the product is worn, before any garment elsewhere.
+    """
+    wanted = policy_category(policy, product_category)
     if policy == "match":
+        region = garment_region(product_category)
+        if fallback is not None and not any(garment_region(g.category) == region for g in garments):
+            return fallback
         return match_garment(garments, product_category)
+    if fallback is not None and not any(policy == "largest" or g.category == wanted for g in garments):
+        return fallback
     return select_garment(garments, policy)
+
+
+def policy_category(policy: str, product_category: int) -> int:
+    """The category a policy looks for: the product's for match/largest, else the named one."""
+    if policy in ("match", "largest"):
+        return product_category
+    try:
+        return category_id(policy)
+    except ValueError:
+        raise BadRequestError(f"unknown garment selection policy '{policy}'; use 'match', {POLICIES_HELP}") from None
+
+
+def person_garment(
+    image: np.ndarray, garments: Sequence[Garment], policy: str, product_category: int, pose: BodyPose | None
+) -> Garment:
+    """The shopper's garment to restyle, with the body prior when a person was found.
+
+    With a pose, garments are clipped to the person and their body region (face
+    and hair removed), and a fallback garment is cut from the product's body
+    region when Mask R-CNN found none there. Without one, the policy alone decides.
+    """
+    if pose is None:
+        return choose_person_garment(garments, policy, product_category)
+    clipped = clip_to_body(image, list(garments), pose)
+    fallback = fallback_garment(image, pose, policy_category(policy, product_category))
+    return choose_person_garment(clipped, policy, product_category, fallback)

@@ -38,6 +38,7 @@ class Settings:
     translation_version: str = field(default="latest", metadata={"help": "version of the per-class CycleGAN generators"})
     torch_threads: int = field(default=0, metadata={"help": "CPU threads for torch (0 = torch's default); 1 avoids oversubscription when several services share cores"})
     garment_policy: str = field(default="match", metadata={"help": f"which person garment to replace: {GARMENT_POLICIES_HELP}"})
+    body_prior: bool = field(default=True, metadata={"help": "clip the shopper's garment to the person and its body region with the pose model, and fall back to a body-region garment when Mask R-CNN finds none"})
     score_threshold: float = field(default=0.3, metadata={"help": "minimum Mask R-CNN score for a garment"})
     style_fallback: str = field(default="none", metadata={"help": "'none' (unknown style is an error) or 'nearest' (use the nearest trained class)"})
     exact_colour: bool = field(default=True, metadata={"help": "after translation, move the garment to the product's measured colour (CIELAB), keeping its folds and shading"})

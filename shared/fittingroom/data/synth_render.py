@@ -39,12 +39,18 @@ class GarmentSpec:
 
 @dataclass
 class Rendered:
-    """A rendered picture with its DF2 item dicts and each item's visible mask."""
+    """A rendered picture with its DF2 item dicts and each item's visible mask.
+
+    Pictures of a person also carry ground truth for the body prior: ``person``
+    (skin, garments and hair) and ``head`` (face and hair above the chin).
+    """
 
     image: np.ndarray
     items: list[dict]
     masks: list[np.ndarray]
     specs: list[GarmentSpec]
+    person: np.ndarray | None = None
+    head: np.ndarray | None = None
 
 
 SpecLike = GarmentSpec | tuple
@@ -131,10 +137,22 @@ def render_user(rng: np.random.Generator, size: tuple[int, int] = (256, 320),
                                   (body.cx, body.shoulder_y), body.fh / 300.0, 1.0)
         labels[fulls[i]] = i + 1
     draw_hands(canvas, labels, body, skin)
+    before_head = canvas.copy()
     draw_head(canvas, labels, body, rng, HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], back_view)
     image = (lighting(canvas, rng) * 255 + 0.5).astype(np.uint8)
     items, masks, kept = _annotate(specs, shapes, fulls, labels, 3 if back_view else 2)
-    return Rendered(image, items, masks, kept)
+    person, head = _person_truth(body, fulls, np.any(canvas != before_head, axis=-1))
+    return Rendered(image, items, masks, kept, person, head)
+
+
+def _person_truth(body: Body, fulls: list[np.ndarray], head_drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Person and head masks of a rendered figure: its silhouette, garments and hair."""
+    silhouette = np.zeros((*head_drawn.shape, 3), np.float32)
+    draw_body(silhouette, body, np.ones(3, np.float32), np.ones(3, np.float32))
+    person = (silhouette[..., 0] > 0.5) | head_drawn | np.any(fulls, axis=0)
+    rows = np.arange(person.shape[0])[:, None]
+    head = head_drawn | (person & (rows < body.y(0.143)))
+    return person, head
 
 
 def _fit_to_frame(shape: GarmentShape, width: int, height: int, margin: float) -> tuple[GarmentShape, np.ndarray]:

@@ -1,0 +1,86 @@
+"""The body prior (pose model in LiteRT) on generated figures with known person and head masks."""
+
+import numpy as np
+import pytest
+
+from fittingroom.data.synth_render import render_user
+from fittingroom.garments import Garment
+from fittingroom.segmentation.body import PoseEstimator, body_regions, clip_to_body, fallback_garment, hair_mask
+from fittingroom.segmentation.stage import person_garment
+
+SEEDS = range(6)
+
+
+@pytest.fixture(scope="module")
+def estimator():
+    return PoseEstimator()
+
+
+def _front_figures():
+    figures = []
+    for seed in range(40):
+        pic = render_user(np.random.default_rng([seed, 99]), (384, 480),
+                          [(1, "blue", "solid"), (8, "black", "solid")])
+        if pic.items and pic.items[0]["viewpoint"] == 2:
+            figures.append(pic)
+        if len(figures) == len(SEEDS):
+            return figures
+    return figures
+
+
+FIGURES = _front_figures()
+
+
+def _outside_share(mask, truth):
+    return float((mask & ~truth).sum()) / max(int(mask.sum()), 1)
+
+
+def test_pose_finds_the_figure_and_its_mask_matches(estimator):
+    for pic in FIGURES:
+        pose = estimator.estimate(pic.image)
+        assert pose is not None and pose.score > 0.5
+        inter = (pose.person & pic.person).sum()
+        assert inter / (pose.person | pic.person).sum() > 0.7
+        regions = body_regions(pose)
+        head = regions["head"] | hair_mask(pic.image, pose, regions)
+        assert (head & pic.head).sum() / pic.head.sum() > 0.8
+
+
+def test_clipped_and_fallback_garments_stay_on_the_person_and_off_the_face(estimator):
+    for pic in FIGURES:
+        pose = estimator.estimate(pic.image)
+        everything = Garment(mask=np.ones(pic.image.shape[:2], bool), box=(0, 0, pic.image.shape[1], pic.image.shape[0]), category=1)
+        clipped = clip_to_body(pic.image, [everything], pose, min_kept=0.0)
+        fallback = fallback_garment(pic.image, pose, 1)
+        for garment in [*clipped, fallback]:
+            assert garment is not None and garment.mask.any()
+            # The pose model's mask is 256 px across the framing: a few edge pixels may miss.
+            assert _outside_share(garment.mask, pic.person) < 0.06
+            assert not (garment.mask & pic.head).any()
+
+
+def test_fallback_finds_the_shirt_when_mask_rcnn_finds_nothing(estimator):
+    for pic in FIGURES:
+        pose = estimator.estimate(pic.image)
+        garment = person_garment(pic.image, [], "match", 1, pose)
+        shirt = pic.masks[0]
+        iou = (garment.mask & shirt).sum() / (garment.mask | shirt).sum()
+        assert iou > 0.6, iou
+
+
+def test_try_on_changes_no_face_pixel(estimator, tmp_path):
+    from fittingroom.gateway.pipeline import TryOnPipeline
+    from fittingroom.registry import ModelRegistry
+    from fittingroom.settings import Settings
+    from fittingroom.storage import LocalFolderStore
+    from fittingroom.data.synth_render import render_shop
+
+    pipeline = TryOnPipeline(ModelRegistry.with_starter_models(LocalFolderStore(tmp_path)),
+                             Settings(store_dir=tmp_path, device="cpu"))
+    product = render_shop(np.random.default_rng(5), (256, 320), (1, "green", "solid")).image
+    for pic in FIGURES[:3]:
+        result = pipeline.run(pic.image, product)
+        changed = np.any(result.image != pic.image, axis=-1)
+        assert changed.any()
+        assert not (changed & pic.head).any()
+        assert _outside_share(changed, pic.person) < 0.05
