@@ -37,6 +37,9 @@ POSE_INPUT = 256
 # looks like the full-body view the model was trained on.
 FRAMINGS = (1.0, 1.5, 2.0)
 MIN_POSE_SCORE = 0.8
+# Colour distance (CIELAB, lightness at half weight) within which a pixel belongs
+# to the garment whose core colour it shares, unless the core itself varies more.
+COHERENCE_DE = 20.0
 
 # BlazePose landmark indices.
 NOSE, L_EAR, R_EAR = 0, 7, 8
@@ -232,6 +235,17 @@ def _core(pose: BodyPose, region: str) -> np.ndarray:
     return core.astype(bool) & pose.person
 
 
+def _fill_small_holes(mask: np.ndarray, largest: float = 0.03) -> np.ndarray:
+    """The mask with enclosed holes smaller than ``largest`` of its area (a logo, a badge) filled.
+
+    Larger holes (a shirt front inside an open jacket) are other garments and stay out.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    small = [i for i in range(1, count) if i not in border and stats[i, cv2.CC_STAT_AREA] < largest * mask.sum()]
+    return mask | np.isin(labels, small)
+
+
 def fallback_garment(image: np.ndarray, pose: BodyPose, category: int) -> Garment | None:
     """A garment for ``category`` cut from its body region by colour coherence.
 
@@ -246,15 +260,17 @@ def fallback_garment(image: np.ndarray, pose: BodyPose, category: int) -> Garmen
     core = _core(pose, region_name) & allowed
     if core.sum() < 32:
         return None
-    lab = rgb_to_lab(image)
+    # Lightness counts half: folds and shading change it far more than the hue.
+    lab = rgb_to_lab(image) * np.array([0.5, 1.0, 1.0], np.float32)
     centre = np.median(lab[core], axis=0)
     spread = np.median(np.linalg.norm(lab[core] - centre, axis=1))
     distance = np.linalg.norm(lab - centre, axis=-1)
-    close = (distance < max(18.0, 3.0 * spread)) & allowed
-    close = cv2.morphologyEx(close.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    close = ((distance < max(COHERENCE_DE, 3.0 * spread)) & allowed).astype(np.uint8)
+    size = max(3, int(0.06 * pose.shoulder_width) | 1)
+    close = cv2.morphologyEx(close, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     count, labels = cv2.connectedComponents(close)
     touching = np.unique(labels[core & close.astype(bool)])
-    mask = np.isin(labels, touching[touching > 0])
+    mask = _fill_small_holes(np.isin(labels, touching[touching > 0])) & allowed
     if mask.sum() < 32:
         return None
     return Garment(mask=mask, box=_box_of(mask), category=category, score=0.0)

@@ -32,6 +32,7 @@ def train(
     lr_gamma: float = typer.Option(_D.lr_gamma, help="step schedule: decay factor."),
     grad_clip: float = typer.Option(_D.grad_clip, min=0.0, help="Max gradient norm (0: off)."),
     hflip: bool = typer.Option(_D.hflip, help="Random horizontal flips."),
+    max_zoom: float = typer.Option(_D.max_zoom, min=1.0, help="Half the samples are a random 1/zoom window scaled up, zoom up to this (1 = off): garments at several scales."),
     num_workers: int = typer.Option(_D.num_workers, min=0, help="DataLoader worker processes."),
     num_threads: int = typer.Option(_D.num_threads, min=0, help="torch CPU threads (0: torch default); 1 avoids "
                                                               "oversubscription on a busy machine."),

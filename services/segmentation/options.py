@@ -36,6 +36,7 @@ class SegmentationTrainOptions:
     lr_gamma: float = 0.1
     grad_clip: float = 10.0
     hflip: bool = True
+    max_zoom: float = 2.0
     num_workers: int = 0
     num_threads: int = 0
     max_train_images: int = 0
@@ -53,6 +54,8 @@ class SegmentationTrainOptions:
             raise ValueError(f"lr_schedule '{self.lr_schedule}' not in {LR_SCHEDULES}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        if self.max_zoom < 1.0:
+            raise ValueError("max_zoom must be at least 1 (1 = no zoom crops)")
 
     def builder_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the model builder (0 sizes mean the builder's default)."""

@@ -127,7 +127,8 @@ def train_epoch(state: TrainState, loader: DataLoader, opts: SegmentationTrainOp
 def make_loaders(opts: SegmentationTrainOptions) -> tuple[DataLoader, SegmentationDataset]:
     """Shuffled training loader and the (unflipped) validation dataset."""
     train = SegmentationDataset.from_split(opts.data_root, "train", opts.max_train_images or None,
-                                           hflip=opts.hflip, polygon_source=opts.polygon_source)
+                                           hflip=opts.hflip, polygon_source=opts.polygon_source,
+                                           max_zoom=opts.max_zoom)
     val = SegmentationDataset.from_split(opts.data_root, "validation", opts.max_val_images or None,
                                          polygon_source=opts.polygon_source)
     if not len(train):

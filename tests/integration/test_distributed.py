@@ -69,8 +69,16 @@ def _completed_counts(bootstrap: str, ids: set[str], timeout_s: float = 20) -> d
     return counts
 
 
-def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack):
-    person, style = _pair()
+def _real_photo_pair() -> tuple[bytes, bytes]:
+    """A real shopper photo from the development set (scikit-image's astronaut) and the sample product."""
+    import skimage
+
+    return (Path(skimage.__file__).parent / "data" / "astronaut.png").read_bytes(), _pair()[1]
+
+
+@pytest.mark.parametrize("pair", [_pair, _real_photo_pair], ids=["synthetic", "real-photo"])
+def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack, pair):
+    person, style = pair()
     reply = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style, return_image=True), timeout=120)
     from fittingroom.gateway.pipeline import TryOnPipeline
 
@@ -81,6 +89,7 @@ def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack):
     assert np.array_equal(decode_image(get_object(requests_store, reply.result)), expected)
     assert [t.stage for t in reply.timings][:4] == ["segmentation", "style", "translation", "compositing"]
     assert reply.style.translation_key
+    assert reply.exact_colour and len(reply.style.product_lab) == 3
 
 
 def test_corrupt_image_is_invalid_argument_over_grpc(client):

@@ -19,7 +19,7 @@ app.command()(serve)
 app.add_typer(models_cli.app, name="models")
 
 train_app = typer.Typer(help="Train a model on DeepFashion2-format data and register it.", no_args_is_help=True)
-evaluate_app = typer.Typer(help="Evaluate a registered model on a validation split.", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Evaluate a registered model on a validation split, or the whole try-on on photo pairs.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 
@@ -41,11 +41,13 @@ def _mount_services() -> None:
 def _mount_tools() -> None:
     from fittingroom.cli.bench import app as bench_app
     from fittingroom.cli.client import app as client_app
+    from fittingroom.cli.evaluate_tryon import evaluate_tryon
     from fittingroom.cli.starter import build_starter
 
     app.add_typer(bench_app, name="bench")
     app.add_typer(client_app, name="client")
     models_cli.app.command("build-starter")(build_starter)
+    evaluate_app.command("tryon")(evaluate_tryon)
 
 
 _mount_services()

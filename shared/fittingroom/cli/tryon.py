@@ -73,7 +73,7 @@ def write_result(out: Path, person: Path, style: Path, result) -> None:
     manifest.write_text(json.dumps(result_manifest(person, style, result), indent=1) + "\n")
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -125,8 +125,8 @@ def tryon(
 def _folder_mode(settings: Settings, person_dir: Path, style: Path, out_dir: Path, sheets: bool) -> None:
     if not person_dir.is_dir():
         raise typer.BadParameter(f"{person_dir} is not a folder")
-    styles = _images_in(style) if style.is_dir() else [style]
-    pairs = [(p, s) for p in _images_in(person_dir) for s in styles]
+    styles = images_in(style) if style.is_dir() else [style]
+    pairs = [(p, s) for p in images_in(person_dir) for s in styles]
     if not pairs:
         raise typer.BadParameter(f"no images in {person_dir}")
     pipeline = build_pipeline(settings)

@@ -61,6 +61,15 @@ def df2_to_coco(
 
 
 @app.command()
+def devset(out: Path = typer.Option(Path("out/devset"), help="Folder for persons/, masks/ and products/.")) -> None:
+    """Write the real-photo development set: shoppers from installed packages, hand-drawn masks, products."""
+    from fittingroom.data.devset import write_devset
+
+    counts = write_devset(out)
+    typer.echo(f"{out}: {counts['persons']} persons (with masks), {counts['products']} products")
+
+
+@app.command()
 def sample(out: Path = typer.Option(..., help="Folder for person.jpg and style.jpg.")) -> None:
     """Write the demo pair: a person in a blue shirt and a red-stripes shirt product photo."""
     person, style = write_sample_pair(out)

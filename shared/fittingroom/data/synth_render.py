@@ -18,8 +18,13 @@ from fittingroom.data.synth_body import Body, sample_body
 from fittingroom.data.synth_figure import (HAIR_COLOURS, SKIN_TONES, draw_body, draw_hands, draw_head,
                                            lighting, shop_background, user_background)
 from fittingroom.data.synth_paint import Look, make_look, paint_region
+from fittingroom.data.synth_photos import photo_background
 from fittingroom.data.synth_shapes import BOTTOMS, DRESSES, TOPS, GarmentShape, front_neckline, garment_shape
 from fittingroom.garments import COLOUR_NAMES, PATTERNS, category_name
+
+
+# Shopper photos with a real-photo background (the rest get a synthetic room).
+PHOTO_BACKGROUND_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ def render_user(rng: np.random.Generator, size: tuple[int, int] = (256, 320),
     specs = [as_spec(g) for g in garments] if garments else complete_outfit(rng)
     body = sample_body(rng, width, height)
     back_view = bool(rng.random() < 0.12)
-    canvas = user_background(rng, height, width)
+    canvas = photo_background(rng, height, width) if rng.random() < PHOTO_BACKGROUND_SHARE else user_background(rng, height, width)
     skin = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.93, 1.05)
     draw_body(canvas, body, skin, np.clip(rng.uniform(0.05, 0.5, 3), 0, 1).astype(np.float32))
     labels = np.zeros((height, width), np.uint8)

@@ -1,0 +1,81 @@
+"""The real-photo development set: real shoppers from installed packages, hand-drawn masks.
+
+No registry package ships e-commerce photos, but a few ship real photos of people
+with licences that allow any use: scikit-image's astronaut (public domain) and
+cameraman (CC0) and matplotlib's Grace Hopper (public domain). They are read from
+the installed packages, never copied into the repository; their garment outlines
+were drawn by hand and live in ``devset/garments.json``. Products are synthetic
+product photos, one per style class named in :data:`DEV_PRODUCTS`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fittingroom.data.synth_render import render_shop
+from fittingroom.garments import parse_style_key
+
+OUTLINES = Path(__file__).resolve().parent.parent / "devset" / "garments.json"
+# Product photos of the development set: (file stem, DeepFashion2 category, style class).
+DEV_PRODUCTS = (
+    ("red-tee", 1, "red-solid"),
+    ("striped-top", 2, "white-stripes"),
+    ("blue-tee", 1, "blue-solid"),
+    ("black-print-tee", 1, "black-print"),
+)
+
+
+def _package_photo(source: str) -> np.ndarray:
+    """RGB array of a photo shipped in an installed package ('<package>: <path>')."""
+    package, _, path = source.partition(": ")
+    if package == "scikit-image":
+        import skimage
+
+        root = Path(skimage.__file__).parent
+        path = path.removeprefix("skimage/")
+    elif package == "matplotlib":
+        import matplotlib
+
+        root = Path(matplotlib.get_data_path())
+        path = path.removeprefix("mpl-data/")
+    else:
+        raise ValueError(f"unknown package in devset source '{source}'")
+    image = cv2.imread(str(root / path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"{root / path} (from {source}) is missing; is the package installed?")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def outline_mask(shape: tuple[int, int], entry: dict) -> np.ndarray:
+    """Boolean garment mask from an entry's include and exclude polygons."""
+    mask = np.zeros(shape, np.uint8)
+    for key, value in (("include", 1), ("exclude", 0)):
+        polygons = [np.array(p, np.int32) for p in entry.get(key, [])]
+        if polygons:
+            cv2.fillPoly(mask, polygons, value)
+    return mask.astype(bool)
+
+
+def _write(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb):
+        raise OSError(f"could not write {path}")
+
+
+def write_devset(out: Path, seed: int = 0) -> dict[str, int]:
+    """Write ``persons/``, ``masks/`` (same stems, PNG) and ``products/`` under ``out``."""
+    out = Path(out)
+    outlines = {k: v for k, v in json.loads(OUTLINES.read_text()).items() if not k.startswith("_")}
+    for name, entry in outlines.items():
+        photo = _package_photo(entry["source"])
+        _write(out / "persons" / f"{name}.png", photo)
+        _write(out / "masks" / f"{name}.png", outline_mask(photo.shape[:2], entry).astype(np.uint8) * 255)
+    for index, (stem, category, key) in enumerate(DEV_PRODUCTS):
+        colour, pattern = parse_style_key(key)
+        shot = render_shop(np.random.default_rng([seed, index]), (384, 480), (category, colour, pattern))
+        _write(out / "products" / f"{stem}.png", shot.image)
+    return {"persons": len(outlines), "products": len(DEV_PRODUCTS)}
