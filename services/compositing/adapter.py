@@ -7,7 +7,10 @@ from typing import Sequence
 
 from fittingroom.compositing.stage import composite_garment
 from fittingroom.serving.blobs import garment_from_ref, load_array, load_image, save_png
-from fittingroom.serving.stage_base import add_timing, exact_colour_target, image_limits, option, per_event
+from fittingroom.pattern import Fabric
+from fittingroom.serving.stage_base import (
+    add_timing, exact_colour_target, exact_pattern_enabled, image_limits, option, per_event,
+)
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.v1 import events_pb2
@@ -32,11 +35,20 @@ class CompositingStage:
         translated = load_array(self.store, event.translated, "translated garment")
         feather = option(event, "feather_px", self.settings.feather_px)
         target = exact_colour_target(event, self.settings.exact_colour)
-        result = composite_garment(person, garment, translated, feather, target)
+        fabric = self._fabric(event)
+        result = composite_garment(person, garment, translated, feather, target, fabric)
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
         out.exact_colour = target is not None
+        out.exact_pattern = fabric is not None
         out.result.CopyFrom(save_png(self.store, event.request_id, SERVICE, "result.png", result))
         out.stage = events_pb2.COMPLETED
         add_timing(out, SERVICE, started)
         return out
+
+    def _fabric(self, event: events_pb2.TryOnEvent) -> Fabric | None:
+        """The product's fabric when the exact-pattern step runs for this request."""
+        if not exact_pattern_enabled(event, self.settings.exact_pattern) or not event.style.HasField("product_fabric"):
+            return None
+        patch = load_array(self.store, event.style.product_fabric, "product fabric")
+        return Fabric(patch, event.style.product_garment_width)

@@ -19,5 +19,6 @@ class CompositingServicer(stages_pb2_grpc.CompositingServiceServicer):
         )
         out = run_one(self.stage.handle_batch, event, context)
         return stages_pb2.CompositeResponse(
-            result=out.result, milliseconds=out.timings[-1].milliseconds, exact_colour=out.exact_colour
+            result=out.result, milliseconds=out.timings[-1].milliseconds, exact_colour=out.exact_colour,
+            exact_pattern=out.exact_pattern,
         )

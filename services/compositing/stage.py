@@ -21,6 +21,7 @@ import numpy as np
 
 from fittingroom.colour import Lab, match_garment_colour
 from fittingroom.garments import Garment
+from fittingroom.pattern import Fabric, apply_fabric
 
 TRANSLATION_SIZE = 256
 
@@ -78,18 +79,23 @@ def composite_garment(
     generated: np.ndarray,
     feather_px: float = 0.0,
     target_lab: Lab | None = None,
+    fabric: Fabric | None = None,
 ) -> np.ndarray:
     """Steps 6–10: the photo with the garment replaced by the generated one.
 
     With ``target_lab`` (the product's measured colour) the exact-colour step
     runs on the pasted garment before blending: the garment's median colour
-    becomes ``target_lab`` and its luminance structure is kept.
+    becomes ``target_lab`` and its luminance structure is kept. With ``fabric``
+    (a patterned product's own fabric) the exact-pattern step runs first: the
+    fabric is tiled over the garment and shaded by the generated garment's folds.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be H×W×3 uint8, got {image.shape} {image.dtype}")
     if garment.mask.shape != image.shape[:2]:
         raise ValueError(f"mask {garment.mask.shape} does not match image {image.shape[:2]}")
     padded = paste_generated(image.shape, garment, generated)
+    if fabric is not None:
+        padded = apply_fabric(padded, garment.mask, padded, fabric)
     if target_lab is not None:
         padded = match_garment_colour(padded, garment.mask, target_lab)
     alpha = feathered_alpha(garment.mask, feather_px)[..., None]

@@ -17,12 +17,15 @@ import numpy as np
 from fittingroom.cache import LruCache
 from fittingroom.compositing.stage import composite_garment, translation_input
 from fittingroom.garments import Garment, StyleLabel
+from fittingroom.pattern import Fabric
 from fittingroom.registry import ModelRegistry
 from fittingroom.segmentation.model import load_segmentation_model
 from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.stage import person_garment, segment_garments, select_garment
 from fittingroom.settings import Settings, split_model_ref
-from fittingroom.style.stage import classify_style, load_style_model, resolve_translation_key, style_classes
+from fittingroom.style.stage import (
+    classify_style, load_style_model, product_fabric, resolve_translation_key, style_classes,
+)
 from fittingroom.training import select_device, set_torch_threads
 from fittingroom.translation.stage import available_style_classes, load_generator, translate_garment
 
@@ -34,6 +37,7 @@ class StyleAnalysis:
     garment: Garment
     label: StyleLabel
     translation_key: str
+    fabric: Fabric | None = None
 
 
 @dataclass
@@ -46,6 +50,7 @@ class TryOnResult:
     translation_input: np.ndarray
     translated: np.ndarray
     exact_colour: bool = False
+    exact_pattern: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -98,7 +103,8 @@ class TryOnPipeline:
         garment = select_garment(garments, "largest")
         label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment)
         key = resolve_translation_key(label, self.translation_classes, fallback=self.settings.style_fallback)
-        analysis = StyleAnalysis(garment=garment, label=label, translation_key=key)
+        fabric = product_fabric(style_image, garment, label)
+        analysis = StyleAnalysis(garment=garment, label=label, translation_key=key, fabric=fabric)
         self._style_cache.put(digest, analysis)
         return analysis
 
@@ -108,6 +114,7 @@ class TryOnPipeline:
         style_image: np.ndarray,
         feather_px: float | None = None,
         exact_colour: bool | None = None,
+        exact_pattern: bool | None = None,
     ) -> TryOnResult:
         """Steps 1–10 of the method (plus the exact-colour step) on one person photo and one product photo."""
         timer = _Timer()
@@ -123,7 +130,11 @@ class TryOnPipeline:
         feather = self.settings.feather_px if feather_px is None else feather_px
         exact = self.settings.exact_colour if exact_colour is None else exact_colour
         target = style.label.product_lab if exact else None
-        image = timer.measure("compositing", composite_garment, person_image, garment, translated, feather, target)
+        use_fabric = self.settings.exact_pattern if exact_pattern is None else exact_pattern
+        fabric = style.fabric if use_fabric else None
+        image = timer.measure(
+            "compositing", composite_garment, person_image, garment, translated, feather, target, fabric
+        )
         return TryOnResult(
             image=image,
             person_garment=garment,
@@ -131,5 +142,6 @@ class TryOnPipeline:
             translation_input=square,
             translated=translated,
             exact_colour=target is not None,
+            exact_pattern=fabric is not None,
             timings_ms=timer.timings_ms,
         )

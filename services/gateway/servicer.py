@@ -79,7 +79,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
             done = self.stages.run_chain(event, context.time_remaining())
         response = tryon_pb2.TryOnResponse(
             request_id=done.request_id, result=done.result, style=done.style, timings=done.timings,
-            exact_colour=done.exact_colour,
+            exact_colour=done.exact_colour, exact_pattern=done.exact_pattern,
         )
         response.timings.add(stage="gateway", milliseconds=(time.perf_counter() - started) * 1000.0)
         if request.return_image:

@@ -70,6 +70,7 @@ class StageClients:
         done.translated.CopyFrom(trans.translated)
         done.result.CopyFrom(comp.result)
         done.exact_colour = comp.exact_colour
+        done.exact_pattern = comp.exact_pattern
         done.stage = events_pb2.COMPLETED
         for name, reply in (("segmentation", seg), ("style", style), ("translation", trans), ("compositing", comp)):
             done.timings.add(stage=name, milliseconds=reply.milliseconds)

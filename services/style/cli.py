@@ -25,6 +25,8 @@ def train(
     weight_decay: float = typer.Option(_D.weight_decay),
     schedule: str = typer.Option(_D.schedule, help="cosine (per-step decay to 0) or constant."),
     width: int = typer.Option(_D.width, min=4, help="Trunk width (channels of the first stage)."),
+    input_size: int = typer.Option(_D.input_size, min=32, help="Side of the square garment crop the network reads."),
+    spectrum: bool = typer.Option(_D.spectrum, help="Feed the garment's masked power spectrum (scale × orientation) to the heads."),
     hidden: int = typer.Option(_D.hidden, min=1, help="Hidden units in each head."),
     dropout: float = typer.Option(_D.dropout, min=0.0, max=0.9),
     jitter: float = typer.Option(_D.jitter, min=0.0, max=0.5, help="Shading/brightness jitter."),

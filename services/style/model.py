@@ -48,6 +48,46 @@ def masked_mean_rgb(x: torch.Tensor) -> torch.Tensor:
     return (x * fg).sum(dim=(2, 3)) / fg.sum(dim=(2, 3)).clamp_min(1.0)
 
 
+SPECTRUM_RADII = 4
+SPECTRUM_ANGLES = 8
+
+
+def spectrum_bins(size: int, radii: int = SPECTRUM_RADII, angles: int = SPECTRUM_ANGLES) -> torch.Tensor:
+    """One-hot ``(size·(size//2+1)) × (radii·angles)`` map from rfft2 cells to (radius, angle) bins.
+
+    Radii are log-spaced from one cycle per crop to Nyquist (the DC term belongs to
+    no bin); angles split the half-plane of orientations evenly.
+    """
+    fy = torch.fft.fftfreq(size)[:, None].expand(size, size // 2 + 1)
+    fx = torch.fft.rfftfreq(size)[None, :].expand(size, size // 2 + 1)
+    radius = torch.sqrt(fx**2 + fy**2)
+    angle = torch.remainder(torch.atan2(fy, fx), torch.pi)
+    edges = torch.logspace(torch.log10(torch.tensor(1.0 / size)), torch.log10(torch.tensor(0.5 * 1.4143)), radii + 1)
+    r_bin = torch.bucketize(radius, edges) - 1
+    a_bin = torch.clamp((angle / torch.pi * angles).long(), max=angles - 1)
+    valid = (r_bin >= 0) & (r_bin < radii)
+    index = torch.where(valid, r_bin * angles + a_bin, torch.full_like(r_bin, radii * angles))
+    return nn.functional.one_hot(index.flatten(), radii * angles + 1)[:, :-1].float()
+
+
+def masked_spectrum(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """How the garment's lightness varies, by scale and orientation (``N×(bins+1)``).
+
+    Stripes put their energy at one orientation, checks at two, dots at all of them
+    at one scale, prints everywhere, solids nowhere: the share of the garment's
+    spectral energy in each (radius, angle) bin, plus the log of its total.
+    """
+    fg = (x.amax(dim=1) > FOREGROUND_EPS).to(x.dtype)
+    grey = x.mean(dim=1)
+    mean = (grey * fg).sum(dim=(1, 2), keepdim=True) / fg.sum(dim=(1, 2), keepdim=True).clamp_min(1.0)
+    power = torch.fft.rfft2((grey - mean) * fg).abs().square().flatten(1)
+    energy = power @ bins
+    total = energy.sum(dim=1, keepdim=True)
+    area = fg.sum(dim=(1, 2)).clamp_min(1.0)[:, None]
+    shares = energy / total.clamp_min(1e-8)
+    return torch.cat([torch.log(shares * bins.shape[1] + 1e-3), torch.log1p(total / area)], dim=1)
+
+
 class StyleNet(nn.Module):
     """Shared conv trunk (full-res stem, 4 stride-2 steps, 96→6 px) with colour and pattern heads.
 
@@ -61,8 +101,16 @@ class StyleNet(nn.Module):
         width: int = 16,
         hidden: int = 64,
         dropout: float = 0.1,
+        input_size: int = INPUT_SIZE,
+        spectrum: bool = False,
     ) -> None:
         super().__init__()
+        self.input_size = input_size
+        self.spectrum = spectrum
+        if spectrum:
+            self.register_buffer("spectrum_bins", spectrum_bins(input_size), persistent=False)
+            # Energy shares are tiny next to the trunk's activations: normalise them.
+            self.spectrum_norm = nn.BatchNorm1d(SPECTRUM_RADII * SPECTRUM_ANGLES + 1)
         if num_colours < 1 or num_patterns < 1:
             raise ValueError("StyleNet needs at least one colour and one pattern class")
         chans = [width, 2 * width, 4 * width, 8 * width]
@@ -72,17 +120,18 @@ class StyleNet(nn.Module):
         for cin, cout in zip(chans[:-1], chans[1:]):
             stages += [_conv_bn_relu(cin, cout, stride=2), _conv_bn_relu(cout, cout)]
         self.trunk = nn.Sequential(*stages)
-        features = 2 * chans[-1] + 3
+        features = 2 * chans[-1] + 3 + (SPECTRUM_RADII * SPECTRUM_ANGLES + 1 if spectrum else 0)
         self.colour_head = _head(features, hidden, num_colours, dropout)
         self.pattern_head = _head(features, hidden, num_patterns, dropout)
         self.num_colours = num_colours
         self.num_patterns = num_patterns
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled trunk features plus the masked mean RGB, ``N×(16·width+3)``."""
+        """Pooled trunk features, the masked mean RGB and (optionally) the masked spectrum."""
         fmap = self.trunk(x)
         pooled = torch.cat([fmap.mean(dim=(2, 3)), fmap.amax(dim=(2, 3))], dim=1)
-        return torch.cat([pooled, masked_mean_rgb(x)], dim=1)
+        extra = [self.spectrum_norm(masked_spectrum(x, self.spectrum_bins))] if self.spectrum else []
+        return torch.cat([pooled, masked_mean_rgb(x), *extra], dim=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.features(x)
@@ -90,10 +139,18 @@ class StyleNet(nn.Module):
 
 
 def stylenet_small(
-    num_colours: int, num_patterns: int, width: int = 16, hidden: int = 64, dropout: float = 0.1
+    num_colours: int, num_patterns: int, width: int = 16, hidden: int = 64, dropout: float = 0.1,
+    input_size: int = INPUT_SIZE, spectrum: bool = False,
 ) -> StyleNet:
-    """The starter StyleNet (~0.3 M parameters, ~0.6 MB as float16 at width 16)."""
-    return StyleNet(num_colours, num_patterns, width=width, hidden=hidden, dropout=dropout)
+    """The starter StyleNet (~0.3 M parameters, ~0.6 MB as float16 at width 16).
+
+    ``input_size`` is the side of the square crop it reads (the trunk is fully
+    convolutional): larger shows finer stripes and dots, at quadratic cost.
+    ``spectrum`` adds the garment's masked power spectrum by scale and orientation
+    to both heads: a direct cue for stripes, checks and dots.
+    """
+    return StyleNet(num_colours, num_patterns, width=width, hidden=hidden, dropout=dropout,
+                    input_size=input_size, spectrum=spectrum)
 
 
 BUILDERS: dict[str, Callable[..., StyleNet]] = {"stylenet_small": stylenet_small}

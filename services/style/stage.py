@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from fittingroom.colour import measure_garment_colour
+from fittingroom.pattern import Fabric, fabric_patch
 from fittingroom.errors import UnknownStyleError
 from fittingroom.garments import COLOURS, Garment, StyleLabel, parse_style_key
 from fittingroom.registry import ModelManifest, ModelRegistry
@@ -93,12 +94,19 @@ def classify_style_batch(
         raise ValueError(f"{len(images)} images but {len(garments)} garments")
     if not images:
         return []
-    batch = np.stack([style_input(img, g) for img, g in zip(images, garments)])
+    batch = np.stack([style_input(img, g, model.input_size) for img, g in zip(images, garments)])
     labels = predict_styles(model, colours, patterns, batch)
     return [
         dataclasses.replace(label, product_lab=measure_garment_colour(img, g.mask))
         for label, img, g in zip(labels, images, garments)
     ]
+
+
+def product_fabric(image: np.ndarray, garment: Garment, label: StyleLabel) -> Fabric | None:
+    """The product's fabric for the exact-pattern step; ``None`` for solid products."""
+    if label.pattern == "solid":
+        return None
+    return fabric_patch(image, garment.mask)
 
 
 def _colour_distance(a: str, b: str) -> float:

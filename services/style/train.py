@@ -59,6 +59,8 @@ class StyleTrainOptions:
     weight_decay: float = 1e-4
     schedule: str = "cosine"
     width: int = 16
+    input_size: int = 96
+    spectrum: bool = True
     hidden: int = 64
     dropout: float = 0.1
     jitter: float = 0.15
@@ -80,12 +82,12 @@ class StyleTrainOptions:
 
 def _loaders(opts: StyleTrainOptions, generator: torch.Generator) -> tuple[DataLoader, DataLoader]:
     train_ds = StyleCropDataset(opts.data_root, "train", augment=True,
-                                jitter=opts.jitter, scale_min=opts.scale_min)
+                                jitter=opts.jitter, scale_min=opts.scale_min, size=opts.input_size)
     try:
-        val_ds = StyleCropDataset(opts.data_root, "validation")
+        val_ds = StyleCropDataset(opts.data_root, "validation", size=opts.input_size)
     except FileNotFoundError:
         tqdm.write("no validation split; scoring on the un-augmented train split")
-        val_ds = StyleCropDataset(opts.data_root, "train")
+        val_ds = StyleCropDataset(opts.data_root, "train", size=opts.input_size)
     train = DataLoader(train_ds, batch_size=opts.batch_size, shuffle=True, drop_last=False,
                        num_workers=opts.num_workers, generator=generator)
     val = DataLoader(val_ds, batch_size=max(opts.batch_size, 128), num_workers=opts.num_workers)
@@ -168,7 +170,8 @@ def train_style(opts: StyleTrainOptions) -> ModelManifest:
     train_loader, val_loader = _loaders(opts, generator)
     arch = style_architecture("stylenet_small", num_colours=len(COLOUR_NAMES),
                               num_patterns=len(PATTERNS), width=opts.width,
-                              hidden=opts.hidden, dropout=opts.dropout)
+                              hidden=opts.hidden, dropout=opts.dropout, input_size=opts.input_size,
+                              spectrum=opts.spectrum)
     model = build_style_model(arch).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = _scheduler(opts, optimizer, opts.epochs * len(train_loader))
@@ -212,7 +215,7 @@ def evaluate_registered(data_root: Path, store_dir: Path, name: str = "stylenet"
     registry = ModelRegistry.with_starter_models(LocalFolderStore(store_dir))
     model, manifest = load_style_model(registry, name, version, device=select_device(device))
     colours, patterns = style_classes(manifest)
-    dataset = StyleCropDataset(data_root, split, colours=colours, patterns=patterns)
+    dataset = StyleCropDataset(data_root, split, colours=colours, patterns=patterns, size=model.input_size)
     evaluation = evaluate_style(model, DataLoader(dataset, batch_size=batch_size),
                                 next(model.parameters()).device)
     if out_dir is not None:

@@ -42,6 +42,7 @@ class Settings:
     score_threshold: float = field(default=0.3, metadata={"help": "minimum Mask R-CNN score for a garment"})
     style_fallback: str = field(default="none", metadata={"help": "'none' (unknown style is an error) or 'nearest' (use the nearest trained class)"})
     exact_colour: bool = field(default=True, metadata={"help": "after translation, move the garment to the product's measured colour (CIELAB), keeping its folds and shading"})
+    exact_pattern: bool = field(default=True, metadata={"help": "for patterned products, tile the product's own fabric over the garment, shaded by the translated garment's folds"})
     feather_px: float = field(default=0.0, metadata={"help": "soften the garment's inner edge by this many pixels"})
     max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "reject images with more pixels (decompression-bomb guard)"})
     max_image_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "reject encoded images larger than this"})

@@ -63,3 +63,19 @@ def test_coco_metrics_perfect_wrong_and_empty():
     wrong = dict(_as_output(target, [0.9, 0.8]), labels=torch.tensor([1, 2]))
     assert coco_metrics(gt, detections_to_coco(1, wrong))["segm_mAP"] == 0.0
     assert set(coco_metrics(gt, []).values()) == {0.0}
+
+
+def test_zoom_crop_scales_masks_with_the_image_and_drops_lost_instances():
+    from fittingroom.segmentation.dataset import zoom_crop
+
+    image = np.zeros((100, 80, 3), np.uint8)
+    masks = np.zeros((2, 100, 80), bool)
+    masks[0, 10:40, 10:30] = True  # top-left garment
+    masks[1, 80:95, 60:75] = True  # bottom-right garment, outside a top-left window
+    image[masks[0]] = (255, 0, 0)
+    out, kept_masks, labels = zoom_crop(image, masks, [1, 8], zoom=2.0, where=(0.0, 0.0))
+    assert out.shape == image.shape and kept_masks.shape == (1, 100, 80) and labels == [1]
+    assert kept_masks[0].sum() == pytest.approx(4 * masks[0].sum(), rel=0.1)
+    assert (out[kept_masks[0]][:, 0] > 200).mean() > 0.85  # bilinear edges blend
+    same = zoom_crop(image, masks, [1, 8], zoom=2.0, where=(0.5, 0.5))
+    assert len(same[2]) >= 1

@@ -137,12 +137,15 @@ def evaluate_tryon(
     masks: Optional[Path] = typer.Option(None, help="Folder of garment masks (PNG, same stem as the person photo)."),
     out_dir: Path = typer.Option(Path("out/eval-tryon"), help="Where the JSON, the grid PNG and the results go."),
     exact_colour: Optional[bool] = typer.Option(None, "--exact-colour/--no-exact-colour", help="Override FITTINGROOM_EXACT_COLOUR."),
+    exact_pattern: Optional[bool] = typer.Option(None, "--exact-pattern/--no-exact-pattern", help="Override FITTINGROOM_EXACT_PATTERN."),
+    body_prior: Optional[bool] = typer.Option(None, "--body-prior/--no-body-prior", help="Override FITTINGROOM_BODY_PRIOR."),
     store: Optional[Path] = typer.Option(None, help="Local object store (default FITTINGROOM_STORE_DIR)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
 ) -> None:
     """Run every person × product pair through the main job and measure the results."""
     with cli_errors():
-        settings = Settings.from_env(store_dir=store, device=device, exact_colour=exact_colour)
+        settings = Settings.from_env(store_dir=store, device=device, exact_colour=exact_colour,
+                                     exact_pattern=exact_pattern, body_prior=body_prior)
         pipeline = build_pipeline(settings)
         person_images = {p.stem: read_image(p) for p in images_in(persons)}
         product_images = {p.stem: read_image(p) for p in images_in(products)}

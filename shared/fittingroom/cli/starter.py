@@ -15,6 +15,7 @@ seconds that model took.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from fittingroom.storage import LocalFolderStore
 ALL_STYLE_CLASSES = tuple(style_key(c, p) for p in PATTERNS for c in COLOUR_NAMES)
 STEPS = ("segmentation", "style", "translation")
 STARTER_VERSION = "v1"
+# Set by a build for the worker process it starts, so that both stamp the command people typed.
+COMMAND_ENV = "FITTINGROOM_STARTER_COMMAND"
 
 
 def _git_commit() -> str:
@@ -46,28 +49,31 @@ class _Provenance:
 
     def __init__(self, store: Path, seed: int) -> None:
         self.registry = ModelRegistry(LocalFolderStore(store))
-        self.base = {"command": " ".join(["fittingroom", *sys.argv[1:]]), "git_commit": _git_commit(), "seed": seed}
+        command = os.environ.get(COMMAND_ENV) or " ".join(["fittingroom", *sys.argv[1:]])
+        self.base = {"command": command, "git_commit": _git_commit(), "seed": seed}
 
     def record(self, manifest: ModelManifest, started: float) -> None:
         build = {**self.base, "seconds": round(time.perf_counter() - started, 1)}
         self.registry.record_build(manifest.kind, manifest.name, manifest.version, build)
 
 
-def _data(data: Path, images: int, seed: int, cyclegan_per_class: int) -> Path:
+def _data(data: Path, images: int, seed: int, size: tuple[int, int], cyclegan_per_class: int) -> Path:
     from fittingroom.data.synth import generate_dataset
 
     if not (data / "validation" / "annos").is_dir():
-        generate_dataset(data, images, seed=seed, cyclegan_per_class=cyclegan_per_class)
+        generate_dataset(data, images, seed=seed, size=size, cyclegan_per_class=cyclegan_per_class)
     return data
 
 
-def _segmentation(data: Path, work_dir: Path, store: Path, epochs: int, seed: int) -> ModelManifest:
+def _segmentation(
+    data: Path, work_dir: Path, store: Path, epochs: int, seed: int, sizes: tuple[int, int]
+) -> ModelManifest:
     from fittingroom.segmentation.options import SegmentationTrainOptions
     from fittingroom.segmentation.train import train_segmentation
 
     return train_segmentation(SegmentationTrainOptions(
         data_root=str(data), out_dir=str(work_dir / "runs/segmentation"), epochs=epochs, seed=seed,
-        lr=0.03, min_size=192, max_size=384, num_threads=1,
+        lr=0.03, min_size=sizes[0], max_size=sizes[1], max_zoom=2.0, num_threads=1,
         store_dir=str(store), model_name="maskrcnn-mobilenet", version=STARTER_VERSION, half=True,
     ))
 
@@ -140,17 +146,33 @@ def _install(store: Path) -> None:
     print(f"installed starter models into {STARTER_STORE_DIR}")
 
 
+def _start_translation_worker(work_dir: Path, translation_args: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Train the generators in a second process (one core each), logging to ``translation.log``."""
+    log = work_dir / "translation.log"
+    env = {**os.environ, COMMAND_ENV: " ".join(["fittingroom", *sys.argv[1:]])}
+    command = [sys.executable, "-m", "fittingroom.cli.main", "models", "build-starter", "--work-dir", str(work_dir),
+               "--steps", "translation", "--no-install", "--jobs", "1", *translation_args]
+    with log.open("w") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    print(f"training the generators in process {process.pid} (progress in {log})")
+    return process, log
+
+
 def build_starter(
     work_dir: Path = typer.Option(Path("out/starter"), help="Data, run folders and the new store go here."),
     images: int = typer.Option(350, help="Synthetic images for segmentation and CycleGAN (296/54 split for 350)."),
+    image_size: str = typer.Option("320x400", help="Synthetic picture size WIDTHxHEIGHT."),
     style_images: int = typer.Option(1200, help="Synthetic images whose garment crops train the style classifier."),
-    segmentation_epochs: int = typer.Option(18, help="Mask R-CNN epochs."),
+    segmentation_epochs: int = typer.Option(14, help="Mask R-CNN epochs."),
+    segmentation_min_size: int = typer.Option(320, help="Mask R-CNN input: shorter side (training and serving)."),
+    segmentation_max_size: int = typer.Option(512, help="Mask R-CNN input: upper bound of the longer side."),
     style_epochs: int = typer.Option(40, help="Style classifier epochs."),
     base_steps: int = typer.Option(600, help="CycleGAN steps of each pattern base (source → every colour of the pattern)."),
     class_steps: int = typer.Option(100, help="CycleGAN fine-tuning steps per style class, from its pattern base."),
     translation_size: int = typer.Option(128, help="CycleGAN training crop (the generator runs at 256)."),
     classes: str = typer.Option(",".join(ALL_STYLE_CLASSES), help="Comma-separated style classes (default: all)."),
     steps: str = typer.Option(",".join(STEPS), help="Which models to (re)train: any of " + ", ".join(STEPS) + "."),
+    jobs: int = typer.Option(2, min=1, max=2, help="2: train the generators in a second process beside the other models."),
     seed: int = typer.Option(0, help="Seed for data and training."),
     install: bool = typer.Option(True, help="Replace the package's starter registry with the result."),
 ) -> None:
@@ -159,22 +181,37 @@ def build_starter(
     unknown = sorted(set(chosen) - set(STEPS))
     if unknown:
         raise typer.BadParameter(f"unknown steps {unknown}; choose from {', '.join(STEPS)}")
+    width, _, height = image_size.partition("x")
+    size = (int(width), int(height))
     store = work_dir / "store"
     if set(chosen) != set(STEPS) and not store.is_dir():
         # A partial rebuild starts from the models installed now, replacing only the chosen ones.
         for manifest in ModelRegistry(LocalFolderStore(STARTER_STORE_DIR)).manifests():
             ModelRegistry(LocalFolderStore(STARTER_STORE_DIR)).copy_to(
                 LocalFolderStore(store), manifest.kind, manifest.name, manifest.version)
+    store.mkdir(parents=True, exist_ok=True)
     provenance = _Provenance(store, seed)
-    data = _data(work_dir / "data", images, seed, cyclegan_per_class=40)
+    data = _data(work_dir / "data", images, seed, size, cyclegan_per_class=40)
+    worker = None
+    if "translation" in chosen and jobs > 1 and len(chosen) > 1:
+        worker = _start_translation_worker(work_dir, [
+            "--images", str(images), "--image-size", image_size, "--base-steps", str(base_steps),
+            "--class-steps", str(class_steps), "--translation-size", str(translation_size),
+            "--classes", classes, "--seed", str(seed)])
     if "segmentation" in chosen:
         started = time.perf_counter()
-        provenance.record(_segmentation(data, work_dir, store, segmentation_epochs, seed), started)
+        manifest = _segmentation(data, work_dir, store, segmentation_epochs, seed,
+                                 (segmentation_min_size, segmentation_max_size))
+        provenance.record(manifest, started)
     if "style" in chosen:
-        style_data = _data(work_dir / "data-style", style_images, seed, cyclegan_per_class=0)
+        style_data = _data(work_dir / "data-style", style_images, seed, size, cyclegan_per_class=0)
         started = time.perf_counter()
         provenance.record(_style(style_data, work_dir, store, style_epochs, seed), started)
-    if "translation" in chosen:
+    if worker is not None:
+        process, log = worker
+        if process.wait() != 0:
+            raise RuntimeError(f"generator training failed (exit {process.returncode}); see {log}")
+    elif "translation" in chosen:
         _translations(data, work_dir, store, classes.split(","), base_steps, class_steps, translation_size, seed,
                       provenance)
     if install:

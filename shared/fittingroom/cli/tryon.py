@@ -43,10 +43,16 @@ def write_sheet(path: Path, person, style, result) -> Path:
                 (f"style mask: {label.key} ({label.confidence:.2f})", mask_overlay(style, result.style.garment)),
                 ("garment 256x256", result.translation_input),
                 (f"translated: {result.style.translation_key}", result.translated),
-                ("result (exact colour)" if result.exact_colour else "result", result.image),
+                (result_caption(result), result.image),
             ]
         ),
     )
+
+
+def result_caption(result) -> str:
+    """``result``, naming the exact-colour / exact-pattern steps that ran."""
+    steps = [name for name, ran in (("exact colour", result.exact_colour), ("exact pattern", result.exact_pattern)) if ran]
+    return f"result ({', '.join(steps)})" if steps else "result"
 
 
 def result_manifest(person: Path, style: Path, result) -> dict:
@@ -61,6 +67,7 @@ def result_manifest(person: Path, style: Path, result) -> dict:
         "translation_weights": result.style.translation_key,
         "product_lab": [round(v, 2) for v in label.product_lab] if label.product_lab else None,
         "exact_colour": result.exact_colour,
+        "exact_pattern": result.exact_pattern,
         "person_garment": {"category": garment.category_name, "box": list(garment.box), "score": round(garment.score, 4)},
         "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
     }
@@ -99,6 +106,7 @@ def tryon(
     fallback: Optional[str] = typer.Option(None, help="Unknown style class: 'none' (error) or 'nearest'."),
     feather: Optional[float] = typer.Option(None, help="Feather the garment's inner edge (pixels)."),
     exact_colour: Optional[bool] = typer.Option(None, "--exact-colour/--no-exact-colour", help="Move the garment to the product's measured colour after translation (default FITTINGROOM_EXACT_COLOUR, on)."),
+    exact_pattern: Optional[bool] = typer.Option(None, "--exact-pattern/--no-exact-pattern", help="Patterned products: tile the product's own fabric over the garment, shaded by its folds (default FITTINGROOM_EXACT_PATTERN, on)."),
     store: Optional[Path] = typer.Option(None, help="Local object store (default FITTINGROOM_STORE_DIR)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
 ) -> None:
@@ -106,7 +114,7 @@ def tryon(
     with cli_errors():
         settings = Settings.from_env(
             garment_policy=garment, style_fallback=fallback, feather_px=feather, store_dir=store, device=device,
-            exact_colour=exact_colour,
+            exact_colour=exact_colour, exact_pattern=exact_pattern,
         )
         if person_dir is not None:
             _folder_mode(settings, person_dir, style, out_dir or Path("out/tryon"), sheet is not None)
@@ -116,7 +124,7 @@ def tryon(
         pipeline = build_pipeline(settings)
         result = _run_one(pipeline, person, style, out, sheet, settings)
         timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-        colour = ", exact colour" if result.exact_colour else ""
+        colour = "".join(f", {step}" for step, ran in (("exact colour", result.exact_colour), ("exact pattern", result.exact_pattern)) if ran)
         print(f"wrote {out} (style {result.style.label.key} → weights {result.style.translation_key}{colour}; {timings})")
         if sheet is not None:
             print(f"wrote {sheet}")

@@ -53,3 +53,8 @@ def exact_colour_target(event: events_pb2.TryOnEvent, enabled_by_default: bool) 
     enabled = event.options.exact_colour if event.options.HasField("exact_colour") else enabled_by_default
     lab = tuple(event.style.product_lab)
     return lab if enabled and len(lab) == 3 else None  # type: ignore[return-value]
+
+
+def exact_pattern_enabled(event: events_pb2.TryOnEvent, enabled_by_default: bool) -> bool:
+    """Whether the exact-pattern step runs: the request's option, else the service's setting."""
+    return event.options.exact_pattern if event.options.HasField("exact_pattern") else enabled_by_default

@@ -83,20 +83,24 @@ class GarmentRef(_message.Message):
     def __init__(self, mask: _Optional[_Union[TensorRef, _Mapping]] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., category: _Optional[int] = ..., category_name: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class StyleLabel(_message.Message):
-    __slots__ = ("colour", "pattern", "confidence", "key", "translation_key", "product_lab")
+    __slots__ = ("colour", "pattern", "confidence", "key", "translation_key", "product_lab", "product_fabric", "product_garment_width")
     COLOUR_FIELD_NUMBER: _ClassVar[int]
     PATTERN_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_KEY_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_LAB_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FABRIC_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_GARMENT_WIDTH_FIELD_NUMBER: _ClassVar[int]
     colour: str
     pattern: str
     confidence: float
     key: str
     translation_key: str
     product_lab: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, colour: _Optional[str] = ..., pattern: _Optional[str] = ..., confidence: _Optional[float] = ..., key: _Optional[str] = ..., translation_key: _Optional[str] = ..., product_lab: _Optional[_Iterable[float]] = ...) -> None: ...
+    product_fabric: TensorRef
+    product_garment_width: float
+    def __init__(self, colour: _Optional[str] = ..., pattern: _Optional[str] = ..., confidence: _Optional[float] = ..., key: _Optional[str] = ..., translation_key: _Optional[str] = ..., product_lab: _Optional[_Iterable[float]] = ..., product_fabric: _Optional[_Union[TensorRef, _Mapping]] = ..., product_garment_width: _Optional[float] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message", "stage")
@@ -117,13 +121,15 @@ class StageTiming(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., milliseconds: _Optional[float] = ...) -> None: ...
 
 class TryOnOptions(_message.Message):
-    __slots__ = ("garment_policy", "style_fallback", "feather_px", "exact_colour")
+    __slots__ = ("garment_policy", "style_fallback", "feather_px", "exact_colour", "exact_pattern")
     GARMENT_POLICY_FIELD_NUMBER: _ClassVar[int]
     STYLE_FALLBACK_FIELD_NUMBER: _ClassVar[int]
     FEATHER_PX_FIELD_NUMBER: _ClassVar[int]
     EXACT_COLOUR_FIELD_NUMBER: _ClassVar[int]
+    EXACT_PATTERN_FIELD_NUMBER: _ClassVar[int]
     garment_policy: str
     style_fallback: str
     feather_px: float
     exact_colour: bool
-    def __init__(self, garment_policy: _Optional[str] = ..., style_fallback: _Optional[str] = ..., feather_px: _Optional[float] = ..., exact_colour: _Optional[bool] = ...) -> None: ...
+    exact_pattern: bool
+    def __init__(self, garment_policy: _Optional[str] = ..., style_fallback: _Optional[str] = ..., feather_px: _Optional[float] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ...) -> None: ...

@@ -85,11 +85,13 @@ class CompositeRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., person_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., person_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ...) -> None: ...
 
 class CompositeResponse(_message.Message):
-    __slots__ = ("result", "milliseconds", "exact_colour")
+    __slots__ = ("result", "milliseconds", "exact_colour", "exact_pattern")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     MILLISECONDS_FIELD_NUMBER: _ClassVar[int]
     EXACT_COLOUR_FIELD_NUMBER: _ClassVar[int]
+    EXACT_PATTERN_FIELD_NUMBER: _ClassVar[int]
     result: _common_pb2.ObjectRef
     milliseconds: float
     exact_colour: bool
-    def __init__(self, result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., milliseconds: _Optional[float] = ..., exact_colour: _Optional[bool] = ...) -> None: ...
+    exact_pattern: bool
+    def __init__(self, result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., milliseconds: _Optional[float] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ...) -> None: ...

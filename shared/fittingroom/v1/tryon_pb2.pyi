@@ -30,20 +30,22 @@ class TryOnRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., person_image: _Optional[bytes] = ..., style_image: _Optional[bytes] = ..., person_ref: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style_ref: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., return_image: _Optional[bool] = ...) -> None: ...
 
 class TryOnResponse(_message.Message):
-    __slots__ = ("request_id", "result", "image", "style", "timings", "exact_colour")
+    __slots__ = ("request_id", "result", "image", "style", "timings", "exact_colour", "exact_pattern")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     EXACT_COLOUR_FIELD_NUMBER: _ClassVar[int]
+    EXACT_PATTERN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     result: _common_pb2.ObjectRef
     image: bytes
     style: _common_pb2.StyleLabel
     timings: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
     exact_colour: bool
-    def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., image: _Optional[bytes] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., exact_colour: _Optional[bool] = ...) -> None: ...
+    exact_pattern: bool
+    def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., image: _Optional[bytes] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("request_id",)

@@ -1,0 +1,59 @@
+"""Exact-pattern step (pattern.py): the product's fabric tiled onto the garment, shaded."""
+
+import numpy as np
+import pytest
+
+from fittingroom.pattern import Fabric, apply_fabric, fabric_patch
+
+
+def _striped_product(size=200, period=10):
+    image = np.full((size, size, 3), 240, np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    mask = (np.abs(xx - size / 2) < size * 0.35) & (np.abs(yy - size / 2) < size * 0.4)
+    stripes = (yy // (period // 2)) % 2 == 0
+    image[mask & stripes] = (200, 30, 40)
+    image[mask & ~stripes] = (20, 20, 30)
+    return image, mask
+
+
+def test_fabric_patch_lies_inside_the_garment():
+    image, mask = _striped_product()
+    fabric = fabric_patch(image, mask)
+    assert fabric is not None and fabric.patch.shape[0] == fabric.patch.shape[1] >= 90
+    assert fabric.garment_width == pytest.approx(140, abs=2)
+    assert not np.any(np.all(fabric.patch == 240, axis=-1))  # no background pixel
+    assert fabric_patch(image, np.zeros_like(mask)) is None
+    thin = np.zeros_like(mask)
+    thin[50:150, 100:104] = True
+    assert fabric_patch(image, thin) is None
+
+
+def test_applied_fabric_carries_the_stripes_and_the_folds_and_nothing_outside():
+    product, product_mask = _striped_product(period=10)
+    fabric = fabric_patch(product, product_mask)
+    h, w = 240, 180
+    person = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), bool)
+    mask[40:220, 20:160] = True  # 140 px wide, like the product: same stripe period
+    shading = np.zeros((h, w, 3), np.uint8)
+    fold = (np.arange(w) >= 90)[None, :].repeat(h, 0)
+    shading[:] = 120
+    shading[fold] = 60  # the right half of the garment is in shadow
+    out = apply_fabric(person, mask, shading, fabric)
+    assert np.array_equal(out[~mask], person[~mask])
+    column = out[60:200, 50, 0].astype(float)  # red channel down the lit half
+    spectrum = np.abs(np.fft.rfft(column - column.mean()))
+    period = len(column) / (np.argmax(spectrum[1:]) + 1)
+    assert period == pytest.approx(10, abs=1.5)
+    lit, shaded = out[60:200, 30:80].mean(), out[60:200, 110:150].mean()
+    assert shaded < lit - 10
+
+
+def test_mismatched_shapes_are_rejected():
+    product, product_mask = _striped_product()
+    fabric = fabric_patch(product, product_mask)
+    with pytest.raises(ValueError):
+        apply_fabric(product, product_mask[:-1], product, fabric)
+    with pytest.raises(ValueError):
+        fabric_patch(product, product_mask[:-1])
+    assert isinstance(fabric, Fabric)
