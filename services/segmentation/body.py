@@ -133,24 +133,41 @@ def _polygon(canvas: np.ndarray, points: list[np.ndarray]) -> None:
     cv2.fillPoly(canvas, [np.rint(np.array(points)).astype(np.int32)], 1)
 
 
+def _body_axes(pose: BodyPose) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors across the shoulders (towards the left shoulder) and down the body."""
+    p = pose.landmarks
+    across = (p[L_SHOULDER] - p[R_SHOULDER]) / max(np.linalg.norm(p[L_SHOULDER] - p[R_SHOULDER]), 1e-6)
+    down = np.array([-across[1], across[0]]) if across[0] >= 0 else np.array([across[1], -across[0]])
+    return across, down
+
+
+def _trunk_band(canvas: np.ndarray, pose: BodyPose, upper: tuple[int, int], lower: tuple[int, int],
+                widen: tuple[float, float], extend: tuple[float, float]) -> None:
+    """Fill the quadrilateral from the upper (left, right) landmarks to the lower ones.
+
+    Its upper and lower edges are widened outwards by ``widen`` and moved up and
+    down by ``extend``, all in shoulder widths.
+    """
+    p, s = pose.landmarks, pose.shoulder_width
+    across, down = _body_axes(pose)
+    rise, drop = -down * extend[0] * s, down * extend[1] * s
+    _polygon(canvas, [
+        p[upper[0]] + across * widen[0] * s + rise, p[upper[1]] - across * widen[0] * s + rise,
+        p[lower[1]] - across * widen[1] * s + drop, p[lower[0]] + across * widen[1] * s + drop,
+    ])
+
+
 def body_regions(pose: BodyPose) -> dict[str, np.ndarray]:
     """Boolean masks of the head (face and hair), the top region and the bottom region."""
     height, width = pose.person.shape
     p, s = pose.landmarks, pose.shoulder_width
-    across = (p[L_SHOULDER] - p[R_SHOULDER]) / max(np.linalg.norm(p[L_SHOULDER] - p[R_SHOULDER]), 1e-6)
-    down = np.array([-across[1], across[0]]) if across[0] >= 0 else np.array([across[1], -across[0]])
+    across, down = _body_axes(pose)
     top = np.zeros((height, width), np.uint8)
-    _polygon(top, [
-        p[L_SHOULDER] + across * 0.15 * s - down * 0.12 * s, p[R_SHOULDER] - across * 0.15 * s - down * 0.12 * s,
-        p[R_HIP] - across * 0.25 * s + down * 0.15 * s, p[L_HIP] + across * 0.25 * s + down * 0.15 * s,
-    ])
+    _trunk_band(top, pose, (L_SHOULDER, R_SHOULDER), (L_HIP, R_HIP), widen=(0.15, 0.25), extend=(0.12, 0.15))
     for chain in ((L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST)):
         _limb(top, p, chain, 0.5 * s)
     bottom = np.zeros((height, width), np.uint8)
-    _polygon(bottom, [
-        p[L_HIP] + across * 0.3 * s - down * 0.3 * s, p[R_HIP] - across * 0.3 * s - down * 0.3 * s,
-        p[R_HIP] - across * 0.3 * s + down * 0.4 * s, p[L_HIP] + across * 0.3 * s + down * 0.4 * s,
-    ])
+    _trunk_band(bottom, pose, (L_HIP, R_HIP), (L_HIP, R_HIP), widen=(0.3, 0.3), extend=(0.3, 0.4))
     for chain in ((L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE, R_ANKLE)):
         _limb(bottom, p, chain, 0.6 * s)
     head = np.zeros((height, width), np.uint8)

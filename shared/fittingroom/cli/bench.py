@@ -66,7 +66,10 @@ def _bench_size(pipeline, person: np.ndarray, style: np.ndarray, backbone: str, 
 
     segmenter = _segmenter(pipeline, backbone)
     analysis = pipeline.analyse_style(style)
-    garment = pipeline.run(person, style).person_garment
+    result = pipeline.run(person, style)
+    garment = result.person_garment
+    target = analysis.label.product_lab if result.exact_colour else None
+    fabric = analysis.fabric if result.exact_pattern else None
     generator = pipeline.generator(analysis.translation_key)
     square = translation_input(person, garment)
     translated = translate_garment(generator, square)
@@ -80,8 +83,14 @@ def _bench_size(pipeline, person: np.ndarray, style: np.ndarray, backbone: str, 
             select_garment(segment_garments(pipeline.segmenter, style, pipeline.settings.score_threshold)),
         ),
         "translation": lambda: translate_garment(generator, translation_input(person, garment)),
-        "compositing": lambda: composite_garment(person, garment, translated, pipeline.settings.feather_px),
+        "compositing": lambda: composite_garment(
+            person, garment, translated, pipeline.settings.feather_px, target, fabric
+        ),
     }
+    if pipeline.pose_estimator is not None:
+        stages["body_prior"] = lambda: pipeline.pose_estimator.estimate(person)
+    if backbone == "mobilenet":
+        stages["tryon (product cached)"] = lambda: pipeline.run(person, style)
     return {name: _time(fn, runs) for name, fn in stages.items()}
 
 
@@ -131,9 +140,9 @@ def stages(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "stages.json").write_text(json.dumps(rows, indent=1))
         _plot(rows, out_dir / "stages.png")
-        print(f"{'size':<10} {'backbone':<10} {'stage':<13} {'p50 ms':>9} {'p95 ms':>9}")
+        print(f"{'size':<10} {'backbone':<10} {'stage':<24} {'p50 ms':>9} {'p95 ms':>9}")
         for r in rows:
-            print(f"{r['size']:<10} {r['backbone']:<10} {r['stage']:<13} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f}")
+            print(f"{r['size']:<10} {r['backbone']:<10} {r['stage']:<24} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f}")
         print(f"wrote {out_dir / 'stages.json'} and {out_dir / 'stages.png'}")
 
 

@@ -69,6 +69,20 @@ def devset(out: Path = typer.Option(Path("out/devset"), help="Folder for persons
     typer.echo(f"{out}: {counts['persons']} persons (with masks), {counts['products']} products")
 
 
+@app.command("tryon-pairs")
+def tryon_pairs(
+    out: Path = typer.Option(Path("out/synthetic-pairs"), help="Folder for persons/, masks/ and products/."),
+    persons: int = typer.Option(10, min=1, help="Synthetic shoppers."),
+    products: int = typer.Option(10, min=1, help="Synthetic product tops of random style classes."),
+    seed: int = typer.Option(1, help="Seed (the starter data uses 0)."),
+) -> None:
+    """Write synthetic validation pairs for ``fittingroom evaluate tryon``."""
+    from fittingroom.data.devset import write_synthetic_pairs
+
+    counts = write_synthetic_pairs(out, persons, products, seed)
+    typer.echo(f"{out}: {counts['persons']} persons (with masks), {counts['products']} products")
+
+
 @app.command()
 def sample(out: Path = typer.Option(..., help="Folder for person.jpg and style.jpg.")) -> None:
     """Write the demo pair: a person in a blue shirt and a red-stripes shirt product photo."""

@@ -79,3 +79,29 @@ def write_devset(out: Path, seed: int = 0) -> dict[str, int]:
         shot = render_shop(np.random.default_rng([seed, index]), (384, 480), (category, colour, pattern))
         _write(out / "products" / f"{stem}.png", shot.image)
     return {"persons": len(outlines), "products": len(DEV_PRODUCTS)}
+
+
+def write_synthetic_pairs(out: Path, persons: int, products: int, seed: int = 1) -> dict[str, int]:
+    """Synthetic shoppers (with their top's true mask) and product tops of random style classes.
+
+    The validation counterpart of the development set: ``fittingroom evaluate tryon``
+    on it measures how often the result is re-classified as the product's class.
+    Seeds differ from the training data's, so none of these pictures was trained on.
+    """
+    from fittingroom.data.synth_render import random_spec, render_user
+    from fittingroom.data.synth_shapes import BOTTOMS, TOPS
+
+    out = Path(out)
+    for index in range(persons):
+        rng = np.random.default_rng([seed, 1, index])
+        pic = render_user(rng, (384, 480), [random_spec(rng, TOPS), random_spec(rng, BOTTOMS)])
+        top = next((m for m, spec in zip(pic.masks, pic.specs) if spec.category in TOPS), None)
+        _write(out / "persons" / f"shopper{index:03d}.png", pic.image)
+        if top is not None:
+            _write(out / "masks" / f"shopper{index:03d}.png", top.astype(np.uint8) * 255)
+    for index in range(products):
+        rng = np.random.default_rng([seed, 2, index])
+        spec = random_spec(rng, TOPS)
+        shot = render_shop(rng, (384, 480), spec)
+        _write(out / "products" / f"{spec.colour}-{spec.pattern}-{index:03d}.png", shot.image)
+    return {"persons": persons, "products": products}
