@@ -14,7 +14,7 @@ OUT ?= out
 help:
 	@echo "make demo       try-on of the bundled sample pair (embedded mode) -> $(OUT)/demo/"
 	@echo "make test       the whole test suite (sets up the venv first)"
-	@echo "make weights    retrain the starter models on synthetic data (~15 min on 2 cores)"
+	@echo "make weights    retrain every starter model on synthetic data in one run (~1 h on 2 cores)"
 	@echo "make data       write a synthetic DeepFashion2-format dataset to $(OUT)/synth"
 	@echo "make bench      per-stage latency table + plot -> $(OUT)/bench/"
 	@echo "make infra-up   local Kafka + MinIO (topics, buckets, starter models seeded); infra-down stops them"

@@ -163,7 +163,7 @@ def body_regions(pose: BodyPose) -> dict[str, np.ndarray]:
     p, s = pose.landmarks, pose.shoulder_width
     across, down = _body_axes(pose)
     top = np.zeros((height, width), np.uint8)
-    _trunk_band(top, pose, (L_SHOULDER, R_SHOULDER), (L_HIP, R_HIP), widen=(0.15, 0.25), extend=(0.12, 0.15))
+    _trunk_band(top, pose, (L_SHOULDER, R_SHOULDER), (L_HIP, R_HIP), widen=(0.15, 0.25), extend=(0.12, 0.35))
     for chain in ((L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST)):
         _limb(top, p, chain, 0.5 * s)
     bottom = np.zeros((height, width), np.uint8)

@@ -20,6 +20,7 @@ def train(
                                                    "maskrcnn_resnet50_fpn_v2 (GPU)."),
     min_size: int = typer.Option(_D.min_size, min=0, help="Shorter side after resizing (0: builder default)."),
     max_size: int = typer.Option(_D.max_size, min=0, help="Longer-side limit after resizing (0: builder default)."),
+    anchor_sizes: str = typer.Option(_D.anchor_sizes, help="Comma-separated anchor size per FPN level, e.g. 48,96,192,384 (empty: builder default); scale them with --min-size."),
     polygon_source: str = typer.Option(_D.polygon_source, help="Mask polygons: segmentation or landmarks."),
     epochs: int = typer.Option(_D.epochs, min=1),
     batch_size: int = typer.Option(_D.batch_size, min=1),

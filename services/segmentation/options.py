@@ -24,6 +24,7 @@ class SegmentationTrainOptions:
     backbone: str = "maskrcnn_mobilenet_v3_large_fpn"
     min_size: int = 0
     max_size: int = 0
+    anchor_sizes: str = ""
     polygon_source: str = "segmentation"
     epochs: int = 30
     batch_size: int = 4
@@ -64,6 +65,8 @@ class SegmentationTrainOptions:
             kwargs["min_size"] = self.min_size
         if self.max_size:
             kwargs["max_size"] = self.max_size
+        if self.anchor_sizes:
+            kwargs["anchor_sizes"] = [int(v) for v in self.anchor_sizes.split(",")]
         return kwargs
 
     def to_json(self) -> dict[str, Any]:

@@ -66,14 +66,15 @@ def _data(data: Path, images: int, seed: int, size: tuple[int, int], cyclegan_pe
 
 
 def _segmentation(
-    data: Path, work_dir: Path, store: Path, epochs: int, seed: int, sizes: tuple[int, int]
+    data: Path, work_dir: Path, store: Path, epochs: int, seed: int, sizes: tuple[int, int], anchors: str,
+    max_zoom: float,
 ) -> ModelManifest:
     from fittingroom.segmentation.options import SegmentationTrainOptions
     from fittingroom.segmentation.train import train_segmentation
 
     return train_segmentation(SegmentationTrainOptions(
         data_root=str(data), out_dir=str(work_dir / "runs/segmentation"), epochs=epochs, seed=seed,
-        lr=0.03, min_size=sizes[0], max_size=sizes[1], max_zoom=2.0, num_threads=1,
+        lr=0.03, min_size=sizes[0], max_size=sizes[1], anchor_sizes=anchors, max_zoom=max_zoom, num_threads=1,
         store_dir=str(store), model_name="maskrcnn-mobilenet", version=STARTER_VERSION, half=True,
     ))
 
@@ -163,9 +164,12 @@ def build_starter(
     images: int = typer.Option(350, help="Synthetic images for segmentation and CycleGAN (296/54 split for 350)."),
     image_size: str = typer.Option("320x400", help="Synthetic picture size WIDTHxHEIGHT."),
     style_images: int = typer.Option(1200, help="Synthetic images whose garment crops train the style classifier."),
-    segmentation_epochs: int = typer.Option(14, help="Mask R-CNN epochs."),
+    segmentation_epochs: int = typer.Option(16, help="Mask R-CNN epochs."),
     segmentation_min_size: int = typer.Option(320, help="Mask R-CNN input: shorter side (training and serving)."),
     segmentation_max_size: int = typer.Option(512, help="Mask R-CNN input: upper bound of the longer side."),
+    segmentation_anchors: str = typer.Option(
+        "48,96,192,384", help="Mask R-CNN anchor size per FPN level: a product photo's garment fills most of the input."),
+    segmentation_max_zoom: float = typer.Option(1.5, help="Mask R-CNN zoom-crop augmentation, up to this zoom."),
     style_epochs: int = typer.Option(40, help="Style classifier epochs."),
     base_steps: int = typer.Option(600, help="CycleGAN steps of each pattern base (source → every colour of the pattern)."),
     class_steps: int = typer.Option(100, help="CycleGAN fine-tuning steps per style class, from its pattern base."),
@@ -201,7 +205,8 @@ def build_starter(
     if "segmentation" in chosen:
         started = time.perf_counter()
         manifest = _segmentation(data, work_dir, store, segmentation_epochs, seed,
-                                 (segmentation_min_size, segmentation_max_size))
+                                 (segmentation_min_size, segmentation_max_size), segmentation_anchors,
+                                 segmentation_max_zoom)
         provenance.record(manifest, started)
     if "style" in chosen:
         style_data = _data(work_dir / "data-style", style_images, seed, size, cyclegan_per_class=0)
