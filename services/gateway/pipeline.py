@@ -21,7 +21,7 @@ from fittingroom.pattern import Fabric
 from fittingroom.registry import ModelRegistry
 from fittingroom.segmentation.model import load_segmentation_model
 from fittingroom.segmentation.body import PoseEstimator
-from fittingroom.segmentation.stage import person_garment, segment_garments, select_garment
+from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments
 from fittingroom.settings import Settings, split_model_ref
 from fittingroom.style.stage import (
     classify_style, load_style_model, product_fabric, resolve_translation_key, style_classes,
@@ -100,7 +100,7 @@ class TryOnPipeline:
         if cached is not None:
             return cached
         garments = segment_garments(self.segmenter, style_image, score_threshold=self.settings.score_threshold)
-        garment = select_garment(garments, "largest")
+        garment = product_garment(style_image, garments)
         label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment)
         key = resolve_translation_key(label, self.translation_classes, fallback=self.settings.style_fallback)
         fabric = product_fabric(style_image, garment, label)

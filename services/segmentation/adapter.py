@@ -18,7 +18,7 @@ from fittingroom.cache import LruCache
 from fittingroom.compositing.stage import translation_input
 from fittingroom.garments import Garment
 from fittingroom.segmentation.body import PoseEstimator
-from fittingroom.segmentation.stage import person_garment, segment_garments_batch, select_garment
+from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments_batch
 from fittingroom.serving.blobs import garment_to_ref, load_image, save_array
 from fittingroom.serving.metrics import CACHE_LOOKUPS
 from fittingroom.serving.stage_base import add_timing, image_limits, option, per_event
@@ -72,7 +72,7 @@ class SegmentationStage:
     def _finish(self, event, person: np.ndarray, style, person_found: list[Garment], style_found, started: float):
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
-        style_ref = style if isinstance(style, common_pb2.GarmentRef) else self._style_ref(event, style_found)
+        style_ref = style if isinstance(style, common_pb2.GarmentRef) else self._style_ref(event, style, style_found)
         policy = option(event, "garment_policy", self.settings.garment_policy)
         pose = self.pose_estimator.estimate(person) if self.pose_estimator else None
         garment = person_garment(person, person_found, policy, style_ref.category, pose)
@@ -86,9 +86,9 @@ class SegmentationStage:
         add_timing(out, SERVICE, started)
         return out
 
-    def _style_ref(self, event: events_pb2.TryOnEvent, found: list[Garment]) -> common_pb2.GarmentRef:
+    def _style_ref(self, event: events_pb2.TryOnEvent, image: np.ndarray, found: list[Garment]) -> common_pb2.GarmentRef:
         digest = event.style_image.sha256
-        garment = select_garment(found, "largest")
+        garment = product_garment(image, found)
         key = f"cache/style/{digest}/mask.npy" if digest else request_key(event.request_id, SERVICE, "style_mask.npy")
         ref = garment_to_ref(self.store, key, garment)
         self._style_cache.put(digest, ref)

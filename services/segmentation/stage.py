@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 
+from fittingroom.colour import rgb_to_lab
 from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
 from fittingroom.garments import CATEGORIES, Garment, category_id
 from fittingroom.segmentation.body import BodyPose, clip_to_body, fallback_garment
@@ -196,3 +198,47 @@ def person_garment(
     if fallback is None or chosen is fallback or (chosen.mask & fallback.mask).sum() < 0.3 * chosen.area:
         return chosen
     return Garment(mask=fallback.mask, box=fallback.box, category=chosen.category, score=chosen.score)
+
+
+# A packshot's garment differs from its backdrop by more than this (CIEDE-like Lab distance).
+PACKSHOT_CONTRAST = 12.0
+PACKSHOT_MIN_SHARE = 0.03
+
+
+def packshot_garment(image: np.ndarray) -> Garment | None:
+    """The garment of a product photo on a plain backdrop, found without Mask R-CNN.
+
+    The backdrop's colour is the median of the photo's border; the garment is the
+    largest connected region that differs from it, holes filled. Its category is
+    unknown and taken as a top (``short_sleeved_shirt``), the product shops most
+    often send. ``None`` when no region covers at least 3 % of the photo.
+    """
+    lab = rgb_to_lab(image)
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    differs = np.linalg.norm(lab - np.median(border, axis=0), axis=-1) > PACKSHOT_CONTRAST
+    # Closing bridges the fabric's own backdrop-coloured parts (white stripes on a white sweep).
+    side = max(5, int(0.05 * min(image.shape[:2])) | 1)
+    differs = cv2.morphologyEx(differs.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    differs = cv2.morphologyEx(differs, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(differs)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[largest, cv2.CC_STAT_AREA] < PACKSHOT_MIN_SHARE * differs.size:
+        return None
+    filled = np.pad(labels == largest, 1).astype(np.uint8)
+    cv2.floodFill(filled, None, (0, 0), 2)
+    mask = (filled[1:-1, 1:-1] != 2)
+    ys, xs = np.nonzero(mask)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Garment(mask=mask, box=box, category=category_id("short_sleeved_shirt"), score=0.0)
+
+
+def product_garment(image: np.ndarray, garments: Sequence[Garment]) -> Garment:
+    """The product photo's garment: Mask R-CNN's largest, else the packshot garment."""
+    if garments:
+        return select_garment(garments, "largest")
+    found = packshot_garment(image)
+    if found is None:
+        raise NoGarmentError("no garment found in the product image")
+    return found

@@ -103,3 +103,19 @@ def test_select_raises_no_garment_naming_found_categories():
         select_garment([_garment(category_id("vest"), 5, 0.9), _garment(category_id("trousers"), 5, 0.9)], "skirt")
     with pytest.raises(BadRequestError, match="unknown garment selection policy"):
         select_garment([_garment(1, 5, 0.9)], "hat")
+
+
+def test_packshot_garment_finds_a_product_on_a_plain_backdrop():
+    from fittingroom.data.synth_render import render_shop
+    from fittingroom.segmentation.stage import packshot_garment, product_garment
+
+    for seed in range(3):
+        shot = render_shop(np.random.default_rng(seed), (256, 320), (2, "white", "stripes"))
+        found = packshot_garment(shot.image)
+        truth = shot.masks[0]
+        # White stripes on a white sweep are the hard case: the closing bridges most of them.
+        assert found is not None and (found.mask & truth).sum() / (found.mask | truth).sum() > 0.85
+        assert product_garment(shot.image, []).area == found.area
+    assert packshot_garment(np.full((100, 80, 3), 240, np.uint8)) is None
+    with pytest.raises(NoGarmentError):
+        product_garment(np.full((100, 80, 3), 240, np.uint8), [])
