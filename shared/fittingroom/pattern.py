@@ -8,8 +8,7 @@ step, runs after translation for products whose style class is not ``solid``:
 1. :func:`fabric_patch` cuts the largest square of fabric from inside the product
    garment (away from its outline, collar and sleeves);
 2. :func:`apply_fabric` tiles it over the shopper's garment, at the scale the
-   pattern has on the product relative to the garment's width, mirrored at the
-   tile edges so there are no seams;
+   pattern has on the product relative to the garment's width;
 3. the translated garment's lightness, blurred (folds are broad, a left-over
    pattern is fine) and taken relative to its median, shades the fabric: folds
    and shadows stay where the shopper's garment has them.
@@ -59,10 +58,14 @@ def fabric_patch(image: np.ndarray, mask: np.ndarray) -> Fabric | None:
 
 
 def _tiled(patch: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``patch`` repeated (mirrored at alternate tiles) to cover ``height × width``."""
-    block = np.vstack([np.hstack([patch, patch[:, ::-1]]), np.hstack([patch[::-1], patch[::-1, ::-1]])])
-    reps = (height // block.shape[0] + 1, width // block.shape[1] + 1, 1)
-    return np.tile(block, reps)[:height, :width]
+    """``patch`` repeated to cover ``height × width``.
+
+    Plain repeats keep the pattern's orientation (mirrored tiles would turn
+    diagonal stripes into chevrons); the price is a seam where the patch is not
+    a whole number of pattern periods.
+    """
+    reps = (height // patch.shape[0] + 1, width // patch.shape[1] + 1, 1)
+    return np.tile(patch, reps)[:height, :width]
 
 
 def apply_fabric(
