@@ -263,13 +263,60 @@ def _fill_small_holes(mask: np.ndarray, largest: float = 0.03) -> np.ndarray:
     return mask | np.isin(labels, small)
 
 
+def _spread_over(core: np.ndarray, members: np.ndarray, cells: int = 4) -> float:
+    """Share of the core's grid cells (``cells × cells`` over its box) in which ``members`` appear."""
+    ys, xs = np.nonzero(core)
+    row = np.minimum((ys - ys.min()) * cells // max(1, ys.max() - ys.min() + 1), cells - 1)
+    col = np.minimum((xs - xs.min()) * cells // max(1, xs.max() - xs.min() + 1), cells - 1)
+    cell = row * cells + col
+    return len(np.unique(cell[members])) / len(np.unique(cell))
+
+
+def _palette_distance(lab: np.ndarray, core: np.ndarray, colours: int = 3, min_share: float = 0.25) -> np.ndarray:
+    """Pixels within reach of the core's palette.
+
+    The palette is the core's dominant k-means colour plus any other holding
+    ``min_share`` of the core and appearing across most of it, as a pattern's
+    colours do (a shirt front, a collar or a necklace sits in one part of it).
+    Each colour's reach is ``COHERENCE_DE`` or three times its own spread,
+    whichever is larger, so shading within a stripe stays in and skin next to a
+    striped shirt stays out.
+    """
+    samples = lab[core]
+    count = min(colours, len(samples))
+    # Deterministic start (lightness terciles): the same photo gives the same mask in every process.
+    ranks = np.argsort(np.argsort(samples[:, 0], kind="stable"), kind="stable")
+    start = (ranks * count // len(samples)).astype(np.int32).reshape(-1, 1)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, labels, centres = cv2.kmeans(samples.astype(np.float32), count, start, criteria, 1, cv2.KMEANS_USE_INITIAL_LABELS)
+    labels = labels.ravel()
+    # Clusters of nearly one colour (a lit and a shaded side) are one palette colour.
+    group = np.arange(count)
+    for a in range(count):
+        for b in range(a + 1, count):
+            if np.linalg.norm(centres[a] - centres[b]) < COHERENCE_DE:
+                group[group == group[b]] = group[a]
+    members_of = {g: np.isin(labels, np.nonzero(group == g)[0]) for g in np.unique(group)}
+    dominant = max(members_of, key=lambda g: members_of[g].sum())
+    kept = {g for g, members in members_of.items() if g == dominant or (
+        members.mean() >= min_share and _spread_over(core, members) >= 0.75)}
+    near = np.zeros(lab.shape[:2], bool)
+    for k, centre in enumerate(centres):
+        members = samples[labels == k]
+        if group[k] not in kept or not len(members):
+            continue
+        spread = float(np.median(np.linalg.norm(members - centre, axis=1)))
+        near |= np.linalg.norm(lab - centre, axis=-1) < max(COHERENCE_DE, 3.0 * spread)
+    return near
+
+
 def fallback_garment(image: np.ndarray, pose: BodyPose, category: int) -> Garment | None:
     """A garment for ``category`` cut from its body region by colour coherence.
 
     The region's core (mid-torso for tops, hips to mid-thigh for bottoms) gives
-    the garment's colour; region pixels on the person within a colour distance
-    of it (scaled to the core's own spread, so prints and stripes stay in) and
-    connected to the core form the garment. ``None`` if the core is not visible.
+    the garment's palette: up to three colours (a solid has one, stripes and
+    checks two or three). Region pixels on the person close to any palette colour
+    and connected to the core form the garment. ``None`` if the core is not visible.
     """
     regions = body_regions(pose)
     region_name = "bottom" if REGION_OF_CATEGORY[category] == "bottom" else "top"
@@ -279,10 +326,7 @@ def fallback_garment(image: np.ndarray, pose: BodyPose, category: int) -> Garmen
         return None
     # Lightness counts half: folds and shading change it far more than the hue.
     lab = rgb_to_lab(image) * np.array([0.5, 1.0, 1.0], np.float32)
-    centre = np.median(lab[core], axis=0)
-    spread = np.median(np.linalg.norm(lab[core] - centre, axis=1))
-    distance = np.linalg.norm(lab - centre, axis=-1)
-    close = ((distance < max(COHERENCE_DE, 3.0 * spread)) & allowed).astype(np.uint8)
+    close = (_palette_distance(lab, core) & allowed).astype(np.uint8)
     size = max(3, int(0.06 * pose.shoulder_width) | 1)
     close = cv2.morphologyEx(close, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     count, labels = cv2.connectedComponents(close)
