@@ -9,7 +9,7 @@ from fittingroom.compositing.stage import composite_garment
 from fittingroom.serving.blobs import garment_from_ref, load_array, load_image, save_png
 from fittingroom.pattern import Fabric
 from fittingroom.serving.stage_base import (
-    add_timing, exact_colour_target, exact_pattern_enabled, image_limits, option, per_event,
+    add_timing, exact_colour_target, image_limits, option, per_event, switch,
 )
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
@@ -48,7 +48,7 @@ class CompositingStage:
 
     def _fabric(self, event: events_pb2.TryOnEvent) -> Fabric | None:
         """The product's fabric when the exact-pattern step runs for this request."""
-        if not exact_pattern_enabled(event, self.settings.exact_pattern) or not event.style.HasField("product_fabric"):
+        if not switch(event, "exact_pattern", self.settings.exact_pattern) or not event.style.HasField("product_fabric"):
             return None
         patch = load_array(self.store, event.style.product_fabric, "product fabric")
         return Fabric(patch, event.style.product_garment_width)

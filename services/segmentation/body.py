@@ -65,10 +65,6 @@ class BodyPose:
         return max(width, 0.05 * max(self.person.shape))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
-
-
 def framing_transform(height: int, width: int, k: float) -> np.ndarray:
     """2×3 affine map from photo pixels to the model's 256² input for framing ``k``."""
     side = max(height, width) * k
@@ -119,7 +115,7 @@ class PoseEstimator:
         photo_logits = cv2.warpAffine(logits, backward, (width, height), flags=cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_CONSTANT, borderValue=-60.0)
         points = landmarks @ backward[:, :2].T + backward[:, 2]
-        return BodyPose(person=_sigmoid(photo_logits) > 0.5, landmarks=points, score=flag)
+        return BodyPose(person=photo_logits > 0.0, landmarks=points, score=flag)
 
 
 def _limb(canvas: np.ndarray, points: np.ndarray, chain: tuple[int, ...], thickness: float) -> None:
@@ -217,19 +213,30 @@ def _box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def clip_to_body(
-    image: np.ndarray, garments: list[Garment], pose: BodyPose, min_kept: float = 0.15
-) -> list[Garment]:
+@dataclass
+class BodyLayout:
+    """A photo's person cut into body regions: worked out once, used by every garment rule."""
+
+    pose: BodyPose
+    regions: dict[str, np.ndarray]
+    wearable: np.ndarray  # the person minus hair hanging below the head
+
+
+def body_layout(image: np.ndarray, pose: BodyPose) -> BodyLayout:
+    """The regions and wearable area of the person ``pose`` found in ``image``."""
+    regions = body_regions(pose)
+    return BodyLayout(pose, regions, pose.person & ~hair_mask(image, pose, regions))
+
+
+def clip_to_body(garments: list[Garment], layout: BodyLayout, min_kept: float = 0.15) -> list[Garment]:
     """Each garment clipped to the person and its body region, minus the head and hair.
 
     A garment that keeps less than ``min_kept`` of its pixels was mostly off the
     body (a wall, a bag, the face) and is dropped.
     """
-    regions = body_regions(pose)
-    person = pose.person & ~hair_mask(image, pose, regions)
     kept = []
     for garment in garments:
-        mask = garment.mask & person & garment_region_mask(regions, garment.category)
+        mask = garment.mask & layout.wearable & garment_region_mask(layout.regions, garment.category)
         if mask.sum() < max(min_kept * garment.area, 16):
             continue
         kept.append(Garment(mask=mask, box=_box_of(mask), category=garment.category, score=garment.score))
@@ -310,7 +317,7 @@ def _palette_distance(lab: np.ndarray, core: np.ndarray, colours: int = 3, min_s
     return near
 
 
-def fallback_garment(image: np.ndarray, pose: BodyPose, category: int) -> Garment | None:
+def fallback_garment(image: np.ndarray, layout: BodyLayout, category: int) -> Garment | None:
     """A garment for ``category`` cut from its body region by colour coherence.
 
     The region's core (mid-torso for tops, hips to mid-thigh for bottoms) gives
@@ -318,9 +325,9 @@ def fallback_garment(image: np.ndarray, pose: BodyPose, category: int) -> Garmen
     checks two or three). Region pixels on the person close to any palette colour
     and connected to the core form the garment. ``None`` if the core is not visible.
     """
-    regions = body_regions(pose)
+    pose = layout.pose
     region_name = "bottom" if REGION_OF_CATEGORY[category] == "bottom" else "top"
-    allowed = garment_region_mask(regions, category) & pose.person & ~hair_mask(image, pose, regions)
+    allowed = garment_region_mask(layout.regions, category) & layout.wearable
     core = _core(pose, region_name) & allowed
     if core.sum() < 32:
         return None

@@ -18,7 +18,7 @@ from torch import nn
 from fittingroom.colour import rgb_to_lab
 from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
 from fittingroom.garments import CATEGORIES, Garment, category_id
-from fittingroom.segmentation.body import BodyPose, clip_to_body, fallback_garment
+from fittingroom.segmentation.body import BodyPose, body_layout, clip_to_body, fallback_garment
 
 POLICIES_HELP = "'largest' or a category name (" + ", ".join(CATEGORIES) + ")"
 
@@ -192,8 +192,9 @@ def person_garment(
     """
     if pose is None:
         return choose_person_garment(garments, policy, product_category)
-    clipped = clip_to_body(image, list(garments), pose)
-    fallback = fallback_garment(image, pose, policy_category(policy, product_category))
+    layout = body_layout(image, pose)
+    clipped = clip_to_body(list(garments), layout)
+    fallback = fallback_garment(image, layout, policy_category(policy, product_category))
     chosen = choose_person_garment(clipped, policy, product_category, fallback)
     if fallback is None or chosen is fallback or (chosen.mask & fallback.mask).sum() < 0.3 * chosen.area:
         return chosen

@@ -5,7 +5,9 @@ import pytest
 
 from fittingroom.data.synth_render import render_user
 from fittingroom.garments import Garment
-from fittingroom.segmentation.body import PoseEstimator, body_regions, clip_to_body, fallback_garment, hair_mask
+from fittingroom.segmentation.body import (
+    PoseEstimator, body_layout, body_regions, clip_to_body, fallback_garment, hair_mask,
+)
 from fittingroom.segmentation.stage import person_garment
 
 SEEDS = range(6)
@@ -53,8 +55,9 @@ def test_clipped_and_fallback_garments_stay_on_the_person_and_off_the_face(estim
     for pic in FIGURES:
         pose = estimator.estimate(pic.image)
         everything = Garment(mask=np.ones(pic.image.shape[:2], bool), box=(0, 0, pic.image.shape[1], pic.image.shape[0]), category=1)
-        clipped = clip_to_body(pic.image, [everything], pose, min_kept=0.0)
-        fallback = fallback_garment(pic.image, pose, 1)
+        layout = body_layout(pic.image, pose)
+        clipped = clip_to_body([everything], layout, min_kept=0.0)
+        fallback = fallback_garment(pic.image, layout, 1)
         # The pose model's mask is 256 px across the framing: on a textured background
         # some edge pixels miss. Clipping even a whole-photo "garment" keeps >90 % on the
         # person; the colour-coherent fallback stays on it.

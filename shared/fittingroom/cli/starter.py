@@ -190,9 +190,9 @@ def build_starter(
     store = work_dir / "store"
     if set(chosen) != set(STEPS) and not store.is_dir():
         # A partial rebuild starts from the models installed now, replacing only the chosen ones.
-        for manifest in ModelRegistry(LocalFolderStore(STARTER_STORE_DIR)).manifests():
-            ModelRegistry(LocalFolderStore(STARTER_STORE_DIR)).copy_to(
-                LocalFolderStore(store), manifest.kind, manifest.name, manifest.version)
+        installed = ModelRegistry(LocalFolderStore(STARTER_STORE_DIR))
+        for manifest in installed.manifests():
+            installed.copy_to(LocalFolderStore(store), manifest.kind, manifest.name, manifest.version)
     store.mkdir(parents=True, exist_ok=True)
     provenance = _Provenance(store, seed)
     data = _data(work_dir / "data", images, seed, size, cyclegan_per_class=40)

@@ -49,9 +49,14 @@ def write_sheet(path: Path, person, style, result) -> Path:
     )
 
 
+def applied_steps(result) -> list[str]:
+    """The optional steps that ran on this try-on: exact colour, exact pattern."""
+    return [name for name, ran in (("exact colour", result.exact_colour), ("exact pattern", result.exact_pattern)) if ran]
+
+
 def result_caption(result) -> str:
     """``result``, naming the exact-colour / exact-pattern steps that ran."""
-    steps = [name for name, ran in (("exact colour", result.exact_colour), ("exact pattern", result.exact_pattern)) if ran]
+    steps = applied_steps(result)
     return f"result ({', '.join(steps)})" if steps else "result"
 
 
@@ -124,7 +129,7 @@ def tryon(
         pipeline = build_pipeline(settings)
         result = _run_one(pipeline, person, style, out, sheet, settings)
         timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-        colour = "".join(f", {step}" for step, ran in (("exact colour", result.exact_colour), ("exact pattern", result.exact_pattern)) if ran)
+        colour = "".join(f", {step}" for step in applied_steps(result))
         print(f"wrote {out} (style {result.style.label.key} → weights {result.style.translation_key}{colour}; {timings})")
         if sheet is not None:
             print(f"wrote {sheet}")

@@ -50,11 +50,11 @@ def exact_colour_target(event: events_pb2.TryOnEvent, enabled_by_default: bool) 
     The request's ``exact_colour`` option wins over the service's setting; a style
     label without a measured colour (an older producer) turns the step off.
     """
-    enabled = event.options.exact_colour if event.options.HasField("exact_colour") else enabled_by_default
+    enabled = switch(event, "exact_colour", enabled_by_default)
     lab = tuple(event.style.product_lab)
     return lab if enabled and len(lab) == 3 else None  # type: ignore[return-value]
 
 
-def exact_pattern_enabled(event: events_pb2.TryOnEvent, enabled_by_default: bool) -> bool:
-    """Whether the exact-pattern step runs: the request's option, else the service's setting."""
-    return event.options.exact_pattern if event.options.HasField("exact_pattern") else enabled_by_default
+def switch(event: events_pb2.TryOnEvent, name: str, default: bool) -> bool:
+    """A per-request on/off option (``optional bool``): the request's value when set, else ``default``."""
+    return getattr(event.options, name) if event.options.HasField(name) else default
