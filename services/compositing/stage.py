@@ -87,7 +87,7 @@ def composite_garment(
     runs on the pasted garment before blending: the garment's median colour
     becomes ``target_lab`` and its luminance structure is kept. With ``fabric``
     (a patterned product's own fabric) the exact-pattern step runs first: the
-    fabric is tiled over the garment and shaded by the generated garment's folds.
+    fabric is tiled over the garment and shaded by the shopper's own garment's folds.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be H×W×3 uint8, got {image.shape} {image.dtype}")
@@ -95,7 +95,7 @@ def composite_garment(
         raise ValueError(f"mask {garment.mask.shape} does not match image {image.shape[:2]}")
     padded = paste_generated(image.shape, garment, generated)
     if fabric is not None:
-        padded = apply_fabric(padded, garment.mask, padded, fabric)
+        padded = apply_fabric(padded, garment.mask, image, fabric)
     if target_lab is not None:
         padded = match_garment_colour(padded, garment.mask, target_lab)
     alpha = feathered_alpha(garment.mask, feather_px)[..., None]

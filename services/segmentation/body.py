@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fittingroom.colour import rgb_to_lab
+from fittingroom.colour import palette_clusters, rgb_to_lab
 from fittingroom.garments import Garment
 
 POSE_MODEL_PATH = Path(__file__).parent / "assets" / "pose_landmark_full.tflite"
@@ -290,19 +290,7 @@ def _palette_distance(lab: np.ndarray, core: np.ndarray, colours: int = 3, min_s
     striped shirt stays out.
     """
     samples = lab[core]
-    count = min(colours, len(samples))
-    # Deterministic start (lightness terciles): the same photo gives the same mask in every process.
-    ranks = np.argsort(np.argsort(samples[:, 0], kind="stable"), kind="stable")
-    start = (ranks * count // len(samples)).astype(np.int32).reshape(-1, 1)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _, labels, centres = cv2.kmeans(samples.astype(np.float32), count, start, criteria, 1, cv2.KMEANS_USE_INITIAL_LABELS)
-    labels = labels.ravel()
-    # Clusters of nearly one colour (a lit and a shaded side) are one palette colour.
-    group = np.arange(count)
-    for a in range(count):
-        for b in range(a + 1, count):
-            if np.linalg.norm(centres[a] - centres[b]) < COHERENCE_DE:
-                group[group == group[b]] = group[a]
+    labels, centres, group = palette_clusters(samples, colours, COHERENCE_DE)
     members_of = {g: np.isin(labels, np.nonzero(group == g)[0]) for g in np.unique(group)}
     dominant = max(members_of, key=lambda g: members_of[g].sum())
     kept = {g for g, members in members_of.items() if g == dominant or (

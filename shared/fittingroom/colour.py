@@ -79,6 +79,30 @@ def match_garment_colour(image: np.ndarray, mask: np.ndarray, target: Lab) -> np
     return result
 
 
+def palette_clusters(samples: np.ndarray, colours: int = 3, merge_distance: float = 20.0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A garment's palette: k-means colours of ``samples`` (``N×3``), near ones merged.
+
+    Returns ``(labels, centres, group)``: each sample's cluster, the cluster
+    centres, and for each cluster its palette colour (clusters closer than
+    ``merge_distance``, chained, are one colour: a garment's lit and shaded side).
+    The start is deterministic (first-channel terciles), so the same pixels give the
+    same palette in every process.
+    """
+    count = max(1, min(colours, len(samples)))
+    ranks = np.argsort(np.argsort(samples[:, 0], kind="stable"), kind="stable")
+    start = (ranks * count // len(samples)).astype(np.int32).reshape(-1, 1)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, labels, centres = cv2.kmeans(samples.astype(np.float32), count, start, criteria, 1,
+                                    cv2.KMEANS_USE_INITIAL_LABELS)
+    group = np.arange(count)
+    for a in range(count):
+        for b in range(a + 1, count):
+            if np.linalg.norm(centres[a] - centres[b]) < merge_distance:
+                group[group == group[b]] = group[a]
+    return labels.ravel(), centres, group
+
+
 def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     """CIEDE2000 colour difference of CIELAB arrays (``…×3``, broadcast), kL=kC=kH=1."""
     lab1 = np.asarray(lab1, dtype=np.float64)

@@ -9,9 +9,10 @@ step, runs after translation for products whose style class is not ``solid``:
    garment (away from its outline, collar and sleeves);
 2. :func:`apply_fabric` tiles it over the shopper's garment, at the scale the
    pattern has on the product relative to the garment's width;
-3. the translated garment's lightness, blurred (folds are broad, a left-over
-   pattern is fine) and taken relative to its median, shades the fabric: folds
-   and shadows stay where the shopper's garment has them.
+3. the shopper's garment shades the fabric: :func:`fold_shading` takes each
+   pixel's lightness relative to its own palette colour (so the shopper's old
+   stripes or checks do not come through as folds), blurred a little, and adds
+   it to the fabric's lightness. Folds and shadows stay where they were.
 
 Pure numpy; pixels outside the garment mask are returned bit-identical.
 """
@@ -23,10 +24,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fittingroom.colour import lab_to_rgb, rgb_to_lab
+from fittingroom.colour import lab_to_rgb, palette_clusters, rgb_to_lab
 
 # The smallest fabric square worth tiling (pixels on the product photo).
 MIN_PATCH = 12
+# Palette colours closer than this (CIELAB, lightness at half weight) are one colour
+# in different light; a garment's own pattern colours lie further apart.
+PALETTE_MERGE_DE = 14.0
 
 
 @dataclass
@@ -68,14 +72,45 @@ def _tiled(patch: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.tile(patch, reps)[:height, :width]
 
 
+def fold_shading(image: np.ndarray, mask: np.ndarray, width: float) -> np.ndarray:
+    """Lightness offsets of the garment's folds and shadows, one per mask pixel.
+
+    Each pixel's CIELAB lightness minus the median lightness of its palette colour
+    (:func:`~fittingroom.colour.palette_clusters`, up to three colours): on a
+    striped or checked garment a dark stripe is not a shadow. Pixels far from
+    their palette colour (anti-aliased edges between two colours) carry no
+    evidence; a normalised Gaussian blur (``sigma`` ~1 % of the garment's
+    ``width``) fills them in and smooths the rest.
+    """
+    lab = rgb_to_lab(image)
+    samples = lab[mask]
+    offsets = np.zeros(len(samples), np.float32)
+    weights = np.zeros(len(samples), np.float32)
+    weighted = samples * np.array([0.5, 1.0, 1.0], np.float32)
+    labels, centres, group = palette_clusters(weighted, merge_distance=PALETTE_MERGE_DE)
+    for colour in np.unique(group):
+        members = np.isin(labels, np.nonzero(group == colour)[0])
+        offsets[members] = samples[members, 0] - np.median(samples[members, 0])
+        chroma = np.linalg.norm(samples[members, 1:] - np.median(samples[members, 1:], axis=0), axis=1)
+        weights[members] = chroma <= max(4.0, 3.0 * float(np.median(chroma)))
+    sigma = max(1.0, 0.012 * width)
+    field = np.zeros(mask.shape, np.float32)
+    evidence = np.zeros(mask.shape, np.float32)
+    field[mask], evidence[mask] = offsets * weights, weights
+    field = cv2.GaussianBlur(field, (0, 0), sigma)
+    evidence = cv2.GaussianBlur(evidence, (0, 0), sigma)
+    return (field[mask] / np.maximum(evidence[mask], 1e-3)).astype(np.float32)
+
+
 def apply_fabric(
     image: np.ndarray, mask: np.ndarray, shading: np.ndarray, fabric: Fabric, shading_strength: float = 1.0,
 ) -> np.ndarray:
     """``image`` with the garment (``mask``) made of ``fabric``, shaded by ``shading``.
 
-    ``shading`` is the translated garment (``H×W×3``, aligned with ``image``); its
-    blurred lightness minus its median inside the mask is added to the fabric's.
-    The pattern keeps its size relative to the garment's width.
+    ``shading`` is the photo whose garment (under ``mask``) gives the folds, usually
+    the shopper's own photo; :func:`fold_shading` turns it into lightness offsets
+    that are added to the fabric's. The pattern keeps its size relative to the
+    garment's width.
     """
     patch = fabric.patch
     if mask.shape != image.shape[:2] or shading.shape != image.shape:
@@ -92,11 +127,8 @@ def apply_fabric(
                     y2 - y1, x2 - x1)
     inside = mask[y1:y2, x1:x2]
     fabric_lab = rgb_to_lab(fabric[inside])
-    lightness = rgb_to_lab(shading[y1:y2, x1:x2])[..., 0]
-    # Folds are broad, a left-over pattern is fine: blur keeps the one and drops the other.
-    sigma = max(1.0, 0.012 * (x2 - x1))
-    shade = cv2.GaussianBlur(lightness, (0, 0), sigma)[inside]
-    fabric_lab[:, 0] = np.clip(fabric_lab[:, 0] + shading_strength * (shade - np.median(shade)), 0.0, 100.0)
+    shade = fold_shading(shading[y1:y2, x1:x2], inside, x2 - x1)
+    fabric_lab[:, 0] = np.clip(fabric_lab[:, 0] + shading_strength * shade, 0.0, 100.0)
     window = result[y1:y2, x1:x2]
     window[inside] = lab_to_rgb(fabric_lab)
     return result

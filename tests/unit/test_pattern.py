@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fittingroom.pattern import Fabric, apply_fabric, fabric_patch
+from fittingroom.pattern import Fabric, apply_fabric, fabric_patch, fold_shading
 
 
 def _striped_product(size=200, period=10):
@@ -57,3 +57,16 @@ def test_mismatched_shapes_are_rejected():
     with pytest.raises(ValueError):
         fabric_patch(product, product_mask[:-1])
     assert isinstance(fabric, Fabric)
+
+
+def test_the_shoppers_own_stripes_are_not_taken_for_folds():
+    h, w = 200, 160
+    yy, xx = np.mgrid[0:h, 0:w]
+    mask = np.ones((h, w), bool)
+    shopper = np.where((((xx + yy) // 8) % 2 == 0)[..., None], np.uint8([200, 30, 40]), np.uint8([235, 235, 230]))
+    shadow = xx >= 80  # the right half is in shadow
+    shopper = np.where(shadow[..., None], (shopper * 0.8).astype(np.uint8), shopper)
+    offsets = fold_shading(shopper, mask, w).reshape(h, w)
+    lit, dark = offsets[20:180, 10:70], offsets[20:180, 90:150]
+    assert lit.std() < 3 and dark.std() < 3  # the diagonal stripes are gone
+    assert np.median(dark) < np.median(lit) - 10  # the shadow is kept
