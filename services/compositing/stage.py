@@ -1,7 +1,7 @@
-"""Compositing maths: steps 4 and 6–10 of the method (DESIGN §1), pure numpy.
+"""Compositing maths: steps 6–10 of the method (DESIGN §1), pure numpy.
 
-Step 4 turns the person's segmented garment into the translator's square input;
-steps 6–10 put the translated square back:
+Step 4 (the translator's square input) lives in :mod:`fittingroom.crops`, which
+several services share; steps 6–10 put the translated square back:
 
     6. resize the generated image back to the original crop size,
     7. crop to the bounding box (clipped to the photo),
@@ -20,37 +20,9 @@ import cv2
 import numpy as np
 
 from fittingroom.colour import Lab, match_garment_colour
+from fittingroom.crops import clip_box, resize_to
 from fittingroom.garments import Garment
 from fittingroom.pattern import Fabric, apply_fabric
-
-TRANSLATION_SIZE = 256
-
-
-def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    shrinking = width * height < image.shape[0] * image.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    return cv2.resize(image, (width, height), interpolation=interpolation)
-
-
-def clip_box(box: tuple[int, int, int, int], height: int, width: int) -> tuple[int, int, int, int]:
-    """Clip an ``(x1, y1, x2, y2)`` box (x2/y2 exclusive) to an image; must stay non-empty."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    x1, y1 = max(0, min(x1, width - 1)), max(0, min(y1, height - 1))
-    x2, y2 = max(x1 + 1, min(x2, width)), max(y1 + 1, min(y2, height))
-    return x1, y1, x2, y2
-
-
-def segmented_garment(image: np.ndarray, garment: Garment) -> np.ndarray:
-    """The garment's box crop with every pixel outside its mask set to black."""
-    x1, y1, x2, y2 = clip_box(garment.box, *image.shape[:2])
-    crop = image[y1:y2, x1:x2].copy()
-    crop[~garment.mask[y1:y2, x1:x2]] = 0
-    return crop
-
-
-def translation_input(image: np.ndarray, garment: Garment, size: int = TRANSLATION_SIZE) -> np.ndarray:
-    """Step 4: the segmented garment resized to the translator's ``size × size``."""
-    return _resize(segmented_garment(image, garment), size, size)
 
 
 def feathered_alpha(mask: np.ndarray, feather_px: float = 0.0) -> np.ndarray:
@@ -69,7 +41,7 @@ def paste_generated(image_shape: tuple[int, ...], garment: Garment, generated: n
     height, width = image_shape[:2]
     x1, y1, x2, y2 = clip_box(garment.box, height, width)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    canvas[y1:y2, x1:x2] = _resize(generated, x2 - x1, y2 - y1)
+    canvas[y1:y2, x1:x2] = resize_to(generated, x2 - x1, y2 - y1)
     return canvas
 
 

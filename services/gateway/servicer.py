@@ -16,7 +16,7 @@ from fittingroom.images import decode_image
 from fittingroom.serving import topics
 from fittingroom.serving.blobs import storage_errors
 from fittingroom.errors import ErrorCode
-from fittingroom.serving.errors import TransientError, UpstreamError
+from fittingroom.errors import TransientError, UpstreamError
 from fittingroom.serving.logs import request_context
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
@@ -98,7 +98,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
     def Get(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnStatus:
         status = self.tracker.get(request.request_id)
         if status is None:
-            raise UpstreamError(grpc.StatusCode.NOT_FOUND, ErrorCode.BAD_REQUEST,
+            raise UpstreamError("NOT_FOUND", ErrorCode.BAD_REQUEST,
                                 f"unknown request {request.request_id!r} (not submitted, or not seen yet)")
         return status
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fittingroom.compositing.stage import clip_box
+from fittingroom.crops import clip_box
 from fittingroom.garments import Garment
 
 TILE_HEIGHT = 256

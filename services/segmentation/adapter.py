@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from fittingroom.cache import LruCache
-from fittingroom.compositing.stage import translation_input
+from fittingroom.crops import translation_input
 from fittingroom.garments import Garment
 from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments_batch

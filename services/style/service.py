@@ -11,7 +11,7 @@ from fittingroom.style.adapter import SERVICE, StyleStage
 from fittingroom.style.servicer import StyleServicer
 from fittingroom.style.stage import load_style_model, style_classes
 from fittingroom.training import select_device
-from fittingroom.translation.stage import available_style_classes
+from fittingroom.registry import available_style_classes
 from fittingroom.v1 import stages_pb2_grpc
 
 

@@ -14,7 +14,8 @@ from fittingroom.settings import Settings
 from fittingroom.training import select_device
 from fittingroom.translation.adapter import SERVICE, TranslationStage
 from fittingroom.translation.servicer import TranslationServicer
-from fittingroom.translation.stage import available_style_classes, load_generator
+from fittingroom.registry import available_style_classes
+from fittingroom.translation.stage import load_generator
 from fittingroom.v1 import stages_pb2_grpc
 
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from fittingroom.errors import BadImageError, UnknownStyleError
 from fittingroom.garments import parse_style_key
-from fittingroom.registry import ModelManifest, ModelRegistry
+from fittingroom.registry import ModelManifest, ModelRegistry, available_style_classes
 from fittingroom.translation.dataset import to_uint8
 from fittingroom.translation.networks import build_generator
 
@@ -47,11 +47,6 @@ def translate_garment(generator: nn.Module, crop: np.ndarray) -> np.ndarray:
     if not isinstance(crop, np.ndarray) or crop.ndim != 3:
         raise BadImageError(f"garment crop must be an HxWx3 array, got {getattr(crop, 'shape', type(crop))}")
     return translate_batch(generator, crop[None])[0]
-
-
-def available_style_classes(registry: ModelRegistry) -> list[str]:
-    """Style class keys that have translation weights in the registry."""
-    return registry.names(KIND)
 
 
 def load_generator(

@@ -19,8 +19,8 @@ from kafka.errors import KafkaError
 from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from fittingroom.errors import FittingroomError
-from fittingroom.retry import NO_RETRY, RetryError, RetryPolicy, retry_call
+from fittingroom.errors import BusError, BusUnavailableError, RetryError
+from fittingroom.retry import NO_RETRY, RetryPolicy, retry_call
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,17 +41,11 @@ TOPICS: tuple[str, ...] = (
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
 
 __all__ = [
-    "BatchConsumer", "BusError", "BusUnavailableError", "ConsumerRecord", "RecordMetadata",
+    "BatchConsumer", "ConsumerRecord", "RecordMetadata",
     "TOPICS", "is_transient", "make_producer", "publish",
 ]
 
 
-class BusError(FittingroomError):
-    """Kafka refused an operation for a reason retrying cannot fix."""
-
-
-class BusUnavailableError(BusError):
-    """Kafka stayed unreachable or failing until the retry deadline."""
 
 
 def is_transient(err: BaseException) -> bool:

@@ -1,7 +1,19 @@
-"""Typed errors raised inside stages, and their machine-readable codes.
+"""Every typed error of the project, and the machine-readable codes callers see.
 
-Stages raise these; the edges (CLI, gRPC handlers, Kafka workers) map the code to
-an exit status, a gRPC status or a ``tryon.failed`` event in one place each.
+Stages, stores, the bus and settings raise these; the edges (CLI, gRPC handlers,
+Kafka workers) only map them: to an exit status (``fittingroom.cli.errors``), a
+gRPC status or a ``tryon.failed`` event (``fittingroom.serving.errors``). No
+transport library is imported here.
+
+Three families:
+
+- **Caller errors** (:class:`FittingroomError` subclasses with a code): a bad
+  image, no garment, an unknown style… the request must change to succeed.
+- **Infrastructure errors**: object storage or Kafka refused (``StorageError``,
+  ``BusError``) or stayed unreachable (``*UnavailableError``), a dependency is down
+  for now (:class:`TransientError`), a called stage failed (:class:`UpstreamError`).
+- **Local errors**: a setting that cannot be used, a retry deadline passed, a
+  missing object key.
 """
 
 from __future__ import annotations
@@ -84,3 +96,66 @@ class BadRequestError(FittingroomError):
     """A request is malformed in a way that is not about an image."""
 
     code = ErrorCode.BAD_REQUEST
+
+
+class BlobIntegrityError(FittingroomError):
+    """A stored blob does not match the dtype, shape or sha256 in its reference."""
+
+    code = ErrorCode.INTERNAL
+
+
+class TransientError(FittingroomError):
+    """A dependency (object store, broker, downstream stage) is unavailable for now."""
+
+    code = ErrorCode.INTERNAL
+
+
+class UpstreamError(FittingroomError):
+    """A stage the gateway called answered with an error; its status passes through.
+
+    ``status`` is the gRPC status *name* (``"NOT_FOUND"``), so this module needs no
+    transport library; ``fittingroom.serving.errors`` maps it back.
+    """
+
+    def __init__(self, status: str, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class ClientError(FittingroomError):
+    """The gateway answered a client (``fittingroom client …``) with an error status."""
+
+
+class StorageError(FittingroomError):
+    """Object storage refused a request for a reason retrying cannot fix."""
+
+
+class StorageUnavailableError(StorageError):
+    """Object storage stayed unreachable or failing until the retry deadline."""
+
+
+class BusError(FittingroomError):
+    """Kafka refused an operation for a reason retrying cannot fix."""
+
+
+class BusUnavailableError(BusError):
+    """Kafka stayed unreachable or failing until the retry deadline."""
+
+
+class ObjectNotFoundError(KeyError):
+    """No object under the requested key (a ``KeyError``, as for a mapping)."""
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+class RetryError(Exception):
+    """Raised by ``retry_call`` when the deadline passes; wraps the last error."""
+
+    def __init__(self, attempts: int, elapsed_s: float, last: BaseException) -> None:
+        super().__init__(f"gave up after {attempts} attempts in {elapsed_s:.1f}s: {last!r}")
+        self.attempts = attempts
+        self.elapsed_s = elapsed_s
+        self.last = last

@@ -16,6 +16,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fittingroom.errors import BadImageError, ImageTooLargeError
 
+# The bundled sample photos (person.jpg, style.jpg) used by the demo, benches and tests.
+SAMPLES_DIR = Path(__file__).parent / "samples"
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 30 * 1024 * 1024
 DEFAULT_MIN_SIDE = 16

@@ -19,14 +19,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
+from fittingroom.errors import ModelIntegrityError, ModelNotFoundError, ObjectNotFoundError
+from fittingroom.storage import LocalFolderStore, ObjectStore
 
-from fittingroom.errors import ModelIntegrityError, ModelNotFoundError
-from fittingroom.storage import LocalFolderStore, ObjectNotFoundError, ObjectStore
+if TYPE_CHECKING:  # torch is imported by the methods that move weights, so that the
+    import torch  # gateway and compositing (which only list and read manifests) never load it.
 
 KINDS = ("segmentation", "style", "translation")
 WEIGHTS_FILE = "weights.safetensors"
@@ -101,6 +100,8 @@ class ModelRegistry:
         half: bool = False,
     ) -> ModelManifest:
         """Store weights (optionally as float16) and the manifest; returns the manifest written."""
+        from safetensors.torch import save as save_safetensors
+
         tensors = {}
         for key, tensor in state_dict.items():
             tensor = tensor.detach().cpu().contiguous()
@@ -168,6 +169,8 @@ class ModelRegistry:
         self, kind: str, name: str, version: str | None = None
     ) -> tuple[dict[str, torch.Tensor], ModelManifest]:
         """Weights (as float32) and manifest of a model version, sha256-checked."""
+        from safetensors.torch import load as load_safetensors
+
         manifest = self.manifest(kind, name, version)
         blob = self._get(f"{manifest.prefix}/{WEIGHTS_FILE}")
         digest = hashlib.sha256(blob).hexdigest()
@@ -207,3 +210,8 @@ class ModelRegistry:
 
     def _describe(self) -> str:
         return " or ".join(s.describe() for s in self._stores())
+
+
+def available_style_classes(registry: ModelRegistry) -> list[str]:
+    """Style class keys that have translation weights: translation models are named by their class."""
+    return registry.names("translation")

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, TypeVar
 
+from fittingroom.errors import RetryError
+
 T = TypeVar("T")
 
 
@@ -52,15 +54,6 @@ class RetryPolicy:
 
 NO_RETRY = RetryPolicy(deadline_s=0.0)
 
-
-class RetryError(Exception):
-    """Raised by :func:`retry_call` when the deadline passes; wraps the last error."""
-
-    def __init__(self, attempts: int, elapsed_s: float, last: BaseException) -> None:
-        super().__init__(f"gave up after {attempts} attempts in {elapsed_s:.1f}s: {last!r}")
-        self.attempts = attempts
-        self.elapsed_s = elapsed_s
-        self.last = last
 
 
 def retry_call(

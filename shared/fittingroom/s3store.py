@@ -20,9 +20,9 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
-from fittingroom.errors import FittingroomError
-from fittingroom.retry import RetryError, RetryPolicy, retry_call
-from fittingroom.storage import ObjectNotFoundError, _check_key
+from fittingroom.errors import ObjectNotFoundError, RetryError, StorageError, StorageUnavailableError
+from fittingroom.retry import RetryPolicy, retry_call
+from fittingroom.storage import _check_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,12 +34,6 @@ _TRANSIENT_CODES = frozenset({
 })
 
 
-class StorageError(FittingroomError):
-    """Object storage refused a request for a reason retrying cannot fix."""
-
-
-class StorageUnavailableError(StorageError):
-    """Object storage stayed unreachable or failing until the retry deadline."""
 
 
 def is_transient(err: BaseException) -> bool:

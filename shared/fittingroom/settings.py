@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from fittingroom.errors import SettingsError
 from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 PREFIX = "FITTINGROOM_"
 GARMENT_POLICIES_HELP = "'match' (the garment worn where the product goes), 'largest' or a DeepFashion2 category name"
 
-
-class SettingsError(ValueError):
-    """An environment variable holds a value that cannot be used."""
 
 
 def _default_store_dir() -> Path:

@@ -12,9 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from fittingroom.errors import ObjectNotFoundError
 
-class ObjectNotFoundError(KeyError):
-    """No object under the requested key."""
 
 
 class ObjectStore(Protocol):

@@ -13,15 +13,10 @@ import io
 
 import numpy as np
 
-from fittingroom.errors import BadRequestError, FittingroomError, ErrorCode
+from fittingroom.errors import BadRequestError, BlobIntegrityError
 from fittingroom.storage import ObjectStore
 from fittingroom.v1 import common_pb2
 
-
-class BlobIntegrityError(FittingroomError):
-    """A stored blob does not match the dtype, shape or sha256 in its reference."""
-
-    code = ErrorCode.INTERNAL
 
 
 def request_key(request_id: str, stage: str, name: str) -> str:

@@ -13,13 +13,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fittingroom.cli.main import app
+from fittingroom.images import SAMPLES_DIR
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fittingroom" / "samples"
 runner = CliRunner()
 
 
 def _tryon(tmp_path: Path, person: Path, *extra: str):
-    return runner.invoke(app, ["tryon", "--person", str(person), "--style", str(SAMPLES / "style.jpg"),
+    return runner.invoke(app, ["tryon", "--person", str(person), "--style", str(SAMPLES_DIR / "style.jpg"),
                                "--out", str(tmp_path / "out.png"), "--store", str(tmp_path / "store"),
                                "--device", "cpu", *extra])
 
@@ -48,7 +48,7 @@ BAD_INPUTS = {
 def test_bad_input_exits_non_zero_with_one_line(tmp_path, name):
     data, pattern = BAD_INPUTS[name]
     if data is None:
-        whole = (SAMPLES / "person.jpg").read_bytes()
+        whole = (SAMPLES_DIR / "person.jpg").read_bytes()
         data = whole[: len(whole) // 2]
     result = _tryon(tmp_path, _write(tmp_path / name, data))
     assert result.exit_code == 1
@@ -67,7 +67,7 @@ def test_missing_file_is_reported(tmp_path):
 
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
 def test_grayscale_and_rgba_photos_are_handled(tmp_path, mode):
-    person = Image.open(SAMPLES / "person.jpg").convert(mode)
+    person = Image.open(SAMPLES_DIR / "person.jpg").convert(mode)
     path = tmp_path / f"person_{mode}.png"
     person.save(path)
     result = _tryon(tmp_path, path, "--sheet", str(tmp_path / "sheet.png"))
@@ -77,7 +77,7 @@ def test_grayscale_and_rgba_photos_are_handled(tmp_path, mode):
 
 
 def test_exif_rotated_photo_comes_out_upright(tmp_path):
-    upright = Image.open(SAMPLES / "person.jpg")
+    upright = Image.open(SAMPLES_DIR / "person.jpg")
     exif = Image.Exif()
     exif[0x0112] = 8  # stored rotated; viewers turn it 90° back
     path = tmp_path / "rotated.jpg"
@@ -90,10 +90,10 @@ def test_exif_rotated_photo_comes_out_upright(tmp_path):
 def test_folder_mode_carries_on_and_reports_failures(tmp_path):
     people = tmp_path / "people"
     people.mkdir()
-    shutil.copy(SAMPLES / "person.jpg", people / "a.jpg")
+    shutil.copy(SAMPLES_DIR / "person.jpg", people / "a.jpg")
     _write(people / "b.jpg", b"broken")
-    shutil.copy(SAMPLES / "person.jpg", people / "c.jpg")
-    result = runner.invoke(app, ["tryon", "--person-dir", str(people), "--style", str(SAMPLES / "style.jpg"),
+    shutil.copy(SAMPLES_DIR / "person.jpg", people / "c.jpg")
+    result = runner.invoke(app, ["tryon", "--person-dir", str(people), "--style", str(SAMPLES_DIR / "style.jpg"),
                                  "--out-dir", str(tmp_path / "results"), "--store", str(tmp_path / "store"),
                                  "--device", "cpu"])
     assert result.exit_code == 1

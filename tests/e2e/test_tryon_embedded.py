@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +11,9 @@ from fittingroom.data.synth import render_shop_image, render_user_image
 from fittingroom.errors import NoGarmentError, UnknownStyleError
 from fittingroom.garments import COLOURS, category_id
 from fittingroom.segmentation.stage import garment_region
-from fittingroom.images import read_image
+from fittingroom.images import SAMPLES_DIR, read_image
 from fittingroom.settings import Settings
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fittingroom" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +36,7 @@ def _assert_recoloured(person: np.ndarray, result, target: str) -> None:
 
 
 def test_sample_pair_turns_the_shirt_red(pipeline):
-    person, style = read_image(SAMPLES / "person.jpg"), read_image(SAMPLES / "style.jpg")
+    person, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
     result = pipeline.run(person, style)
     assert result.style.label.colour == "red"
     assert garment_region(result.person_garment.category) == "top"
@@ -56,21 +54,21 @@ def test_generated_pair_recolours_only_the_garment(pipeline):
 
 
 def test_style_work_is_cached_by_content(pipeline):
-    style = read_image(SAMPLES / "style.jpg")
+    style = read_image(SAMPLES_DIR / "style.jpg")
     assert pipeline.analyse_style(style) is pipeline.analyse_style(style.copy())
 
 
 def test_photo_without_garment_is_a_typed_error(pipeline):
     empty = np.full((320, 256, 3), 200, np.uint8)
     with pytest.raises(NoGarmentError):
-        pipeline.run(empty, read_image(SAMPLES / "style.jpg"))
+        pipeline.run(empty, read_image(SAMPLES_DIR / "style.jpg"))
 
 
 def test_untrained_style_class_names_the_trained_ones(tmp_path):
     pipeline = build_pipeline(Settings.from_env({}, store_dir=tmp_path, device="cpu", style_fallback="none"))
     pipeline.translation_classes = ["blue-solid", "green-solid"]
     with pytest.raises(UnknownStyleError, match="available classes: blue-solid, green-solid"):
-        pipeline.analyse_style(read_image(SAMPLES / "style.jpg"))
+        pipeline.analyse_style(read_image(SAMPLES_DIR / "style.jpg"))
 
 
 def test_nearest_fallback_picks_a_trained_class(tmp_path):

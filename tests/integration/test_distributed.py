@@ -18,8 +18,8 @@ from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore
 from fittingroom.tensors import get_object, put_object, request_key
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
+from fittingroom.images import SAMPLES_DIR
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fittingroom" / "samples"
 FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 
 
@@ -36,7 +36,7 @@ def requests_store(minio_config):
 
 
 def _pair() -> tuple[bytes, bytes]:
-    return (SAMPLES / "person.jpg").read_bytes(), (SAMPLES / "style.jpg").read_bytes()
+    return (SAMPLES_DIR / "person.jpg").read_bytes(), (SAMPLES_DIR / "style.jpg").read_bytes()
 
 
 def _wait_final(client, request_id: str, timeout_s: float = 180) -> tryon_pb2.TryOnStatus:
@@ -80,7 +80,7 @@ def _real_photo_pair() -> tuple[bytes, bytes]:
 def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack, pair):
     person, style = pair()
     reply = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style, return_image=True), timeout=120)
-    from fittingroom.gateway.pipeline import TryOnPipeline
+    from fittingroom.cli.pipeline import TryOnPipeline
 
     settings = Settings.from_env({}, device="cpu", store_dir=Path(stack.env["FITTINGROOM_STORE_DIR"]))
     embedded = TryOnPipeline(ModelRegistry.with_starter_models(LocalFolderStore(settings.store_dir)), settings)

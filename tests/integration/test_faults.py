@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import grpc
 import pytest
 
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
+from fittingroom.images import SAMPLES_DIR
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fittingroom" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,7 @@ def client(stack):
 
 
 def _submit(client, n: int) -> list[str]:
-    person, style = (SAMPLES / "person.jpg").read_bytes(), (SAMPLES / "style.jpg").read_bytes()
+    person, style = (SAMPLES_DIR / "person.jpg").read_bytes(), (SAMPLES_DIR / "style.jpg").read_bytes()
     return [client.Submit(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=30).request_id
             for _ in range(n)]
 

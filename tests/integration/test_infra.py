@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Callable
 import pytest
 from kafka import KafkaAdminClient
 
-from fittingroom.bus import TOPICS, BatchConsumer, BusUnavailableError, ConsumerRecord, make_producer, publish
+from fittingroom.bus import TOPICS, BatchConsumer, ConsumerRecord, make_producer, publish
+from fittingroom.errors import BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
 from fittingroom.retry import RetryPolicy
-from fittingroom.s3store import MinioStore, StorageError, StorageUnavailableError
-from fittingroom.storage import ObjectNotFoundError
+from fittingroom.s3store import MinioStore
 
 if TYPE_CHECKING:
     from conftest import MinioConfig, ServerControl

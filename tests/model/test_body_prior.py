@@ -77,7 +77,7 @@ def test_fallback_finds_the_shirt_when_mask_rcnn_finds_nothing(estimator):
 
 
 def test_try_on_changes_no_face_pixel(estimator, tmp_path):
-    from fittingroom.gateway.pipeline import TryOnPipeline
+    from fittingroom.cli.pipeline import TryOnPipeline
     from fittingroom.registry import ModelRegistry
     from fittingroom.settings import Settings
     from fittingroom.storage import LocalFolderStore

@@ -3,13 +3,8 @@
 import numpy as np
 import pytest
 
-from fittingroom.compositing.stage import (
-    clip_box,
-    composite_garment,
-    feathered_alpha,
-    segmented_garment,
-    translation_input,
-)
+from fittingroom.compositing.stage import composite_garment, feathered_alpha
+from fittingroom.crops import clip_box, segmented_garment, translation_input
 from fittingroom.garments import Garment
 
 

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from fittingroom.retry import RetryError, RetryPolicy, retry_call
+from fittingroom.errors import RetryError
+from fittingroom.retry import RetryPolicy, retry_call
 
 
 class FakeClock:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from fittingroom.settings import Settings, SettingsError, split_model_ref
+from fittingroom.errors import SettingsError
+from fittingroom.settings import Settings, split_model_ref
 
 
 def test_defaults_and_environment():

@@ -8,7 +8,8 @@ from fittingroom.errors import BadImageError, ModelNotFoundError, UnknownStyleEr
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
 from fittingroom.translation.networks import build_generator, generator_architecture
-from fittingroom.translation.stage import available_style_classes, load_generator, translate_batch, translate_garment
+from fittingroom.registry import available_style_classes
+from fittingroom.translation.stage import load_generator, translate_batch, translate_garment
 from fittingroom.translation.visuals import sample_grid
 
 ARCH = generator_architecture("resnet_generator_slim", ngf=4, n_blocks=1)

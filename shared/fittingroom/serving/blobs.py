@@ -15,8 +15,8 @@ import numpy as np
 from fittingroom.errors import BadRequestError
 from fittingroom.garments import Garment, category_name
 from fittingroom.images import decode_image, encode_image
-from fittingroom.serving.errors import TransientError
-from fittingroom.storage import ObjectNotFoundError, ObjectStore
+from fittingroom.errors import ObjectNotFoundError, StorageUnavailableError, TransientError
+from fittingroom.storage import ObjectStore
 from fittingroom.tensors import get_object, get_tensor, put_object, put_tensor, request_key
 from fittingroom.v1 import common_pb2
 
@@ -24,8 +24,6 @@ from fittingroom.v1 import common_pb2
 @contextmanager
 def storage_errors(what: str) -> Iterator[None]:
     """Map object-store failures to request errors (missing) or transient ones."""
-    from fittingroom.s3store import StorageUnavailableError
-
     try:
         yield
     except ObjectNotFoundError as exc:

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import grpc
 
-from fittingroom.errors import ErrorCode, FittingroomError
+from fittingroom.errors import ErrorCode, FittingroomError, TransientError, UpstreamError
 from fittingroom.v1 import common_pb2
 
 ERROR_CODE_METADATA = "fittingroom-error-code"
 
 
-class TransientError(FittingroomError):
-    """A dependency (object store, broker, downstream stage) is unavailable for now."""
-
-    code = ErrorCode.INTERNAL
-
-
-class UpstreamError(FittingroomError):
-    """A stage the gateway called answered with an error; its status passes through."""
-
-    def __init__(self, status: grpc.StatusCode, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
@@ -40,7 +27,7 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
 def grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str, ErrorCode]:
     """Status code, message and error code for any exception a handler raised."""
     if isinstance(exc, UpstreamError):
-        return exc.status, exc.message, exc.code
+        return grpc.StatusCode[exc.status], exc.message, exc.code
     if isinstance(exc, TransientError):
         return grpc.StatusCode.UNAVAILABLE, exc.message, exc.code
     if isinstance(exc, FittingroomError):
@@ -57,7 +44,7 @@ def from_rpc_error(exc: grpc.RpcError, stage: str) -> FittingroomError:
     message = f"{stage}: {exc.details()}"
     if status in (grpc.StatusCode.UNAVAILABLE,) and not raw:
         return TransientError(message)
-    return UpstreamError(status, code, message)
+    return UpstreamError(status.name, code, message)
 
 
 def error_message(exc: BaseException, stage: str) -> common_pb2.Error:

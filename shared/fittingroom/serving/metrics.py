@@ -5,6 +5,8 @@ The Grafana dashboard and the alert rules query exactly these names.
 
 from __future__ import annotations
 
+import sys
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -70,12 +72,15 @@ GPU_MEMORY = Gauge(
 
 
 def export_gpu_memory(service: str) -> None:
-    """Report the process's CUDA memory on every scrape (constant 0 without CUDA)."""
+    """Report the process's CUDA memory on every scrape (constant 0 without CUDA or torch).
+
+    Reads torch only if the process already loaded it: a service that runs no
+    model must not import torch just to report zero.
+    """
 
     def allocated() -> float:
-        import torch
-
-        return float(torch.cuda.memory_allocated()) if torch.cuda.is_available() else 0.0
+        torch = sys.modules.get("torch")
+        return float(torch.cuda.memory_allocated()) if torch is not None and torch.cuda.is_available() else 0.0
 
     GPU_MEMORY.labels(service).set_function(allocated)
 

@@ -9,20 +9,31 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from fittingroom.serving.errors import TransientError
+from fittingroom.errors import TransientError
 from fittingroom.serving.grpc_server import GrpcServer
 from fittingroom.serving.logs import configure_logging
 from fittingroom.serving.metrics import export_gpu_memory, serve_metrics
 from fittingroom.serving.worker import WorkerSpec
 from fittingroom.settings import Settings
-from fittingroom.training import set_torch_threads
 
 log = logging.getLogger(__name__)
+
+
+def _pin_torch_threads(threads: int) -> None:
+    """Pin torch's intra-op CPU threads in processes whose models loaded torch.
+
+    A service that runs no model (gateway, compositing) never imports torch, so
+    it does not pay its ~500 MB of resident memory.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and threads > 0:
+        torch.set_num_threads(threads)
 
 
 class Background(Protocol):
@@ -83,7 +94,6 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> None:
     port = settings.grpc_port or definition.default_port
     serve_metrics(settings.metrics_port or port + 1000)
     export_gpu_memory(definition.name)
-    set_torch_threads(settings.torch_threads)
     handle = StageHandle(definition.name)
     server = None
     if settings.enable_grpc:
@@ -92,6 +102,7 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> None:
         server.start()
     started = time.perf_counter()
     handle.loaded = definition.load(settings)
+    _pin_torch_threads(settings.torch_threads)
     log.info("models loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
     background = list(handle.loaded.background)
     if settings.enable_worker and definition.worker is not None:

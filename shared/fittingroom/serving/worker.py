@@ -20,7 +20,8 @@ from google.protobuf.message import DecodeError
 
 from fittingroom.retry import RetryPolicy
 from fittingroom.serving import topics
-from fittingroom.serving.errors import TransientError, error_code_name, error_message
+from fittingroom.errors import TransientError
+from fittingroom.serving.errors import error_code_name, error_message
 from fittingroom.serving.metrics import (
     BATCH_SIZE,
     END_TO_END_LATENCY,

@@ -17,11 +17,11 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from fittingroom.cli.bench import SAMPLES, percentile_ms
+from fittingroom.cli.bench import percentile_ms
 from fittingroom.cli.client import submit_and_watch
 from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import build_pipeline
-from fittingroom.images import read_image
+from fittingroom.images import SAMPLES_DIR, read_image
 from fittingroom.settings import Settings
 from fittingroom.training import save_figure
 from fittingroom.v1 import tryon_pb2, tryon_pb2_grpc
@@ -77,9 +77,9 @@ def distributed(
 ) -> None:
     """End-to-end latency and throughput of the three ways to run a try-on."""
     with cli_errors():
-        person_bytes, style_bytes = (SAMPLES / "person.jpg").read_bytes(), (SAMPLES / "style.jpg").read_bytes()
+        person_bytes, style_bytes = (SAMPLES_DIR / "person.jpg").read_bytes(), (SAMPLES_DIR / "style.jpg").read_bytes()
         pipeline = build_pipeline(Settings.from_env())
-        person, style = read_image(SAMPLES / "person.jpg"), read_image(SAMPLES / "style.jpg")
+        person, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
         channel = grpc.insecure_channel(gateway)
         stub = tryon_pb2_grpc.TryOnServiceStub(channel)
         request = tryon_pb2.TryOnRequest(person_image=person_bytes, style_image=style_bytes)

@@ -22,7 +22,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 def build_pipeline(settings: Settings):
     """An embedded pipeline over the local store, falling back to the starter models."""
-    from fittingroom.gateway.pipeline import TryOnPipeline
+    from fittingroom.cli.pipeline import TryOnPipeline
 
     registry = ModelRegistry.with_starter_models(LocalFolderStore(settings.store_dir))
     return TryOnPipeline(registry, settings)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fittingroom.cache import LruCache
-from fittingroom.compositing.stage import composite_garment, translation_input
+from fittingroom.compositing.stage import composite_garment
+from fittingroom.crops import translation_input
 from fittingroom.garments import Garment, StyleLabel
 from fittingroom.pattern import Fabric
 from fittingroom.registry import ModelRegistry
@@ -27,7 +28,8 @@ from fittingroom.style.stage import (
     classify_style, load_style_model, product_fabric, resolve_translation_key, style_classes,
 )
 from fittingroom.training import select_device, set_torch_threads
-from fittingroom.translation.stage import available_style_classes, load_generator, translate_garment
+from fittingroom.registry import available_style_classes
+from fittingroom.translation.stage import load_generator, translate_garment
 
 
 @dataclass

@@ -9,15 +9,11 @@ import grpc
 import typer
 
 from fittingroom.cli.errors import cli_errors
-from fittingroom.errors import FittingroomError
+from fittingroom.errors import ClientError
 from fittingroom.settings import Settings
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
 
 app = typer.Typer(help="Talk to a running gateway (gRPC TryOn, or Submit + Watch over Kafka).", no_args_is_help=True)
-
-
-class ClientError(FittingroomError):
-    """The gateway answered with an error status."""
 
 
 def fetch_result(ref) -> bytes:

@@ -9,7 +9,7 @@ from typing import Iterator
 import typer
 
 from fittingroom.errors import FittingroomError
-from fittingroom.settings import SettingsError
+from fittingroom.errors import SettingsError
 
 EXIT_REJECTED = 1
 

@@ -39,11 +39,15 @@ def _mount_services() -> None:
 
 
 def _mount_tools() -> None:
-    from fittingroom.cli.bench import app as bench_app
+    from fittingroom.cli.bench import stages
+    from fittingroom.cli.bench_distributed import distributed
     from fittingroom.cli.client import app as client_app
     from fittingroom.cli.evaluate_tryon import evaluate_tryon
     from fittingroom.cli.starter import build_starter
 
+    bench_app = typer.Typer(help="Benchmarks: print tables, write plots.", no_args_is_help=True)
+    bench_app.command("stages")(stages)
+    bench_app.command("distributed")(distributed)
     app.add_typer(bench_app, name="bench")
     app.add_typer(client_app, name="client")
     models_cli.app.command("build-starter")(build_starter)

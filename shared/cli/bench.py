@@ -18,18 +18,10 @@ from tqdm import tqdm
 
 from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import build_pipeline
-from fittingroom.images import read_image
+from fittingroom.images import SAMPLES_DIR, read_image
 from fittingroom.settings import Settings
 from fittingroom.training import save_figure
 
-app = typer.Typer(help="Benchmarks: print tables, write plots.", no_args_is_help=True)
-
-
-def _mount_distributed() -> None:
-    from fittingroom.cli.bench_distributed import distributed
-
-    app.command("distributed")(distributed)
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SIZES = {"512x512": (512, 512), "1024x768": (1024, 768)}
 
 
@@ -59,7 +51,8 @@ def _segmenter(pipeline, backbone: str):
 
 
 def _bench_size(pipeline, person: np.ndarray, style: np.ndarray, backbone: str, runs: int) -> dict[str, list[float]]:
-    from fittingroom.compositing.stage import composite_garment, translation_input
+    from fittingroom.compositing.stage import composite_garment
+    from fittingroom.crops import translation_input
     from fittingroom.segmentation.stage import segment_garments, select_garment
     from fittingroom.style.stage import classify_style
     from fittingroom.translation.stage import translate_garment
@@ -113,7 +106,6 @@ def _plot(rows: list[dict], path: Path) -> None:
     save_figure(fig, path, dpi=110)
 
 
-@app.command()
 def stages(
     runs: int = typer.Option(20, min=3, help="Timed runs per stage (after 2 warm-up runs)."),
     backbones: str = typer.Option("mobilenet,resnet50", help="Comma-separated: mobilenet, resnet50."),
@@ -128,7 +120,7 @@ def stages(
     """
     with cli_errors():
         pipeline = build_pipeline(Settings.from_env())
-        person0, style = read_image(SAMPLES / "person.jpg"), read_image(SAMPLES / "style.jpg")
+        person0, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
         rows = []
         combos = [(s, b) for s in sizes.split(",") for b in backbones.split(",")]
         for size, backbone in tqdm(combos, desc="bench", unit="config"):
@@ -144,6 +136,3 @@ def stages(
         for r in rows:
             print(f"{r['size']:<10} {r['backbone']:<10} {r['stage']:<24} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f}")
         print(f"wrote {out_dir / 'stages.json'} and {out_dir / 'stages.png'}")
-
-
-_mount_distributed()
