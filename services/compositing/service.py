@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fittingroom.compositing.adapter import SERVICE, CompositingStage
 from fittingroom.compositing.servicer import CompositingServicer
-from fittingroom.serving import topics
+from fittingroom.chain import stage
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import request_store
-from fittingroom.serving.worker import WorkerSpec
 from fittingroom.settings import Settings
 from fittingroom.v1 import stages_pb2_grpc
 
@@ -17,12 +16,10 @@ def _load(settings: Settings) -> LoadedService:
 
 
 DEFINITION = ServiceDefinition(
-    name=SERVICE,
-    default_port=50054,
+    spec=stage(SERVICE),
     register=lambda server, handle, _settings: server.add(
         stages_pb2_grpc.add_CompositingServiceServicer_to_server, CompositingServicer(handle),
         "fittingroom.v1.CompositingService",
     ),
     load=_load,
-    worker=WorkerSpec(SERVICE, topics.TRANSLATED, topics.COMPLETED),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fittingroom.chain import GATEWAY, PROGRESS_TOPICS
 from fittingroom.gateway.servicer import TryOnServicer
 from fittingroom.gateway.stages import StageClients
-from fittingroom.gateway.tracker import PROGRESS_TOPICS, SERVICE, StatusTracker, TrackerFeed
+from fittingroom.gateway.tracker import StatusTracker, TrackerFeed
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import request_store
 from fittingroom.settings import Settings
@@ -39,8 +40,7 @@ class Gateway:
 _GATEWAY = Gateway()
 
 DEFINITION = ServiceDefinition(
-    name=SERVICE,
-    default_port=50050,
+    spec=GATEWAY,
     register=_GATEWAY.register,
     load=_GATEWAY.load,
 )

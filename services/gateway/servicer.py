@@ -13,7 +13,7 @@ from fittingroom.errors import BadRequestError
 from fittingroom.gateway.stages import StageClients
 from fittingroom.gateway.tracker import FINAL, StatusTracker
 from fittingroom.images import decode_image
-from fittingroom.serving import topics
+from fittingroom.chain import REQUESTS
 from fittingroom.serving.blobs import storage_errors
 from fittingroom.errors import ErrorCode
 from fittingroom.errors import TransientError, UpstreamError
@@ -91,7 +91,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
         if self.producer is None:
             raise TransientError("the event path is not connected (Kafka worker disabled or starting)")
         event = self._event(request)
-        self.publish(self.producer, topics.REQUESTS, event.request_id, event.SerializeToString())
+        self.publish(self.producer, REQUESTS, event.request_id, event.SerializeToString())
         self.tracker.record(event)
         return tryon_pb2.SubmitResponse(request_id=event.request_id)
 

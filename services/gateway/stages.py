@@ -6,6 +6,7 @@ import time
 
 import grpc
 
+from fittingroom.chain import CHAIN
 from fittingroom.serving.errors import from_rpc_error
 from fittingroom.settings import Settings
 from fittingroom.v1 import events_pb2, stages_pb2, stages_pb2_grpc
@@ -30,10 +31,7 @@ class StageClients:
     """Calls segmentation → style → translation → compositing for one request."""
 
     def __init__(self, settings: Settings) -> None:
-        self.channels = [_channel(a, settings) for a in (
-            settings.segmentation_address, settings.style_address,
-            settings.translation_address, settings.compositing_address,
-        )]
+        self.channels = [_channel(getattr(settings, f"{spec.name}_address"), settings) for spec in CHAIN]
         self.segmentation = stages_pb2_grpc.SegmentationServiceStub(self.channels[0])
         self.style = stages_pb2_grpc.StyleServiceStub(self.channels[1])
         self.translation = stages_pb2_grpc.TranslationServiceStub(self.channels[2])

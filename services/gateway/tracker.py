@@ -14,14 +14,12 @@ from collections import OrderedDict
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from fittingroom.serving import topics
 from fittingroom.serving.metrics import END_TO_END_LATENCY, KAFKA_MESSAGES, REQUESTS
 from fittingroom.serving.errors import error_code_name
 from fittingroom.serving.worker import parse_event
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 SERVICE = "gateway"
-PROGRESS_TOPICS = (topics.REQUESTS, topics.SEGMENTED, topics.STYLED, topics.TRANSLATED, topics.COMPLETED, topics.FAILED)
 FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 
 

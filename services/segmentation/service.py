@@ -6,10 +6,9 @@ from fittingroom.segmentation.adapter import SERVICE, SegmentationStage
 from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.model import load_segmentation_model
 from fittingroom.segmentation.servicer import SegmentationServicer
-from fittingroom.serving import topics
+from fittingroom.chain import stage
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import model_registry, request_store, timed_load
-from fittingroom.serving.worker import WorkerSpec
 from fittingroom.settings import Settings, split_model_ref
 from fittingroom.training import select_device
 from fittingroom.v1 import stages_pb2_grpc
@@ -26,12 +25,10 @@ def _load(settings: Settings) -> LoadedService:
 
 
 DEFINITION = ServiceDefinition(
-    name=SERVICE,
-    default_port=50051,
+    spec=stage(SERVICE),
     register=lambda server, handle, _settings: server.add(
         stages_pb2_grpc.add_SegmentationServiceServicer_to_server, SegmentationServicer(handle),
         "fittingroom.v1.SegmentationService",
     ),
     load=_load,
-    worker=WorkerSpec(SERVICE, topics.REQUESTS, topics.SEGMENTED),
 )

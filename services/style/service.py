@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fittingroom.serving import topics
+from fittingroom.chain import stage
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import model_registry, request_store, timed_load
-from fittingroom.serving.worker import WorkerSpec
 from fittingroom.settings import Settings, split_model_ref
 from fittingroom.style.adapter import SERVICE, StyleStage
 from fittingroom.style.servicer import StyleServicer
@@ -26,11 +25,9 @@ def _load(settings: Settings) -> LoadedService:
 
 
 DEFINITION = ServiceDefinition(
-    name=SERVICE,
-    default_port=50052,
+    spec=stage(SERVICE),
     register=lambda server, handle, _settings: server.add(
         stages_pb2_grpc.add_StyleServiceServicer_to_server, StyleServicer(handle), "fittingroom.v1.StyleService",
     ),
     load=_load,
-    worker=WorkerSpec(SERVICE, topics.SEGMENTED, topics.STYLED),
 )

@@ -6,10 +6,9 @@ so the first request of each class pays no load time.
 
 from __future__ import annotations
 
-from fittingroom.serving import topics
+from fittingroom.chain import stage
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import model_registry, request_store, timed_load
-from fittingroom.serving.worker import WorkerSpec
 from fittingroom.settings import Settings
 from fittingroom.training import select_device
 from fittingroom.translation.adapter import SERVICE, TranslationStage
@@ -32,12 +31,10 @@ def _load(settings: Settings) -> LoadedService:
 
 
 DEFINITION = ServiceDefinition(
-    name=SERVICE,
-    default_port=50053,
+    spec=stage(SERVICE),
     register=lambda server, handle, _settings: server.add(
         stages_pb2_grpc.add_TranslationServiceServicer_to_server, TranslationServicer(handle),
         "fittingroom.v1.TranslationService",
     ),
     load=_load,
-    worker=WorkerSpec(SERVICE, topics.STYLED, topics.TRANSLATED),
 )

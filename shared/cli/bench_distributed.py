@@ -18,6 +18,7 @@ import typer
 from tqdm import tqdm
 
 from fittingroom.cli.bench import percentile_ms
+from fittingroom.chain import GATEWAY
 from fittingroom.cli.client import submit_and_watch
 from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import build_pipeline
@@ -70,7 +71,7 @@ def _plot(rows: list[dict], path: Path) -> None:
 
 
 def distributed(
-    gateway: str = typer.Option("127.0.0.1:50050", help="Gateway of a running stack."),
+    gateway: str = typer.Option(GATEWAY.local_address, help="Gateway of a running stack."),
     clients: int = typer.Option(4, min=1, help="Concurrent clients."),
     requests: int = typer.Option(40, min=2, help="Requests per path."),
     out_dir: Path = typer.Option(Path("out/bench"), help="Where distributed.json and distributed.png go."),

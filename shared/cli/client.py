@@ -9,6 +9,7 @@ import grpc
 import typer
 
 from fittingroom.cli.errors import cli_errors
+from fittingroom.chain import GATEWAY
 from fittingroom.errors import ClientError
 from fittingroom.settings import Settings
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
@@ -43,7 +44,7 @@ def tryon(
     person: Path = typer.Option(..., help="Shopper photo."),
     style: Path = typer.Option(..., help="Product photo."),
     out: Path = typer.Option(..., help="Where to write the result PNG."),
-    gateway: str = typer.Option("127.0.0.1:50050", help="Gateway address."),
+    gateway: str = typer.Option(GATEWAY.local_address, help="Gateway address."),
     events: bool = typer.Option(False, "--events", help="Use Submit + Watch (Kafka) instead of TryOn."),
     timeout: float = typer.Option(120.0, help="Deadline in seconds."),
 ) -> None:

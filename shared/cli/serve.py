@@ -1,4 +1,10 @@
-"""``fittingroom serve <service>``: run one service's gRPC server and Kafka worker."""
+"""``fittingroom serve <service>``: run one service's gRPC server and Kafka worker.
+
+Also the lean entry point ``fittingroom-serve <service>`` that images and
+``make up`` start: it imports only this module and the service's own, so a
+service that runs no model (gateway, compositing) never loads torch, which the
+full ``fittingroom`` CLI imports for its training commands.
+"""
 
 from __future__ import annotations
 
@@ -34,3 +40,16 @@ def serve(
         from fittingroom.serving.runner import run_service
 
         run_service(module.DEFINITION, settings)
+
+
+serve_app = typer.Typer(add_completion=False, help="Run one Fittingroom service until SIGTERM.")
+serve_app.command()(serve)
+
+
+def main() -> None:
+    """``fittingroom-serve``: :func:`serve` as its own command."""
+    serve_app()
+
+
+if __name__ == "__main__":
+    main()

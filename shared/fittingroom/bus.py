@@ -25,24 +25,11 @@ from fittingroom.retry import NO_RETRY, RetryPolicy, retry_call
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-TOPIC_REQUESTS = "tryon.requests"
-TOPIC_SEGMENTED = "tryon.segmented"
-TOPIC_STYLED = "tryon.styled"
-TOPIC_TRANSLATED = "tryon.translated"
-TOPIC_COMPLETED = "tryon.completed"
-TOPIC_FAILED = "tryon.failed"
-TOPIC_DLQ = "tryon.dlq"
-TOPICS: tuple[str, ...] = (
-    TOPIC_REQUESTS, TOPIC_SEGMENTED, TOPIC_STYLED, TOPIC_TRANSLATED,
-    TOPIC_COMPLETED, TOPIC_FAILED, TOPIC_DLQ,
-)
-"""The event chain of DESIGN §3, in pipeline order."""
-
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
 
 __all__ = [
     "BatchConsumer", "ConsumerRecord", "RecordMetadata",
-    "TOPICS", "is_transient", "make_producer", "publish",
+    "is_transient", "make_producer", "publish",
 ]
 
 

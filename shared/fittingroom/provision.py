@@ -13,7 +13,8 @@ from typing import Iterable
 import typer
 from kafka import KafkaAdminClient
 
-from fittingroom.bus import TOPICS, is_transient
+from fittingroom.bus import is_transient
+from fittingroom.chain import ALL_TOPICS
 from fittingroom.retry import RetryPolicy, retry_call
 from fittingroom.s3store import MinioStore
 
@@ -89,13 +90,13 @@ def main(
     """Create the tryon.* topics and the request/model buckets (idempotent)."""
     admin = connect_admin(bootstrap)
     try:
-        counts = ensure_topics(admin, TOPICS, partitions, replication)
+        counts = ensure_topics(admin, ALL_TOPICS, partitions, replication)
     finally:
         admin.close()
     requests, models = (MinioStore(s3_endpoint, access_key, secret_key, bucket, secure=secure)
                         for bucket in (requests_bucket, models_bucket))
     ensure_buckets(requests, models, expiry_days)
-    for topic in TOPICS:
+    for topic in ALL_TOPICS:
         typer.echo(f"topic  {topic:<18} {counts.get(topic, 0)} partitions")
     typer.echo(f"bucket {requests_bucket:<18} objects expire after {expiry_days} days")
     typer.echo(f"bucket {models_bucket}")

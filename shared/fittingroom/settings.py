@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from fittingroom.chain import SERVICES, stage
 from fittingroom.errors import SettingsError
 from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 PREFIX = "FITTINGROOM_"
+_DEFAULT_PORTS = ", ".join(f"{s.name} {s.grpc_port}" for s in SERVICES)
 GARMENT_POLICIES_HELP = "'match' (the garment worn where the product goes), 'largest' or a DeepFashion2 category name"
 
 
@@ -53,16 +55,16 @@ class Settings:
     s3_secure: bool = field(default=False, metadata={"help": "use TLS to reach MinIO/S3"})
     requests_bucket: str = field(default="fittingroom-requests", metadata={"help": "bucket for request photos, tensors and results"})
     models_bucket: str = field(default="fittingroom-models", metadata={"help": "bucket holding the model registry"})
-    grpc_port: int = field(default=0, metadata={"help": "gRPC port; 0 means the service's default (gateway 50050, segmentation 50051, style 50052, translation 50053, compositing 50054)"})
+    grpc_port: int = field(default=0, metadata={"help": "gRPC port; 0 means the service's default (" + _DEFAULT_PORTS + ")"})
     metrics_port: int = field(default=0, metadata={"help": "Prometheus /metrics port; 0 means gRPC port + 1000"})
     grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
     worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
     drain_seconds: float = field(default=10.0, metadata={"help": "graceful shutdown: finish in-flight work for this long after SIGTERM"})
-    segmentation_address: str = field(default="127.0.0.1:50051", metadata={"help": "gateway → segmentation service"})
-    style_address: str = field(default="127.0.0.1:50052", metadata={"help": "gateway → style service"})
-    translation_address: str = field(default="127.0.0.1:50053", metadata={"help": "gateway → translation service"})
-    compositing_address: str = field(default="127.0.0.1:50054", metadata={"help": "gateway → compositing service"})
+    segmentation_address: str = field(default=stage("segmentation").local_address, metadata={"help": "gateway → segmentation service"})
+    style_address: str = field(default=stage("style").local_address, metadata={"help": "gateway → style service"})
+    translation_address: str = field(default=stage("translation").local_address, metadata={"help": "gateway → translation service"})
+    compositing_address: str = field(default=stage("compositing").local_address, metadata={"help": "gateway → compositing service"})
     enable_grpc: bool = field(default=True, metadata={"help": "run the service's gRPC server"})
     enable_worker: bool = field(default=True, metadata={"help": "run the service's Kafka worker"})
     log_level: str = field(default="INFO", metadata={"help": "logging level of the JSON logs"})

@@ -5,7 +5,7 @@
 #   services.sh down    SIGTERM them (each drains, then exits)
 #   services.sh status
 #
-# Ports are the services' defaults (gateway 50050 … compositing 50054, metrics
+# Ports are the services' defaults from fittingroom.chain (gateway 50050 … compositing 50054, metrics
 # +1000). Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -29,13 +29,11 @@ PY
 up() {
     [[ -f "$ENV_FILE" ]] || die "no $ENV_FILE: run 'infra.sh up' first"
     mkdir -p "$STACK_DIR"
-    local port=50050
-    for name in gateway segmentation style translation compositing; do
-        eval "port_$name=$port"; port=$((port + 1))
-    done
+    # Default ports come from the chain declaration (fittingroom.chain), the one place they are set.
+    eval "$("$PYTHON" -c 'from fittingroom.chain import SERVICES; [print(f"port_{s.name}={s.grpc_port}") for s in SERVICES]')"
     for name in "${SERVICES[@]}"; do
         if pid_alive "$STACK_DIR/$name.pid"; then log "$name: already running"; continue; fi
-        nohup "$PYTHON" -m fittingroom.cli.main serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
+        nohup "$PYTHON" -m fittingroom.cli.serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
         echo $! > "$STACK_DIR/$name.pid"
     done
     for name in "${SERVICES[@]}"; do

@@ -80,7 +80,7 @@ def _start(name: str, store: Path, logs: Path) -> Started:
                OMP_NUM_THREADS="1")
     log = logs / f"{name}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "fittingroom.cli.main", "serve", name, "--no-worker",
+        [sys.executable, "-m", "fittingroom.cli.serve", name, "--no-worker",
          "--port", str(grpc_port), "--metrics-port", str(metrics_port)],
         env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -93,7 +93,7 @@ def _wait_for_scrape(started: Started, deadline: float) -> str:
         if text is not None:
             return text
         if started.process.poll() is not None:
-            raise AssertionError(f"`fittingroom serve {started.name}` exited before /metrics answered:\n"
+            raise AssertionError(f"`fittingroom-serve {started.name}` exited before /metrics answered:\n"
                                  f"{started.log.read_text()[-3000:]}")
         time.sleep(0.2)
     raise AssertionError(f"/metrics of {started.name} did not answer in time:\n{started.log.read_text()[-3000:]}")
@@ -101,7 +101,7 @@ def _wait_for_scrape(started: Started, deadline: float) -> str:
 
 @pytest.fixture(scope="session")
 def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Service -> the text of its /metrics, from real `fittingroom serve <svc> --no-worker` processes."""
+    """Service -> the text of its /metrics, from real `fittingroom-serve <svc> --no-worker` processes."""
     store = tmp_path_factory.mktemp("store")
     logs = tmp_path_factory.mktemp("serve-logs")
     started = [_start(name, store, logs) for name in SERVICES]

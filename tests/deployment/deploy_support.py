@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
+from fittingroom import chain
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "fittingroom"
 KUBE_VERSION = "1.33.0"
 NAMESPACE = "fittingroom"
-SERVICES = ("gateway", "segmentation", "style", "translation", "compositing")
+SERVICES = tuple(s.name for s in chain.SERVICES)
 GPU_SERVICES = ("segmentation", "style", "translation")
 
 # Values profiles every chart check runs against: name -> extra helm arguments.

@@ -14,9 +14,10 @@ import yaml
 from deploy_support import (CHART, DOCKERFILE, GPU_SERVICES, REPO, SERVICES, dockerfile_stages,
                             stage_chain, stage_closure)
 from dockerfile_parse import DockerfileParser
+from fittingroom import chain
 from typer.testing import CliRunner
 
-DEFAULT_PORTS = {"gateway": 50050, "segmentation": 50051, "style": 50052, "translation": 50053, "compositing": 50054}
+DEFAULT_PORTS = {s.name: s.grpc_port for s in chain.SERVICES}
 PINNED_BASE = re.compile(r"^[\w./-]+:\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?$|^[\w./-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
 # --build-arg TORCH_VARIANT as a build may pass it (None: the Dockerfile's default).
 VARIANT_ARGS = (None, "cpu", "cuda")
@@ -91,12 +92,12 @@ def test_target_ends_with_its_entry_command(service):
     last = target.instructions[-1]
     assert last["instruction"] == "ENTRYPOINT", f"{service}: the target must end with ENTRYPOINT"
     command = json.loads(last["value"])
-    assert command == ["fittingroom", "serve", service]
+    assert command == ["fittingroom-serve", service]
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["fittingroom"] == "fittingroom.cli.main:app"
-    from fittingroom.cli.main import app
+    assert scripts["fittingroom-serve"] == "fittingroom.cli.serve:main"
+    from fittingroom.cli.serve import serve_app
 
-    result = CliRunner().invoke(app, [*command[1:], "--help"])
+    result = CliRunner().invoke(serve_app, [*command[1:], "--help"])
     assert result.exit_code == 0, result.output
     chain = stage_chain(stages, service)
     exposed = {int(p) for stage in chain for value in stage.values("EXPOSE") for p in value.split()}
@@ -119,7 +120,7 @@ def test_torch_variant_of_each_target(service, build_arg):
     runs = [run for name in needed for run in stages[name].values("RUN")]
     deps = [m for run in runs for m in re.findall(r"image-deps\.sh (\S+) requirements\.lock", run)]
     assert deps == [variant], f"{service} ({build_arg}): image-deps.sh runs {deps}"
-    assert any("fittingroom serve --help" in run for run in runs), "the entry command is checked at build time"
+    assert any("fittingroom-serve --help" in run for run in runs), "the entry command is checked at build time"
     # The venv the target ships comes from a stage of that build.
     copied = [ref for stage in chain for ref in stage.stage_refs()]
     assert copied and all(ref in needed for ref in copied)
@@ -144,3 +145,10 @@ def test_image_deps_script_variants(tmp_path, variant, accepted):
         text = log.read_text()
         assert "download.pytorch.org/whl/cpu" in text
         assert "nvidia-cublas" not in text and "triton" not in text and "numpy==2.4.6" in text
+
+
+def test_chart_ports_are_the_chains(values):
+    """The chart's default ports are the ones declared in fittingroom.chain."""
+    for spec in chain.SERVICES:
+        service = values["services"][spec.name]
+        assert (service["grpcPort"], service["metricsPort"]) == (spec.grpc_port, spec.metrics_port), spec.name

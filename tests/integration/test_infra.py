@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Callable
 import pytest
 from kafka import KafkaAdminClient
 
-from fittingroom.bus import TOPICS, BatchConsumer, ConsumerRecord, make_producer, publish
+from fittingroom.bus import BatchConsumer, ConsumerRecord, make_producer, publish
+from fittingroom.chain import ALL_TOPICS as TOPICS
 from fittingroom.errors import BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
 from fittingroom.retry import RetryPolicy
 from fittingroom.s3store import MinioStore

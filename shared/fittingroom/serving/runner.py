@@ -19,7 +19,7 @@ from fittingroom.errors import TransientError
 from fittingroom.serving.grpc_server import GrpcServer
 from fittingroom.serving.logs import configure_logging
 from fittingroom.serving.metrics import export_gpu_memory, serve_metrics
-from fittingroom.serving.worker import WorkerSpec
+from fittingroom.chain import ServiceSpec, StageSpec
 from fittingroom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,20 @@ class LoadedService:
 
 @dataclass
 class ServiceDefinition:
-    """How to run one service: its port, its servicers, its loader and its worker."""
+    """How to run one service: its place in the chain (``fittingroom.chain``), servicers and loader."""
 
-    name: str
-    default_port: int
+    spec: ServiceSpec
     register: Callable[[GrpcServer, "StageHandle", Settings], None]
     load: Callable[[Settings], LoadedService]
-    worker: WorkerSpec | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def worker(self) -> StageSpec | None:
+        """The topics its Kafka worker consumes and publishes; ``None`` for the gateway."""
+        return self.spec if isinstance(self.spec, StageSpec) else None
 
 
 class StageHandle:
@@ -91,7 +98,7 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
 def run_service(definition: ServiceDefinition, settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then drain and return."""
     configure_logging(definition.name, settings.log_level)
-    port = settings.grpc_port or definition.default_port
+    port = settings.grpc_port or definition.spec.grpc_port
     serve_metrics(settings.metrics_port or port + 1000)
     export_gpu_memory(definition.name)
     handle = StageHandle(definition.name)

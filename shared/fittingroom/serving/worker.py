@@ -13,13 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from google.protobuf.message import DecodeError
 
 from fittingroom.retry import RetryPolicy
-from fittingroom.serving import topics
+from fittingroom.chain import COMPLETED, DLQ, FAILED, StageSpec
 from fittingroom.errors import TransientError
 from fittingroom.serving.errors import error_code_name, error_message
 from fittingroom.serving.metrics import (
@@ -36,15 +35,6 @@ from fittingroom.v1 import events_pb2
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[events_pb2.TryOnEvent]], list["events_pb2.TryOnEvent | BaseException"]]
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """Which topic a stage consumes, where its successes go, and what stage it is."""
-
-    service: str
-    input_topic: str
-    output_topic: str
 
 
 def parse_event(raw: bytes) -> events_pb2.TryOnEvent:
@@ -69,7 +59,7 @@ def observe_end_to_end(service: str, path: str, event: events_pb2.TryOnEvent, ou
 class StageWorker:
     """Runs one stage's batch handler over its Kafka input topic until stopped."""
 
-    def __init__(self, spec: WorkerSpec, handle_batch: BatchHandler, consumer, producer, publish, retry: RetryPolicy) -> None:
+    def __init__(self, spec: StageSpec, handle_batch: BatchHandler, consumer, producer, publish, retry: RetryPolicy) -> None:
         self.spec = spec
         self.handle_batch = handle_batch
         self.consumer = consumer
@@ -92,7 +82,7 @@ class StageWorker:
 
     def process(self, records: Sequence) -> None:
         """Handle one polled batch end to end, then commit it."""
-        BATCH_SIZE.labels(self.spec.service).observe(len(records))
+        BATCH_SIZE.labels(self.spec.name).observe(len(records))
         events = []
         for record in records:
             try:
@@ -101,12 +91,12 @@ class StageWorker:
                 self._dead_letter(record, str(exc))
         if events:
             start = time.perf_counter()
-            INFLIGHT.labels(self.spec.service, "kafka").inc(len(events))
+            INFLIGHT.labels(self.spec.name, "kafka").inc(len(events))
             try:
                 results = self._handle_with_retry(events)
             finally:
-                INFLIGHT.labels(self.spec.service, "kafka").dec(len(events))
-            STAGE_LATENCY.labels(self.spec.service, "kafka").observe((time.perf_counter() - start) / len(events))
+                INFLIGHT.labels(self.spec.name, "kafka").dec(len(events))
+            STAGE_LATENCY.labels(self.spec.name, "kafka").observe((time.perf_counter() - start) / len(events))
             if self.stopping.is_set() and any(isinstance(r, TransientError) for r in results):
                 log.warning("stopping with transient failures; batch left uncommitted for redelivery")
                 return
@@ -114,7 +104,7 @@ class StageWorker:
                 self._emit(event, result)
         self.producer.flush()
         self.consumer.commit(records)
-        record_consumer_lag(self.spec.service, self.consumer.consumer)
+        record_consumer_lag(self.spec.name, self.consumer.consumer)
 
     def _handle_with_retry(self, events: list[events_pb2.TryOnEvent]) -> list:
         """Run the stage; events failing transiently are retried with backoff, then failed."""
@@ -131,7 +121,7 @@ class StageWorker:
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0 or self.stopping.is_set():
                 break
-            KAFKA_MESSAGES.labels(self.spec.service, self.spec.input_topic, "retried").inc(len(pending))
+            KAFKA_MESSAGES.labels(self.spec.name, self.spec.input_topic, "retried").inc(len(pending))
             log.warning("transient failure, retrying", extra={"attempt": attempt, "requests": len(pending)})
             time.sleep(min(next(delays), remaining))
         return results
@@ -150,23 +140,23 @@ class StageWorker:
             failed = events_pb2.TryOnEvent()
             failed.CopyFrom(event)
             failed.stage = events_pb2.FAILED
-            failed.error.CopyFrom(error_message(result, self.spec.service))
-            self.publish(self.producer, topics.FAILED, event.request_id, failed.SerializeToString())
+            failed.error.CopyFrom(error_message(result, self.spec.name))
+            self.publish(self.producer, FAILED, event.request_id, failed.SerializeToString())
             outcome = error_code_name(failed.error)
-            KAFKA_MESSAGES.labels(self.spec.service, self.spec.input_topic, "failed").inc()
-            observe_end_to_end(self.spec.service, "kafka", event, outcome)
+            KAFKA_MESSAGES.labels(self.spec.name, self.spec.input_topic, "failed").inc()
+            observe_end_to_end(self.spec.name, "kafka", event, outcome)
         else:
             self.publish(self.producer, self.spec.output_topic, result.request_id, result.SerializeToString())
             outcome = "ok"
-            KAFKA_MESSAGES.labels(self.spec.service, self.spec.input_topic, "processed").inc()
-            if self.spec.output_topic == topics.COMPLETED:
-                observe_end_to_end(self.spec.service, "kafka", result, "ok")
-        REQUESTS.labels(self.spec.service, "kafka", outcome).inc()
+            KAFKA_MESSAGES.labels(self.spec.name, self.spec.input_topic, "processed").inc()
+            if self.spec.output_topic == COMPLETED:
+                observe_end_to_end(self.spec.name, "kafka", result, "ok")
+        REQUESTS.labels(self.spec.name, "kafka", outcome).inc()
 
     def _dead_letter(self, record, reason: str) -> None:
         headers = [("reason", reason.encode()), ("source-topic", record.topic.encode()),
                    ("source-partition", str(record.partition).encode()), ("source-offset", str(record.offset).encode())]
         key = record.key.decode(errors="replace") if record.key else ""
-        self.publish(self.producer, topics.DLQ, key, record.value or b"", headers)
-        KAFKA_MESSAGES.labels(self.spec.service, self.spec.input_topic, "dlq").inc()
+        self.publish(self.producer, DLQ, key, record.value or b"", headers)
+        KAFKA_MESSAGES.labels(self.spec.name, self.spec.input_topic, "dlq").inc()
         log.warning("message sent to DLQ", extra={"reason": reason, "offset": record.offset})
