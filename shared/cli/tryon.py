@@ -30,7 +30,7 @@ def build_pipeline(settings: Settings):
 
 def write_sheet(path: Path, person, style, result) -> Path:
     """The contact sheet PNG of one try-on."""
-    from fittingroom.gateway.sheet import contact_sheet, mask_overlay
+    from fittingroom.cli.sheet import contact_sheet, mask_overlay
 
     label = result.style.label
     return write_image(
