@@ -6,9 +6,11 @@ stripe width or print. This step, the pattern counterpart of the exact-colour
 step, runs after translation for products whose style class is not ``solid``:
 
 1. :func:`fabric_patch` cuts the largest square of fabric from inside the product
-   garment (away from its outline, collar and sleeves);
+   garment (away from its outline, collar and sleeves), trimmed to whole
+   pattern periods (:func:`pattern_repeat`);
 2. :func:`apply_fabric` tiles it over the shopper's garment, at the scale the
-   pattern has on the product relative to the garment's width;
+   pattern has on the product relative to the garment's width, repeating it every
+   whole number of periods (sub-pixel), so stripes run on across tile seams;
 3. the shopper's garment shades the fabric: :func:`fold_shading` takes each
    pixel's lightness relative to its own palette colour (so the shopper's old
    stripes or checks do not come through as folds), blurred a little, and adds
@@ -28,6 +30,10 @@ from fittingroom.colour import lab_to_rgb, palette_clusters, rgb_to_lab
 
 # The smallest fabric square worth tiling (pixels on the product photo).
 MIN_PATCH = 12
+# A repeat shorter than this (pixels) is noise, not a pattern period.
+MIN_PERIOD = 4
+# Autocorrelation (of 1 at zero shift) a shift must reach to count as a period.
+MIN_REPEAT_CORRELATION = 0.3
 # Palette colours closer than this (CIELAB, lightness at half weight) are one colour
 # in different light; a garment's own pattern colours lie further apart.
 PALETTE_MERGE_DE = 14.0
@@ -35,7 +41,7 @@ PALETTE_MERGE_DE = 14.0
 
 @dataclass
 class Fabric:
-    """A square of the product's fabric and the product garment's width (pixels) on its photo."""
+    """A patch of the product's fabric and the product garment's width (pixels) on its photo."""
 
     patch: np.ndarray
     garment_width: float
@@ -58,18 +64,62 @@ def fabric_patch(image: np.ndarray, mask: np.ndarray) -> Fabric | None:
         return None
     xs = np.nonzero(mask.any(axis=0))[0]
     width = float(xs.max() - xs.min() + 1)
-    return Fabric(image[cy - half:cy + half, cx - half:cx + half].copy(), width)
+    patch = image[cy - half:cy + half, cx - half:cx + half]
+    repeat_y, repeat_x = pattern_repeat(patch)
+    return Fabric(patch[:int(np.ceil(repeat_y)), :int(np.ceil(repeat_x))].copy(), width)
 
 
-def _tiled(patch: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``patch`` repeated to cover ``height × width``.
+def _period(correlation: np.ndarray) -> float | None:
+    """The first repeat (sub-pixel) of a 1-D autocorrelation, or ``None`` when nothing repeats."""
+    for lag in range(MIN_PERIOD, len(correlation) - 1):
+        here = correlation[lag]
+        if here >= MIN_REPEAT_CORRELATION and correlation[lag - 1] < here >= correlation[lag + 1]:
+            left, right = correlation[lag - 1], correlation[lag + 1]
+            bend = left - 2 * here + right
+            return lag + (0.5 * (left - right) / bend if bend < 0 else 0.0)
+    return None
 
-    Plain repeats keep the pattern's orientation (mirrored tiles would turn
-    diagonal stripes into chevrons); the price is a seam where the patch is not
-    a whole number of pattern periods.
+
+def pattern_repeat(patch: np.ndarray) -> tuple[float, float]:
+    """How far (pixels, sub-pixel) the patch's pattern repeats along y and along x.
+
+    The period along each axis is the first strong peak of the patch's
+    autocorrelation along it (stripes at any angle, checks and dot grids repeat
+    along both); the repeat is the most whole periods the patch holds. An axis
+    without a period (a random print) repeats at the patch's own size.
     """
-    reps = (height // patch.shape[0] + 1, width // patch.shape[1] + 1, 1)
-    return np.tile(patch, reps)[:height, :width]
+    lightness = patch.astype(np.float32).mean(axis=2)
+    lightness -= lightness.mean()
+    height, width = lightness.shape
+    # Zero padding makes the FFT's correlation linear, not circular.
+    spectrum = np.fft.rfft2(lightness, s=(2 * height, 2 * width))
+    correlation = np.fft.irfft2(np.abs(spectrum) ** 2, s=(2 * height, 2 * width))
+    if correlation[0, 0] <= 0:
+        return float(height), float(width)
+    correlation /= correlation[0, 0]
+    repeats = []
+    for along, side in ((correlation[:height // 2 + 1, 0], height), (correlation[0, :width // 2 + 1], width)):
+        period = _period(along)
+        repeats.append(float(side) if period is None else float(period * int(side // period)))
+    return repeats[0], repeats[1]
+
+
+def tiled_fabric(patch: np.ndarray, height: int, width: int, scale: float) -> np.ndarray:
+    """``patch`` at ``scale``, repeated every :func:`pattern_repeat` to cover ``height × width``.
+
+    The repeat is sub-pixel, so a stripe continues across each seam instead of
+    drifting by the rounding of every tile. Plain repeats (no mirroring) keep
+    the pattern's orientation: mirrored tiles would turn diagonal stripes into
+    chevrons.
+    """
+    repeat_y, repeat_x = pattern_repeat(patch)
+    size = (max(2, int(round(patch.shape[1] * scale))), max(2, int(round(patch.shape[0] * scale))))
+    scaled = cv2.resize(patch, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    span_y, span_x = np.float32(max(repeat_y * scale, 1.0)), np.float32(max(repeat_x * scale, 1.0))
+    map_x = np.broadcast_to(np.mod(np.arange(width, dtype=np.float32), span_x)[None, :], (height, width))
+    map_y = np.broadcast_to(np.mod(np.arange(height, dtype=np.float32), span_y)[:, None], (height, width))
+    return cv2.remap(scaled, np.ascontiguousarray(map_x), np.ascontiguousarray(map_y), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_WRAP)
 
 
 def fold_shading(image: np.ndarray, mask: np.ndarray, width: float) -> np.ndarray:
@@ -122,9 +172,7 @@ def apply_fabric(
     ys = np.nonzero(mask.any(axis=1))[0]
     x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     scale = (x2 - x1) / max(fabric.garment_width, 1.0)
-    side = max(2, int(round(patch.shape[0] * scale)))
-    fabric = _tiled(cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR),
-                    y2 - y1, x2 - x1)
+    fabric = tiled_fabric(patch, y2 - y1, x2 - x1, scale)
     inside = mask[y1:y2, x1:x2]
     fabric_lab = rgb_to_lab(fabric[inside])
     shade = fold_shading(shading[y1:y2, x1:x2], inside, x2 - x1)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fittingroom.pattern import Fabric, apply_fabric, fabric_patch, fold_shading
+from fittingroom.pattern import Fabric, apply_fabric, fabric_patch, fold_shading, pattern_repeat, tiled_fabric
 
 
 def _striped_product(size=200, period=10):
@@ -19,7 +19,8 @@ def _striped_product(size=200, period=10):
 def test_fabric_patch_lies_inside_the_garment():
     image, mask = _striped_product()
     fabric = fabric_patch(image, mask)
-    assert fabric is not None and fabric.patch.shape[0] == fabric.patch.shape[1] >= 90
+    assert fabric is not None and min(fabric.patch.shape[:2]) >= 80
+    assert fabric.patch.shape[0] % 10 == 0  # whole stripe periods top to bottom
     assert fabric.garment_width == pytest.approx(140, abs=2)
     assert not np.any(np.all(fabric.patch == 240, axis=-1))  # no background pixel
     assert fabric_patch(image, np.zeros_like(mask)) is None
@@ -70,3 +71,30 @@ def test_the_shoppers_own_stripes_are_not_taken_for_folds():
     lit, dark = offsets[20:180, 10:70], offsets[20:180, 90:150]
     assert lit.std() < 3 and dark.std() < 3  # the diagonal stripes are gone
     assert np.median(dark) < np.median(lit) - 10  # the shadow is kept
+
+
+def _diagonal_stripes(height, width, period):
+    yy, xx = np.mgrid[0:height, 0:width].astype(float)
+    phase = ((xx + yy) / np.sqrt(2) / period) % 1.0
+    return np.where((phase < 0.5)[..., None], np.uint8([200, 30, 40]), np.uint8([20, 20, 30]))
+
+
+def test_tiled_fabric_continues_the_stripes_across_seams():
+    period = 9.3  # not a whole number of pixels, at 45 degrees: 13.15 px along each axis
+    cloth = _diagonal_stripes(64, 64, period)
+    truth = _diagonal_stripes(300, 300, period).astype(float).mean(axis=2)
+    repeat_y, repeat_x = pattern_repeat(cloth)
+    assert repeat_y == pytest.approx(4 * period * np.sqrt(2), abs=0.5)
+    assert repeat_x == pytest.approx(4 * period * np.sqrt(2), abs=0.5)
+
+    def agreement(tiled):
+        tiled = tiled.astype(float).mean(axis=2)
+        return max(float(np.corrcoef(tiled[:, :240].ravel(), truth[:256, dx:dx + 240].ravel())[0, 1]) for dx in range(20))
+
+    plain = np.tile(cloth, (5, 5, 1))[:256, :256]  # whole-patch repeats: a seam every 64 px
+    assert agreement(tiled_fabric(cloth, 256, 256, 1.0)) > 0.75 > agreement(plain) + 0.3
+
+
+def test_a_patch_without_a_repeat_repeats_at_its_size():
+    noise = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    assert pattern_repeat(noise) == (50.0, 40.0)
