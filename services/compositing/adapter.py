@@ -9,7 +9,7 @@ from fittingroom.compositing.stage import composite_garment
 from fittingroom.serving.blobs import garment_from_ref, load_array, load_image, save_png
 from fittingroom.pattern import Fabric
 from fittingroom.serving.stage_base import (
-    add_timing, exact_colour_target, image_limits, option, per_event, switch,
+    Batch, add_timing, exact_colour_target, option, switch,
 )
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
@@ -26,11 +26,11 @@ class CompositingStage:
         self.settings = settings
 
     def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
-        return per_event(events, self._one)
+        return Batch.of(events).map(lambda event, _: self._one(event)).results()
 
     def _one(self, event: events_pb2.TryOnEvent) -> events_pb2.TryOnEvent:
         started = time.perf_counter()
-        person = load_image(self.store, event.person_image, "person image", **image_limits(self.settings))
+        person = load_image(self.store, event.person_image, "person image", **self.settings.image_limits())
         garment = garment_from_ref(self.store, event.person_garment, person.shape[1], "person garment mask")
         translated = load_array(self.store, event.translated, "translated garment")
         feather = option(event, "feather_px", self.settings.feather_px)

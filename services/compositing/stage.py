@@ -1,4 +1,4 @@
-"""Compositing maths: steps 6–10 of the method (DESIGN §1), pure numpy.
+"""Compositing maths: steps 6–10 of the method (docs/design.md §1), pure numpy.
 
 Step 4 (the translator's square input) lives in :mod:`fittingroom.crops`, which
 several services share; steps 6–10 put the translated square back:

@@ -52,7 +52,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
 
     def _photo(self, request_id: str, data: bytes, ref: common_pb2.ObjectRef, name: str) -> common_pb2.ObjectRef:
         """Validate one photo (inline bytes or a stored reference) and store it."""
-        limits = {"max_pixels": self.settings.max_image_pixels, "max_bytes": self.settings.max_image_bytes}
+        limits = self.settings.image_limits()
         if not data and ref.key:
             with storage_errors(name):
                 data = get_object(self.store, ref)

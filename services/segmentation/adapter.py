@@ -9,6 +9,7 @@ segmented once per replica.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -21,13 +22,30 @@ from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments_batch
 from fittingroom.serving.blobs import garment_to_ref, load_image, save_array
 from fittingroom.serving.metrics import CACHE_LOOKUPS
-from fittingroom.serving.stage_base import add_timing, image_limits, option, per_event
+from fittingroom.serving.stage_base import Batch, add_timing, option
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.tensors import request_key
 from fittingroom.v1 import common_pb2, events_pb2
 
 SERVICE = "segmentation"
+
+
+@dataclass(frozen=True)
+class _Photos:
+    """A request's person photo, and its product as a photo or (cached) as its garment."""
+
+    person: np.ndarray
+    style: np.ndarray | common_pb2.GarmentRef
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Garments found on the person and, for a new product, on the product photo."""
+
+    photos: _Photos
+    on_person: list[Garment]
+    on_product: list[Garment] | None
 
 
 class SegmentationStage:
@@ -43,39 +61,44 @@ class SegmentationStage:
         self._style_cache: LruCache[common_pb2.GarmentRef] = LruCache(settings.style_cache_size)
 
     def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+        """Load the photos, segment persons and new products in one forward pass each, store the results."""
         started = time.perf_counter()
-        limits = image_limits(self.settings)
-        persons = per_event(events, lambda e: load_image(self.store, e.person_image, "person image", **limits))
-        styles = per_event(events, lambda e: self._cached_style(e) or load_image(self.store, e.style_image, "style image", **limits))
-        ok = [i for i in range(len(events)) if not isinstance(persons[i], BaseException) and not isinstance(styles[i], BaseException)]
-        person_garments = self._segment({i: persons[i] for i in ok})
-        style_garments = self._segment({i: styles[i] for i in ok if isinstance(styles[i], np.ndarray)})
-        results: list = []
-        for i, event in enumerate(events):
-            failure = persons[i] if isinstance(persons[i], BaseException) else styles[i]
-            if isinstance(failure, BaseException):
-                results.append(failure)
-                continue
-            results.extend(per_event([event], lambda e: self._finish(e, persons[i], styles[i], person_garments[i], style_garments.get(i), started)))
-        return results
+        return (
+            Batch.of(events)
+            .map(lambda event, _: self._photos(event))
+            .map_together(self._segment_all)
+            .map(lambda event, found: self._finish(event, found, started))
+            .results()
+        )
 
-    def _segment(self, images: dict[int, np.ndarray]) -> dict[int, list[Garment]]:
-        """Segment a group of photos in one forward pass (persons and products apart)."""
-        found = segment_garments_batch(self.model, list(images.values()), self.settings.score_threshold)
-        return dict(zip(images, found))
+    def _photos(self, event: events_pb2.TryOnEvent) -> "_Photos":
+        limits = self.settings.image_limits()
+        person = load_image(self.store, event.person_image, "person image", **limits)
+        style = self._cached_style(event) or load_image(self.store, event.style_image, "style image", **limits)
+        return _Photos(person, style)
+
+    def _segment_all(self, photos: list["_Photos"]) -> list["_Found"]:
+        """Garments of every person, and of every product not in the cache (persons and products apart)."""
+        threshold = self.settings.score_threshold
+        persons = segment_garments_batch(self.model, [p.person for p in photos], threshold)
+        new = [p.style for p in photos if isinstance(p.style, np.ndarray)]
+        products = iter(segment_garments_batch(self.model, new, threshold) if new else [])
+        return [_Found(p, on_person, next(products) if isinstance(p.style, np.ndarray) else None)
+                for p, on_person in zip(photos, persons)]
 
     def _cached_style(self, event: events_pb2.TryOnEvent) -> common_pb2.GarmentRef | None:
         hit = self._style_cache.get(event.style_image.sha256)
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
         return hit
 
-    def _finish(self, event, person: np.ndarray, style, person_found: list[Garment], style_found, started: float):
+    def _finish(self, event: events_pb2.TryOnEvent, found: "_Found", started: float) -> events_pb2.TryOnEvent:
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
-        style_ref = style if isinstance(style, common_pb2.GarmentRef) else self._style_ref(event, style, style_found)
+        person, style = found.photos.person, found.photos.style
+        style_ref = style if isinstance(style, common_pb2.GarmentRef) else self._style_ref(event, style, found.on_product)
         policy = option(event, "garment_policy", self.settings.garment_policy)
         pose = self.pose_estimator.estimate(person) if self.pose_estimator else None
-        garment = person_garment(person, person_found, policy, style_ref.category, pose)
+        garment = person_garment(person, found.on_person, policy, style_ref.category, pose)
         rid = event.request_id
         out.person_garment.CopyFrom(garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment))
         out.translation_input.CopyFrom(

@@ -126,11 +126,12 @@ def evaluate_registered(
     """COCO AP of a model from a local registry folder on a split of a data folder."""
     from fittingroom.registry import ModelRegistry
     from fittingroom.segmentation.dataset import SegmentationDataset
-    from fittingroom.segmentation.model import load_segmentation_model
+    from fittingroom.segmentation.model import load_model
     from fittingroom.storage import LocalFolderStore
     from fittingroom.training import select_device
 
     target = select_device(device)
-    model, _ = load_segmentation_model(ModelRegistry(LocalFolderStore(store_dir)), name, version)
+    ref = f"{name}:{version}" if version else name
+    model, _ = load_model(ModelRegistry(LocalFolderStore(store_dir)), ref, target)
     dataset = SegmentationDataset.from_split(data_root, split, max_images or None, polygon_source=polygon_source)
-    return evaluate_model(model.to(target), dataset, target)
+    return evaluate_model(model, dataset, target)

@@ -5,7 +5,7 @@ Class 0 is background; classes 1..13 are the DeepFashion2 categories of
 (no downloads): ``weights=None`` and ``weights_backbone=None`` throughout.
 
 A registry manifest's ``architecture`` is ``{"builder": <name in BUILDERS>,
-"kwargs": {...}}`` so :func:`build_segmentation_model` can rebuild the exact network
+"kwargs": {...}}`` so :func:`build_model` can rebuild the exact network
 that a set of weights belongs to.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 from torchvision.models import mobilenet_v3_large
 from torchvision.models import detection as tv_detection
@@ -24,10 +25,11 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from fittingroom.builders import architecture, build
+from fittingroom.builders import architecture, build, load_built
 from fittingroom.garments import NUM_CATEGORIES
 from fittingroom.registry import ModelManifest, ModelRegistry
 
+KIND = "segmentation"
 DEFAULT_NUM_CLASSES = NUM_CATEGORIES + 1
 
 # Slim-model defaults tuned for a CPU: fewer proposals and sampled RoIs than the
@@ -139,25 +141,19 @@ BUILDERS: dict[str, Callable[..., MaskRCNN]] = {
 }
 
 
-def architecture_for(builder: str, **kwargs: Any) -> dict[str, Any]:
+def model_architecture(builder: str, **kwargs: Any) -> dict[str, Any]:
     """The manifest ``architecture`` dict for a builder name and its kwargs."""
-    return architecture(BUILDERS, "segmentation", builder, **kwargs)
+    return architecture(BUILDERS, KIND, builder, **kwargs)
 
 
-def build_segmentation_model(spec: dict[str, Any]) -> MaskRCNN:
+def build_model(spec: dict[str, Any]) -> MaskRCNN:
     """Rebuild a model from a manifest ``architecture`` dict (random weights)."""
-    return build(BUILDERS, "segmentation", spec)
+    return build(BUILDERS, KIND, spec)
 
 
-def load_segmentation_model(
-    registry: ModelRegistry, name: str, version: str | None = None
-) -> tuple[MaskRCNN, ModelManifest]:
-    """Build a registered segmentation model, load its weights, return it in eval mode."""
-    state, manifest = registry.load("segmentation", name, version)
-    model = build_segmentation_model(manifest.architecture)
-    model.load_state_dict(state)
-    model.eval()
-    return model, manifest
+def load_model(registry: ModelRegistry, ref: str, device: torch.device | str = "cpu") -> tuple[MaskRCNN, ModelManifest]:
+    """A registered Mask R-CNN by ``name[:version]``, on ``device``, in eval mode."""
+    return load_built(registry, KIND, BUILDERS, ref, device)
 
 
 def weight_bytes(model: nn.Module, bytes_per_value: int = 2) -> int:

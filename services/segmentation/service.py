@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from fittingroom.segmentation.adapter import SERVICE, SegmentationStage
 from fittingroom.segmentation.body import PoseEstimator
-from fittingroom.segmentation.model import load_segmentation_model
+from fittingroom.segmentation.model import load_model
 from fittingroom.segmentation.servicer import SegmentationServicer
 from fittingroom.chain import stage
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import model_registry, request_store, timed_load
-from fittingroom.settings import Settings, split_model_ref
+from fittingroom.registry import parse_model_ref
+from fittingroom.settings import Settings
 from fittingroom.training import select_device
 from fittingroom.v1 import stages_pb2_grpc
 
 
 def _load(settings: Settings) -> LoadedService:
-    name, version = split_model_ref(settings.segmentation_model)
-    with timed_load(SERVICE, name):
-        model, _ = load_segmentation_model(model_registry(settings), name, version)
-        model.to(select_device(settings.device))
+    with timed_load(SERVICE, parse_model_ref(settings.segmentation_model)[0]):
+        model, _ = load_model(model_registry(settings), settings.segmentation_model, select_device(settings.device))
     with timed_load(SERVICE, "body-prior"):
         pose = PoseEstimator(threads=max(1, settings.torch_threads)) if settings.body_prior else None
     return LoadedService(handle_batch=SegmentationStage(model, request_store(settings), settings, pose).handle_batch)

@@ -23,7 +23,7 @@ from fittingroom.garments import CATEGORIES
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.segmentation.dataset import SegmentationDataset, collate
 from fittingroom.segmentation.evaluate import evaluate_model
-from fittingroom.segmentation.model import architecture_for, build_segmentation_model
+from fittingroom.segmentation.model import build_model, model_architecture
 from fittingroom.segmentation.options import SegmentationTrainOptions, lr_factor
 from fittingroom.storage import LocalFolderStore
 from fittingroom.training import (
@@ -81,8 +81,8 @@ class TrainState:
 
 def build_state(opts: SegmentationTrainOptions, iters_per_epoch: int, device: torch.device) -> TrainState:
     """Model, SGD optimizer and per-iteration LR schedule for a fresh run."""
-    architecture = architecture_for(opts.backbone, **opts.builder_kwargs())
-    model = build_segmentation_model(architecture).to(device)
+    architecture = model_architecture(opts.backbone, **opts.builder_kwargs())
+    model = build_model(architecture).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(opts, iters_per_epoch))

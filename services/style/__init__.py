@@ -1,4 +1,4 @@
-"""Style service: name a product garment's colour × pattern class (DESIGN §1 step 2).
+"""Style service: name a product garment's colour × pattern class (docs/design.md §1 step 2).
 
 - ``model``: StyleNet, the two-headed CNN, and its registry builders.
 - ``preprocess`` / ``stage``: pure inference (crop, mask, letterbox, classify) and the

@@ -8,13 +8,16 @@ the same product classified for many shoppers costs one forward pass per replica
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from fittingroom.cache import LruCache
-from fittingroom.garments import StyleLabel
+from fittingroom.garments import Garment, StyleLabel
 from fittingroom.serving.blobs import garment_from_ref, load_image, save_array
 from fittingroom.serving.metrics import CACHE_LOOKUPS
-from fittingroom.serving.stage_base import add_timing, image_limits, option, per_event
+from fittingroom.serving.stage_base import Batch, add_timing, option
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.style.model import StyleNet
@@ -25,6 +28,16 @@ from fittingroom.v1 import common_pb2, events_pb2
 SERVICE = "style"
 # A stored fabric square and the product garment's width in pixels.
 FabricRef = tuple[common_pb2.TensorRef, float]
+# What the stage knows about a product: its label and, for patterns, its fabric.
+Described = tuple[StyleLabel, "FabricRef | None"]
+
+
+@dataclass(frozen=True)
+class _Product:
+    """A product photo not seen before, with its garment, waiting to be classified."""
+
+    image: np.ndarray
+    garment: Garment
 
 
 class StyleStage:
@@ -38,33 +51,37 @@ class StyleStage:
         self.translation_classes = translation_classes
         self.store = store
         self.settings = settings
-        self._cache: LruCache[tuple[StyleLabel, FabricRef | None]] = LruCache(settings.style_cache_size)
+        self._cache: LruCache[Described] = LruCache(settings.style_cache_size)
 
     def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+        """Cached labels for known products; the new ones classified in one forward pass."""
         started = time.perf_counter()
-        labels = per_event(events, self._cached)
-        misses = [i for i, label in enumerate(labels) if label is None]
-        loaded = per_event([events[i] for i in misses], self._load)
-        ready = [(i, pair) for i, pair in zip(misses, loaded) if not isinstance(pair, BaseException)]
-        for i, pair in zip(misses, loaded):
-            labels[i] = pair if isinstance(pair, BaseException) else None
-        if ready:
-            images, garments = zip(*(pair for _, pair in ready))
-            classified = classify_style_batch(self.model, self.colours, self.patterns, images, garments)
-            for (i, (image, garment)), label in zip(ready, classified):
-                described = per_event([events[i]], lambda e: (label, self._fabric_ref(e, image, garment, label)))[0]
-                labels[i] = described
-                if not isinstance(described, BaseException):
-                    self._cache.put(events[i].style_image.sha256, described)
-        results = []
-        for event, label in zip(events, labels):
-            if isinstance(label, BaseException):
-                results.append(label)
-            else:
-                results.extend(per_event([event], lambda e: self._finish(e, label, started)))
-        return results
+        return (
+            Batch.of(events)
+            .map(lambda event, _: self._cached(event) or self._load(event))
+            .map_together(self._classify_new)
+            .map(self._describe)
+            .map(lambda event, described: self._finish(event, described, started))
+            .results()
+        )
 
-    def _cached(self, event: events_pb2.TryOnEvent) -> tuple[StyleLabel, FabricRef | None] | None:
+    def _classify_new(self, found: list) -> list:
+        """Each loaded :class:`_Product` with its label; cached descriptions pass through."""
+        new = [item for item in found if isinstance(item, _Product)]
+        labels = iter(classify_style_batch(self.model, self.colours, self.patterns,
+                                           [p.image for p in new], [p.garment for p in new]) if new else [])
+        return [(item, next(labels)) if isinstance(item, _Product) else item for item in found]
+
+    def _describe(self, event: events_pb2.TryOnEvent, item) -> Described:
+        """A new product's label with its stored fabric, remembered for the next shopper."""
+        if not isinstance(item[0], _Product):
+            return item
+        product, label = item
+        described = (label, self._fabric_ref(event, product.image, product.garment, label))
+        self._cache.put(event.style_image.sha256, described)
+        return described
+
+    def _cached(self, event: events_pb2.TryOnEvent) -> Described | None:
         hit = self._cache.get(event.style_image.sha256)
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
         return hit
@@ -79,11 +96,11 @@ class StyleStage:
         ref = save_array(self.store, key, fabric.patch)
         return ref, fabric.garment_width
 
-    def _load(self, event: events_pb2.TryOnEvent):
-        image = load_image(self.store, event.style_image, "style image", **image_limits(self.settings))
-        return image, garment_from_ref(self.store, event.style_garment, image.shape[1], "style garment mask")
+    def _load(self, event: events_pb2.TryOnEvent) -> "_Product":
+        image = load_image(self.store, event.style_image, "style image", **self.settings.image_limits())
+        return _Product(image, garment_from_ref(self.store, event.style_garment, image.shape[1], "style garment mask"))
 
-    def _finish(self, event: events_pb2.TryOnEvent, described, started: float) -> events_pb2.TryOnEvent:
+    def _finish(self, event: events_pb2.TryOnEvent, described: Described, started: float) -> events_pb2.TryOnEvent:
         label, fabric = described
         fallback = option(event, "style_fallback", self.settings.style_fallback)
         key = resolve_translation_key(label, self.translation_classes, fallback=fallback)

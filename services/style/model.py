@@ -18,8 +18,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from fittingroom.builders import architecture, build
+from fittingroom.builders import architecture, build, load_built
+from fittingroom.registry import ModelManifest, ModelRegistry
 
+KIND = "style"
 INPUT_SIZE = 96
 # A pixel counts as garment when any channel exceeds this (inputs are in [0, 1]).
 FOREGROUND_EPS = 1.0 / 255.0
@@ -156,11 +158,27 @@ def stylenet_small(
 BUILDERS: dict[str, Callable[..., StyleNet]] = {"stylenet_small": stylenet_small}
 
 
-def style_architecture(builder: str = "stylenet_small", **kwargs: Any) -> dict[str, Any]:
-    """The registry ``architecture`` dict that :func:`build_style_model` rebuilds from."""
-    return architecture(BUILDERS, "style", builder, **kwargs)
+def model_architecture(builder: str = "stylenet_small", **kwargs: Any) -> dict[str, Any]:
+    """The registry ``architecture`` dict that :func:`build_model` rebuilds from."""
+    return architecture(BUILDERS, KIND, builder, **kwargs)
 
 
-def build_style_model(spec: dict[str, Any]) -> StyleNet:
+def build_model(spec: dict[str, Any]) -> StyleNet:
     """Rebuild a StyleNet (random weights) from ``{"builder": name, "kwargs": {...}}``."""
-    return build(BUILDERS, "style", spec)
+    return build(BUILDERS, KIND, spec)
+
+
+def load_model(registry: ModelRegistry, ref: str, device: torch.device | str = "cpu") -> tuple[StyleNet, ModelManifest]:
+    """A registered StyleNet by ``name[:version]``, on ``device``, in eval mode.
+
+    Its manifest's ``classes`` must match the heads (``colour:…`` then ``pattern:…``).
+    """
+    model, manifest = load_built(registry, KIND, BUILDERS, ref, device)
+    colours = sum(c.startswith("colour:") for c in manifest.classes)
+    patterns = sum(c.startswith("pattern:") for c in manifest.classes)
+    if (colours, patterns) != (model.num_colours, model.num_patterns):
+        raise ValueError(
+            f"style model {ref}: manifest lists {colours} colours and {patterns} patterns "
+            f"but the heads have {model.num_colours}/{model.num_patterns}"
+        )
+    return model, manifest

@@ -5,20 +5,20 @@ from __future__ import annotations
 from fittingroom.chain import stage
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import model_registry, request_store, timed_load
-from fittingroom.settings import Settings, split_model_ref
+from fittingroom.settings import Settings
+from fittingroom.style.model import load_model
 from fittingroom.style.adapter import SERVICE, StyleStage
 from fittingroom.style.servicer import StyleServicer
-from fittingroom.style.stage import load_style_model, style_classes
+from fittingroom.style.stage import style_classes
 from fittingroom.training import select_device
-from fittingroom.registry import available_style_classes
+from fittingroom.registry import available_style_classes, parse_model_ref
 from fittingroom.v1 import stages_pb2_grpc
 
 
 def _load(settings: Settings) -> LoadedService:
-    name, version = split_model_ref(settings.style_model)
     registry = model_registry(settings)
-    with timed_load(SERVICE, name):
-        model, manifest = load_style_model(registry, name, version, device=select_device(settings.device))
+    with timed_load(SERVICE, parse_model_ref(settings.style_model)[0]):
+        model, manifest = load_model(registry, settings.style_model, select_device(settings.device))
     colours, patterns = style_classes(manifest)
     stage = StyleStage(model, colours, patterns, available_style_classes(registry), request_store(settings), settings)
     return LoadedService(handle_batch=stage.handle_batch)

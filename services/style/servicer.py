@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from fittingroom.serving.stage_base import BatchHandler
 from fittingroom.serving.unary import run_one
-from fittingroom.style.adapter import StyleStage
 from fittingroom.v1 import events_pb2, stages_pb2, stages_pb2_grpc
 
 
 class StyleServicer(stages_pb2_grpc.StyleServiceServicer):
-    def __init__(self, stage: StyleStage) -> None:
+    def __init__(self, stage: BatchHandler) -> None:
         self.stage = stage
 
     def Classify(self, request: stages_pb2.ClassifyRequest, context) -> stages_pb2.ClassifyResponse:
@@ -16,5 +16,5 @@ class StyleServicer(stages_pb2_grpc.StyleServiceServicer):
             request_id=request.request_id, style_image=request.style_image,
             style_garment=request.style_garment, options=request.options,
         )
-        out = run_one(self.stage.handle_batch, event, context)
+        out = run_one(self.stage, event, context)
         return stages_pb2.ClassifyResponse(style=out.style, milliseconds=out.timings[-1].milliseconds)

@@ -1,7 +1,7 @@
 """The style stage: name a product garment's colour × pattern class, pick its weights.
 
 Pure logic — arrays and a loaded model in, :class:`StyleLabel` / a registry key out;
-no file, network or queue I/O (``load_style_model`` reads the registry it is given
+no file, network or queue I/O (``fittingroom.style.model.load_model`` reads the registry it is given
 and is meant to run once at start-up, not per request).
 
 Class lists live in the manifest's ``classes`` as ``"colour:<name>"`` entries followed
@@ -25,11 +25,11 @@ from fittingroom.colour import measure_garment_colour
 from fittingroom.pattern import Fabric, fabric_patch
 from fittingroom.errors import UnknownStyleError
 from fittingroom.garments import COLOURS, Garment, StyleLabel, parse_style_key
-from fittingroom.registry import ModelManifest, ModelRegistry
-from fittingroom.style.model import INPUT_SIZE, StyleNet, build_style_model
+from fittingroom.registry import ModelManifest
+from fittingroom.settings import STYLE_FALLBACKS
+from fittingroom.style.model import INPUT_SIZE, StyleNet
 from fittingroom.style.preprocess import letterbox, masked_crop, to_model_tensor
 
-FALLBACKS = ("none", "nearest")
 
 
 def style_input(image: np.ndarray, garment: Garment, size: int = INPUT_SIZE) -> np.ndarray:
@@ -142,8 +142,8 @@ def resolve_translation_key(
       Ties go to the alphabetically first key; keys that are not ``colour-pattern``
       are ignored. Still raises when nothing usable is available.
     """
-    if fallback not in FALLBACKS:
-        raise ValueError(f"unknown fallback '{fallback}'; choose one of {', '.join(FALLBACKS)}")
+    if fallback not in STYLE_FALLBACKS:
+        raise ValueError(f"unknown fallback '{fallback}'; choose one of {', '.join(STYLE_FALLBACKS)}")
     if label.key in available:
         return label.key
     if fallback == "nearest":
@@ -151,25 +151,6 @@ def resolve_translation_key(
         if key is not None:
             return key
     raise UnknownStyleError(label.key, list(available))
-
-
-def load_style_model(
-    registry: ModelRegistry,
-    name: str = "stylenet",
-    version: str | None = None,
-    device: str | torch.device = "cpu",
-) -> tuple[StyleNet, ModelManifest]:
-    """Rebuild a registered StyleNet in eval mode; classes via :func:`style_classes`."""
-    state, manifest = registry.load("style", name, version)
-    model = build_style_model(manifest.architecture)
-    model.load_state_dict(state)
-    colours, patterns = decode_style_classes(manifest.classes)
-    if (len(colours), len(patterns)) != (model.num_colours, model.num_patterns):
-        raise ValueError(
-            f"style model {name}/{manifest.version}: manifest lists {len(colours)} colours and "
-            f"{len(patterns)} patterns but the heads have {model.num_colours}/{model.num_patterns}"
-        )
-    return model.to(device).eval(), manifest
 
 
 def style_classes(manifest: ModelManifest) -> tuple[list[str], list[str]]:

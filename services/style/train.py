@@ -27,8 +27,8 @@ from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
 from fittingroom.style.dataset import StyleCropDataset
 from fittingroom.style.metrics import StyleEvaluation, evaluate_style, write_confusion_plots
-from fittingroom.style.model import StyleNet, build_style_model, style_architecture
-from fittingroom.style.stage import encode_style_classes, load_style_model, style_classes
+from fittingroom.style.model import StyleNet, build_model, load_model, model_architecture
+from fittingroom.style.stage import encode_style_classes, style_classes
 from fittingroom.training import (
     LossHistory,
     load_checkpoint,
@@ -168,11 +168,11 @@ def train_style(opts: StyleTrainOptions) -> ModelManifest:
     out_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator()
     train_loader, val_loader = _loaders(opts, generator)
-    arch = style_architecture("stylenet_small", num_colours=len(COLOUR_NAMES),
+    arch = model_architecture("stylenet_small", num_colours=len(COLOUR_NAMES),
                               num_patterns=len(PATTERNS), width=opts.width,
                               hidden=opts.hidden, dropout=opts.dropout, input_size=opts.input_size,
                               spectrum=opts.spectrum)
-    model = build_style_model(arch).to(device)
+    model = build_model(arch).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = _scheduler(opts, optimizer, opts.epochs * len(train_loader))
     criterion = nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
@@ -213,7 +213,7 @@ def evaluate_registered(data_root: Path, store_dir: Path, name: str = "stylenet"
                         batch_size: int = 128) -> StyleEvaluation:
     """Score a registered StyleNet on a split; optionally write confusion PNGs to ``out_dir``."""
     registry = ModelRegistry.with_starter_models(LocalFolderStore(store_dir))
-    model, manifest = load_style_model(registry, name, version, device=select_device(device))
+    model, manifest = load_model(registry, f"{name}:{version}" if version else name, select_device(device))
     colours, patterns = style_classes(manifest)
     dataset = StyleCropDataset(data_root, split, colours=colours, patterns=patterns, size=model.input_size)
     evaluation = evaluate_style(model, DataLoader(dataset, batch_size=batch_size),

@@ -7,7 +7,6 @@ batch; generators are loaded on first use and kept warm.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from typing import Callable, Sequence
 
 import numpy as np
@@ -15,7 +14,7 @@ from torch import nn
 
 from fittingroom.errors import UnknownStyleError
 from fittingroom.serving.blobs import load_array, save_array
-from fittingroom.serving.stage_base import add_timing, per_event
+from fittingroom.serving.stage_base import Batch, add_timing
 from fittingroom.storage import ObjectStore
 from fittingroom.tensors import request_key
 from fittingroom.translation.stage import translate_batch
@@ -33,23 +32,16 @@ class TranslationStage:
         self.store = store
 
     def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+        """Load each crop, run each style class's generator once over its group, store the results."""
         started = time.perf_counter()
-        crops = per_event(events, self._load)
-        results: list = list(crops)
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, crop in enumerate(crops):
-            if not isinstance(crop, BaseException):
-                groups[events[i].style.translation_key].append(i)
-        for key, indices in groups.items():
-            try:
-                generated = translate_batch(self.generator_for(key), np.stack([crops[i] for i in indices]))
-            except Exception as exc:  # noqa: BLE001 - fails this style group only
-                for i in indices:
-                    results[i] = exc
-                continue
-            for i, image in zip(indices, generated):
-                results[i] = per_event([events[i]], lambda e: self._finish(e, image, started))[0]
-        return results
+        return (
+            Batch.of(events)
+            .map(lambda event, _: self._load(event))
+            .map_groups(lambda event, _: event.style.translation_key,
+                        lambda key, crops: translate_batch(self.generator_for(key), np.stack(crops)))
+            .map(lambda event, image: self._finish(event, image, started))
+            .results()
+        )
 
     def _load(self, event: events_pb2.TryOnEvent) -> np.ndarray:
         key = event.style.translation_key

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from fittingroom.translation.losses import GANLoss, identity_step, linear_decay_factor, reconstruction_loss
-from fittingroom.translation.networks import PatchDiscriminator, build_generator, generator_architecture, init_weights
+from fittingroom.translation.networks import PatchDiscriminator, build_model, init_weights, model_architecture
 from fittingroom.translation.options import TranslationTrainOptions
 from fittingroom.translation.pool import ImagePool
 
@@ -35,9 +35,9 @@ class CycleGANModel:
     def __init__(self, opts: TranslationTrainOptions, device: torch.device | str = "cpu") -> None:
         self.opts = opts
         self.device = torch.device(device)
-        self.architecture = generator_architecture(opts.generator, ngf=opts.ngf, n_blocks=opts.n_blocks, norm=opts.norm)
-        self.G_A = self._net(build_generator(self.architecture))
-        self.G_B = self._net(build_generator(self.architecture))
+        self.architecture = model_architecture(opts.generator, ngf=opts.ngf, n_blocks=opts.n_blocks, norm=opts.norm)
+        self.G_A = self._net(build_model(self.architecture))
+        self.G_B = self._net(build_model(self.architecture))
         self.D_A = self._net(PatchDiscriminator(3, opts.ndf, opts.n_layers, opts.norm))
         self.D_B = self._net(PatchDiscriminator(3, opts.ndf, opts.n_layers, opts.norm))
         self.gan_loss = GANLoss(opts.gan_mode).to(self.device)

@@ -2,7 +2,7 @@
 
 Same layer layout as the original CycleGAN code (Zhu et al., junyanz/
 pytorch-CycleGAN-and-pix2pix), so weights trained here follow the paper's recipe.
-A generator is rebuilt from its registry manifest through :func:`build_generator`,
+A generator is rebuilt from its registry manifest through :func:`build_model`,
 which only accepts the builder names listed in :data:`BUILDERS`.
 """
 
@@ -15,8 +15,12 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from fittingroom.builders import build, check_builder
+from fittingroom.builders import build, check_builder, load_built
+from fittingroom.errors import UnknownStyleError
+from fittingroom.garments import parse_style_key
+from fittingroom.registry import ModelManifest, ModelRegistry, available_style_classes, parse_model_ref
 
+KIND = "translation"
 NORMS = ("instance", "batch", "none")
 
 
@@ -169,21 +173,44 @@ BUILDERS: dict[str, Callable[..., ResnetGenerator]] = {
 }
 
 
-def build_generator(spec: dict[str, Any]) -> ResnetGenerator:
+def build_model(spec: dict[str, Any]) -> ResnetGenerator:
     """Rebuild a generator from a manifest's ``{"builder": name, "kwargs": {...}}``."""
-    return build(BUILDERS, "generator", spec)
+    return build(BUILDERS, KIND, spec)
 
 
-def generator_architecture(builder: str, **overrides: Any) -> dict[str, Any]:
+def model_architecture(builder: str, **overrides: Any) -> dict[str, Any]:
     """Manifest architecture dict for ``builder``: every kwarg spelled out.
 
     ``None`` overrides keep the builder's default, so the manifest records the
     actual sizes and stays valid if a builder's defaults change later.
     """
-    params = inspect.signature(check_builder(BUILDERS, "generator", builder)).parameters
+    params = inspect.signature(check_builder(BUILDERS, KIND, builder)).parameters
     unknown = set(overrides) - set(params)
     if unknown:
         raise ValueError(f"builder '{builder}' has no arguments {sorted(unknown)}")
     kwargs = {name: p.default for name, p in params.items()}
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return {"builder": builder, "kwargs": kwargs}
+
+
+def generator_ref(translation_model: str, style_key: str) -> str:
+    """The registry reference of a style class's generator: ``*`` in ``translation_model`` is the class."""
+    return translation_model.replace("*", style_key, 1)
+
+
+def load_model(registry: ModelRegistry, ref: str, device: torch.device | str = "cpu") -> tuple[ResnetGenerator, ModelManifest]:
+    """A style class's generator G_A by ``<style class>[:version]``, on ``device``, in eval mode.
+
+    Raises :class:`UnknownStyleError` (listing the available classes) when the
+    name is not a style class with weights, and :class:`ModelNotFoundError` when
+    the class exists but the version does not.
+    """
+    style_key, _ = parse_model_ref(ref)
+    available = available_style_classes(registry)
+    try:
+        parse_style_key(style_key)
+    except ValueError:
+        raise UnknownStyleError(style_key, available) from None
+    if style_key not in available:
+        raise UnknownStyleError(style_key, available)
+    return load_built(registry, KIND, BUILDERS, ref, device)

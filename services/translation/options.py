@@ -1,6 +1,6 @@
 """Training options for one CycleGAN style-class generator.
 
-Defaults are the original project's recipe (DESIGN §1): 256×256 crops with
+Defaults are the original project's recipe (docs/design.md §1): 256×256 crops with
 horizontal flips, 50 epochs (25 constant + 25 linear decay), Adam 2e-4/β1 0.5,
 LSGAN, cycle weight 10, identity weight 0.5 applied once every 20 steps, and
 Smooth L1 as the reconstruction loss. Each field's ``help`` metadata becomes the

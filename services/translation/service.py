@@ -14,18 +14,17 @@ from fittingroom.training import select_device
 from fittingroom.translation.adapter import SERVICE, TranslationStage
 from fittingroom.translation.servicer import TranslationServicer
 from fittingroom.registry import available_style_classes
-from fittingroom.translation.stage import load_generator
+from fittingroom.translation.networks import generator_ref, load_model
 from fittingroom.v1 import stages_pb2_grpc
 
 
 def _load(settings: Settings) -> LoadedService:
     registry = model_registry(settings)
-    version = None if settings.translation_version == "latest" else settings.translation_version
     device = select_device(settings.device)
     generators = {}
     for key in available_style_classes(registry):
         with timed_load(SERVICE, key):
-            generators[key] = load_generator(registry, key, version)[0].to(device)
+            generators[key] = load_model(registry, generator_ref(settings.translation_model, key), device)[0]
     stage = TranslationStage(generators.__getitem__, sorted(generators), request_store(settings))
     return LoadedService(handle_batch=stage.handle_batch)
 

@@ -1,6 +1,6 @@
 """The translation stage: recolour/re-pattern garment crops with a style class's generator.
 
-Pure logic (DESIGN §2): arrays in, arrays out. Loading weights goes through the
+Pure logic (docs/design.md §2): arrays in, arrays out. Loading weights goes through the
 model registry handed in by the caller, so the same code serves the CLI, the gRPC
 servicer and the Kafka worker.
 """
@@ -11,11 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fittingroom.errors import BadImageError, UnknownStyleError
-from fittingroom.garments import parse_style_key
-from fittingroom.registry import ModelManifest, ModelRegistry, available_style_classes
+from fittingroom.errors import BadImageError
 from fittingroom.translation.dataset import to_uint8
-from fittingroom.translation.networks import build_generator
 
 KIND = "translation"
 
@@ -47,25 +44,3 @@ def translate_garment(generator: nn.Module, crop: np.ndarray) -> np.ndarray:
     if not isinstance(crop, np.ndarray) or crop.ndim != 3:
         raise BadImageError(f"garment crop must be an HxWx3 array, got {getattr(crop, 'shape', type(crop))}")
     return translate_batch(generator, crop[None])[0]
-
-
-def load_generator(
-    registry: ModelRegistry, style_key: str, version: str | None = None, device: torch.device | str = "cpu"
-) -> tuple[nn.Module, ModelManifest]:
-    """The style class's G_A in eval mode, and its manifest.
-
-    Raises :class:`UnknownStyleError` (listing the available classes) when the
-    key is malformed or the class has no weights at all, and
-    :class:`ModelNotFoundError` when the class exists but ``version`` does not.
-    """
-    available = available_style_classes(registry)
-    try:
-        parse_style_key(style_key)
-    except ValueError:
-        raise UnknownStyleError(style_key, available) from None
-    if style_key not in available:
-        raise UnknownStyleError(style_key, available)
-    state, manifest = registry.load(KIND, style_key, version)
-    generator = build_generator(manifest.architecture)
-    generator.load_state_dict(state)
-    return generator.to(device).eval(), manifest

@@ -1,4 +1,4 @@
-"""The embedded try-on pipeline: the method of DESIGN §1 in one process.
+"""The embedded try-on pipeline: the method of docs/design.md §1 in one process.
 
 It only wires the pure stage functions of the four services together and keeps
 the models loaded; the distributed gateway runs the same stages over gRPC/Kafka.
@@ -20,16 +20,18 @@ from fittingroom.crops import translation_input
 from fittingroom.garments import Garment, StyleLabel
 from fittingroom.pattern import Fabric
 from fittingroom.registry import ModelRegistry
-from fittingroom.segmentation.model import load_segmentation_model
+from fittingroom.segmentation import model as segmentation_model
 from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments
-from fittingroom.settings import Settings, split_model_ref
+from fittingroom.settings import Settings
+from fittingroom.style import model as style_model
 from fittingroom.style.stage import (
-    classify_style, load_style_model, product_fabric, resolve_translation_key, style_classes,
+    classify_style, product_fabric, resolve_translation_key, style_classes,
 )
 from fittingroom.training import select_device, set_torch_threads
 from fittingroom.registry import available_style_classes
-from fittingroom.translation.stage import load_generator, translate_garment
+from fittingroom.translation import networks as translation_model
+from fittingroom.translation.stage import translate_garment
 
 
 @dataclass
@@ -75,14 +77,11 @@ class TryOnPipeline:
         self.registry = registry
         self.device = select_device(settings.device)
         set_torch_threads(settings.torch_threads)
-        seg_name, seg_version = split_model_ref(settings.segmentation_model)
-        style_name, style_version = split_model_ref(settings.style_model)
-        self.segmenter, self.segmentation_manifest = load_segmentation_model(registry, seg_name, seg_version)
-        self.classifier, self.style_manifest = load_style_model(registry, style_name, style_version)
+        self.segmenter, self.segmentation_manifest = segmentation_model.load_model(
+            registry, settings.segmentation_model, self.device)
+        self.classifier, self.style_manifest = style_model.load_model(registry, settings.style_model, self.device)
         self.style_colours, self.style_patterns = style_classes(self.style_manifest)
         self.pose_estimator = PoseEstimator(threads=max(1, settings.torch_threads)) if settings.body_prior else None
-        self.segmenter.to(self.device)
-        self.classifier.to(self.device)
         self.translation_classes = available_style_classes(registry)
         self._generators: dict[str, object] = {}
         self._style_cache: LruCache[StyleAnalysis] = LruCache(settings.style_cache_size)
@@ -90,9 +89,8 @@ class TryOnPipeline:
     def generator(self, key: str):
         """The CycleGAN generator for a style class, loaded on first use."""
         if key not in self._generators:
-            version = self.settings.translation_version
-            generator, _ = load_generator(self.registry, key, None if version == "latest" else version)
-            self._generators[key] = generator.to(self.device)
+            ref = translation_model.generator_ref(self.settings.translation_model, key)
+            self._generators[key] = translation_model.load_model(self.registry, ref, self.device)[0]
         return self._generators[key]
 
     def analyse_style(self, style_image: np.ndarray) -> StyleAnalysis:

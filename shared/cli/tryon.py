@@ -14,7 +14,7 @@ from fittingroom.cli.errors import EXIT_REJECTED, cli_errors
 from fittingroom.errors import FittingroomError
 from fittingroom.images import read_image, write_image
 from fittingroom.registry import ModelRegistry
-from fittingroom.settings import Settings
+from fittingroom.settings import GARMENT_POLICIES_HELP, STYLE_FALLBACKS_HELP, Settings
 from fittingroom.storage import LocalFolderStore
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -90,7 +90,7 @@ def images_in(folder: Path) -> list[Path]:
 
 
 def _run_one(pipeline, person_path: Path, style_path: Path, out: Path, sheet: Optional[Path], settings: Settings):
-    limits = {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_image_bytes}
+    limits = settings.image_limits()
     person = read_image(person_path, **limits)
     style = read_image(style_path, **limits)
     result = pipeline.run(person, style)
@@ -107,8 +107,8 @@ def tryon(
     sheet: Optional[Path] = typer.Option(None, help="Also write a contact sheet PNG here."),
     person_dir: Optional[Path] = typer.Option(None, help="Folder mode: every photo in it is tried on."),
     out_dir: Optional[Path] = typer.Option(None, help="Folder mode: results (and sheets) go here."),
-    garment: Optional[str] = typer.Option(None, help="Garment to replace: 'match' (default: where the product is worn), 'largest' or a category name."),
-    fallback: Optional[str] = typer.Option(None, help="Unknown style class: 'none' (error) or 'nearest'."),
+    garment: Optional[str] = typer.Option(None, help=f"Garment to replace: {GARMENT_POLICIES_HELP}."),
+    fallback: Optional[str] = typer.Option(None, help=f"Unknown style class: {STYLE_FALLBACKS_HELP}."),
     feather: Optional[float] = typer.Option(None, help="Feather the garment's inner edge (pixels)."),
     exact_colour: Optional[bool] = typer.Option(None, "--exact-colour/--no-exact-colour", help="Move the garment to the product's measured colour after translation (default FITTINGROOM_EXACT_COLOUR, on)."),
     exact_pattern: Optional[bool] = typer.Option(None, "--exact-pattern/--no-exact-pattern", help="Patterned products: tile the product's own fabric over the garment, shaded by its folds (default FITTINGROOM_EXACT_PATTERN, on)."),

@@ -1,6 +1,6 @@
 """The Kafka bus: an acknowledged publish and a batching, manually committing consumer.
 
-Delivery is at-least-once (DESIGN §3): a worker publishes its output event, waits
+Delivery is at-least-once (docs/design.md §3): a worker publishes its output event, waits
 for the broker's acknowledgement (acks=all), and only then commits the input
 offsets it has processed. A worker killed in between re-delivers the batch to its
 successor; consumers downstream deduplicate by request id. Messages are small

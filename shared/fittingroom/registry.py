@@ -1,6 +1,6 @@
 """Model registry: safetensors weights plus a JSON manifest per model version.
 
-Layout in the object store (DESIGN §2)::
+Layout in the object store (docs/design.md §2)::
 
     models/<kind>/<name>/<version>/weights.safetensors
     models/<kind>/<name>/<version>/manifest.json
@@ -61,6 +61,12 @@ class ModelManifest:
         raw = json.loads(data)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def parse_model_ref(ref: str) -> tuple[str, str | None]:
+    """A model reference ``name[:version]`` → ``(name, version)``; no version means the newest."""
+    name, _, version = ref.partition(":")
+    return name, (version or None)
 
 
 def model_prefix(kind: str, name: str, version: str) -> str:

@@ -1,7 +1,7 @@
 """Retry with exponential backoff, jitter and an overall deadline.
 
 Transient faults — object storage restarting, a broker electing a leader, a reset
-connection — should cost a short wait, not a failed request (DESIGN §6). One small
+connection — should cost a short wait, not a failed request (docs/design.md §6). One small
 policy object is shared by the MinIO store and the Kafka bus so both back off the
 same way, and tests can shrink the waits without touching the callers.
 """

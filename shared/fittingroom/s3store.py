@@ -1,6 +1,6 @@
 """The :class:`~fittingroom.storage.ObjectStore` on a MinIO (S3) bucket.
 
-The services exchange images and tensors through MinIO (DESIGN §2). Object storage
+The services exchange images and tensors through MinIO (docs/design.md §2). Object storage
 can blip — a restart, a dropped connection, a 503 while the server initialises — so
 every call is retried with backoff until the policy's deadline; only then, or for an
 error that retrying cannot fix (bad credentials, missing bucket), does a typed error

@@ -19,7 +19,11 @@ from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 PREFIX = "FITTINGROOM_"
 _DEFAULT_PORTS = ", ".join(f"{s.name} {s.grpc_port}" for s in SERVICES)
+# The vocabularies a setting (and the per-request option of the same name) accepts.
+GARMENT_POLICIES = ("match", "largest")  # or a DeepFashion2 category name
 GARMENT_POLICIES_HELP = "'match' (the garment worn where the product goes), 'largest' or a DeepFashion2 category name"
+STYLE_FALLBACKS = ("none", "nearest")
+STYLE_FALLBACKS_HELP = "'none' (an unknown style is an error) or 'nearest' (use the nearest trained class)"
 
 
 
@@ -35,12 +39,12 @@ class Settings:
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, cuda:N"})
     segmentation_model: str = field(default="maskrcnn-mobilenet", metadata={"help": "registry name[:version] of the Mask R-CNN"})
     style_model: str = field(default="stylenet", metadata={"help": "registry name[:version] of the style classifier"})
-    translation_version: str = field(default="latest", metadata={"help": "version of the per-class CycleGAN generators"})
+    translation_model: str = field(default="*", metadata={"help": "registry name[:version] of the per-class CycleGAN generators; the name '*' stands for each style class (e.g. '*:v2')"})
     torch_threads: int = field(default=0, metadata={"help": "CPU threads for torch (0 = torch's default); 1 avoids oversubscription when several services share cores"})
     garment_policy: str = field(default="match", metadata={"help": f"which person garment to replace: {GARMENT_POLICIES_HELP}"})
     body_prior: bool = field(default=True, metadata={"help": "clip the shopper's garment to the person and its body region with the pose model, and fall back to a body-region garment when Mask R-CNN finds none"})
     score_threshold: float = field(default=0.3, metadata={"help": "minimum Mask R-CNN score for a garment"})
-    style_fallback: str = field(default="none", metadata={"help": "'none' (unknown style is an error) or 'nearest' (use the nearest trained class)"})
+    style_fallback: str = field(default="none", metadata={"help": STYLE_FALLBACKS_HELP})
     exact_colour: bool = field(default=True, metadata={"help": "after translation, move the garment to the product's measured colour (CIELAB), keeping its folds and shading"})
     exact_pattern: bool = field(default=True, metadata={"help": "for patterned products, tile the product's own fabric over the garment, shaded by the translated garment's folds"})
     feather_px: float = field(default=0.0, metadata={"help": "soften the garment's inner edge by this many pixels"})
@@ -83,14 +87,21 @@ class Settings:
         settings.validate()
         return settings
 
+    def image_limits(self) -> dict[str, int]:
+        """The decode limits every door applies to an uploaded image (``read_image``'s keywords)."""
+        return {"max_pixels": self.max_image_pixels, "max_bytes": self.max_image_bytes}
+
     def validate(self) -> None:
         """Check cross-field rules; raises SettingsError naming the variable."""
         from fittingroom.garments import CATEGORIES
 
-        if self.garment_policy not in ("match", "largest") and self.garment_policy not in CATEGORIES:
+        if self.garment_policy not in GARMENT_POLICIES and self.garment_policy not in CATEGORIES:
             raise SettingsError(f"{PREFIX}GARMENT_POLICY={self.garment_policy!r}: expected {GARMENT_POLICIES_HELP}")
-        if self.style_fallback not in ("none", "nearest"):
-            raise SettingsError(f"{PREFIX}STYLE_FALLBACK={self.style_fallback!r}: expected 'none' or 'nearest'")
+        if self.style_fallback not in STYLE_FALLBACKS:
+            raise SettingsError(f"{PREFIX}STYLE_FALLBACK={self.style_fallback!r}: expected {STYLE_FALLBACKS_HELP}")
+        if not self.translation_model.startswith("*"):
+            raise SettingsError(f"{PREFIX}TRANSLATION_MODEL={self.translation_model!r}: expected '*' or '*:<version>' "
+                                "(the generators are registered under their style class)")
         if not 0.0 <= self.score_threshold <= 1.0:
             raise SettingsError(f"{PREFIX}SCORE_THRESHOLD={self.score_threshold}: expected 0..1")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):
@@ -105,12 +116,6 @@ class Settings:
             default = f.default if f.default is not dataclasses.MISSING else "~/.local/share/fittingroom/store"
             rows.append((PREFIX + f.name.upper(), str(default), f.metadata.get("help", "")))
         return rows
-
-
-def split_model_ref(ref: str) -> tuple[str, str | None]:
-    """``"name:version"`` → (name, version); a bare name means the latest version."""
-    name, _, version = ref.partition(":")
-    return name, (version or None)
 
 
 def _parse(name: str, raw: str, kind: Any) -> Any:

@@ -9,7 +9,7 @@ import torch
 from fittingroom.data.synth import generate_dataset
 from fittingroom.registry import ModelRegistry
 from fittingroom.segmentation.dataset import SegmentationDataset, collate
-from fittingroom.segmentation.model import load_segmentation_model, maskrcnn_mobilenet_v3_large_fpn
+from fittingroom.segmentation.model import load_model, maskrcnn_mobilenet_v3_large_fpn
 from fittingroom.segmentation.options import SegmentationTrainOptions
 from fittingroom.segmentation.train import TrainState, train_segmentation, train_step
 from fittingroom.storage import LocalFolderStore
@@ -77,5 +77,5 @@ def test_train_resume_evaluate_and_register(data_root, tmp_path):
     assert resumed.metrics["epochs"] == 2 and resumed.dtype == "float16"
     assert len(resumed.classes) == 13 and json.loads(resumed.to_json())["training"]["epochs"] == 2
 
-    model, manifest = load_segmentation_model(ModelRegistry(LocalFolderStore(tmp_path / "store")), "seg-test")
+    model, manifest = load_model(ModelRegistry(LocalFolderStore(tmp_path / "store")), "seg-test")
     assert manifest.version == "v2" and not model.training

@@ -13,7 +13,8 @@ from fittingroom.garments import COLOURS, COLOUR_NAMES, PATTERNS
 from fittingroom.registry import ModelRegistry
 from fittingroom.storage import LocalFolderStore
 from fittingroom.style.cli import app
-from fittingroom.style.stage import load_style_model, style_classes
+from fittingroom.style.model import load_model
+from fittingroom.style.stage import style_classes
 from fittingroom.style.train import StyleTrainOptions, train_style
 
 CLASSES = ("red-solid", "red-stripes", "blue-solid", "blue-stripes")
@@ -64,7 +65,7 @@ def test_training_lowers_loss_and_publishes(data_root, tmp_path):
     assert (tmp_path / "run" / "loss.png").is_file()
     assert manifest.version == "v1" and manifest.dtype == "float16"
     assert {"val_colour_acc", "val_pattern_acc", "val_joint_acc"} <= set(manifest.metrics)
-    model, loaded = load_style_model(ModelRegistry(LocalFolderStore(tmp_path / "store")))
+    model, loaded = load_model(ModelRegistry(LocalFolderStore(tmp_path / "store")), "stylenet")
     assert style_classes(loaded) == (list(COLOUR_NAMES), list(PATTERNS))
     assert loaded.metrics == manifest.metrics
 

@@ -14,7 +14,8 @@ from fittingroom.storage import LocalFolderStore
 from fittingroom.translation.cli import app
 from fittingroom.translation.model import CycleGANModel
 from fittingroom.translation.options import TranslationTrainOptions
-from fittingroom.translation.stage import load_generator, translate_garment
+from fittingroom.translation.networks import load_model
+from fittingroom.translation.stage import translate_garment
 from fittingroom.translation.train import train_translation
 
 TINY = dict(ngf=4, n_blocks=1, ndf=8, n_layers=2, load_size=36, crop_size=32, device="cpu", sample_count=3)
@@ -97,7 +98,7 @@ def test_train_writes_run_files_and_registers_g_a(tmp_path, folders):
     assert (manifest.kind, manifest.name, manifest.version) == ("translation", "red-solid", "v1")
     assert manifest.classes == ["red-solid"] and manifest.training["steps"] == 8
     assert {"final_cycle_A", "final_G_A", "final_D_A"} <= set(manifest.metrics)
-    generator, loaded = load_generator(ModelRegistry(LocalFolderStore(tmp_path / "store")), "red-solid")
+    generator, loaded = load_model(ModelRegistry(LocalFolderStore(tmp_path / "store")), "red-solid")
     assert loaded.sha256 == manifest.sha256 and loaded.dtype == "float16"
     assert all(not k.startswith(("D_", "G_B")) for k in generator.state_dict())
     assert translate_garment(generator, np.zeros((32, 32, 3), np.uint8)).shape == (32, 32, 3)

@@ -1,4 +1,4 @@
-"""Compositing maths (DESIGN §1 steps 4, 6–10)."""
+"""Compositing maths (docs/design.md §1 steps 4, 6–10)."""
 
 import numpy as np
 import pytest

@@ -7,9 +7,9 @@ from fittingroom.garments import NUM_CATEGORIES
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.segmentation.model import (
     BUILDERS,
-    architecture_for,
-    build_segmentation_model,
-    load_segmentation_model,
+    model_architecture,
+    build_model,
+    load_model,
     maskrcnn_mobilenet_v3_large_fpn,
     maskrcnn_resnet50_fpn_v2,
     weight_bytes,
@@ -36,22 +36,22 @@ def test_resnet_builder_is_full_size_with_requested_classes():
 
 
 def test_build_from_architecture_dict_uses_kwargs():
-    model = build_segmentation_model(architecture_for("maskrcnn_mobilenet_v3_large_fpn", num_classes=3, min_size=128))
+    model = build_model(model_architecture("maskrcnn_mobilenet_v3_large_fpn", num_classes=3, min_size=128))
     assert _num_classes(model) == 3
     assert model.transform.min_size == (128,)
     assert set(BUILDERS) == {"maskrcnn_mobilenet_v3_large_fpn", "maskrcnn_resnet50_fpn_v2"}
     with pytest.raises(ValueError, match="unknown segmentation builder"):
-        build_segmentation_model({"builder": "nope", "kwargs": {}})
+        build_model({"builder": "nope", "kwargs": {}})
 
 
 def test_load_segmentation_model_round_trips_through_registry(tmp_path):
     torch.manual_seed(0)
-    architecture = architecture_for("maskrcnn_mobilenet_v3_large_fpn", fpn_channels=32)
-    model = build_segmentation_model(architecture)
+    architecture = model_architecture("maskrcnn_mobilenet_v3_large_fpn", fpn_channels=32)
+    model = build_model(architecture)
     registry = ModelRegistry(LocalFolderStore(tmp_path))
     manifest = ModelManifest(kind="segmentation", name="seg", version="v1", architecture=architecture)
     registry.save(manifest, model.state_dict(), half=True)
-    loaded, found = load_segmentation_model(registry, "seg")
+    loaded, found = load_model(registry, "seg")
     assert found.dtype == "float16" and not loaded.training
     key = "roi_heads.box_head.fc6.weight"
     assert torch.allclose(loaded.state_dict()[key], model.state_dict()[key], atol=1e-3)

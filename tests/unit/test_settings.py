@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from fittingroom.errors import SettingsError
-from fittingroom.settings import Settings, split_model_ref
+from fittingroom.registry import parse_model_ref
+from fittingroom.settings import Settings
 
 
 def test_defaults_and_environment():
@@ -35,6 +36,6 @@ def test_bad_values_name_the_variable(env, name):
 
 def test_category_policy_and_model_refs():
     assert Settings.from_env({"FITTINGROOM_GARMENT_POLICY": "trousers"}).garment_policy == "trousers"
-    assert split_model_ref("stylenet:3") == ("stylenet", "3")
-    assert split_model_ref("stylenet") == ("stylenet", None)
+    assert parse_model_ref("stylenet:3") == ("stylenet", "3")
+    assert parse_model_ref("stylenet") == ("stylenet", None)
     assert len(Settings.documentation()) >= 10

@@ -7,9 +7,9 @@ from safetensors.torch import save
 from fittingroom.style.model import (
     BUILDERS,
     StyleNet,
-    build_style_model,
+    build_model,
     masked_mean_rgb,
-    style_architecture,
+    model_architecture,
     stylenet_small,
 )
 
@@ -22,8 +22,8 @@ def test_forward_shapes_per_head():
 
 
 def test_build_from_architecture_dict_round_trips_weights():
-    arch = style_architecture("stylenet_small", num_colours=4, num_patterns=2, width=8)
-    a, b = build_style_model(arch), build_style_model(arch)
+    arch = model_architecture("stylenet_small", num_colours=4, num_patterns=2, width=8)
+    a, b = build_model(arch), build_model(arch)
     b.load_state_dict(a.state_dict())
     a.eval(), b.eval()
     x = torch.rand(2, 3, 96, 96)
@@ -34,7 +34,7 @@ def test_build_from_architecture_dict_round_trips_weights():
 
 def test_unknown_builder_is_rejected():
     with pytest.raises(ValueError, match="stylenet_small"):
-        build_style_model({"builder": "resnet999", "kwargs": {}})
+        build_model({"builder": "resnet999", "kwargs": {}})
 
 
 def test_starter_weights_under_two_megabytes_in_fp16():

@@ -8,14 +8,13 @@ from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
 from fittingroom.garments import COLOUR_NAMES, PATTERNS, Garment
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
-from fittingroom.style.model import build_style_model, style_architecture
+from fittingroom.style.model import build_model, load_model, model_architecture
 from fittingroom.style.preprocess import letterbox, to_model_tensor
 from fittingroom.style.stage import (
     classify_style,
     classify_style_batch,
     decode_style_classes,
     encode_style_classes,
-    load_style_model,
     style_classes,
     style_input,
 )
@@ -87,7 +86,7 @@ def test_letterbox_keeps_tall_aspect():
 
 def _model(num_colours=8, num_patterns=5):
     torch.manual_seed(0)
-    return build_style_model(style_architecture(num_colours=num_colours,
+    return build_model(model_architecture(num_colours=num_colours,
                                                 num_patterns=num_patterns, width=8)).eval()
 
 
@@ -128,10 +127,10 @@ def test_load_style_model_from_registry(tmp_path):
     model = _model(2, 3)
     registry = ModelRegistry(LocalFolderStore(tmp_path))
     registry.save(ModelManifest("style", "stylenet", "v1",
-                                style_architecture(num_colours=2, num_patterns=3, width=8),
+                                model_architecture(num_colours=2, num_patterns=3, width=8),
                                 classes=encode_style_classes(["red", "blue"], ["solid", "dots", "print"])),
                   model.state_dict(), half=True)
-    loaded, manifest = load_style_model(registry)
+    loaded, manifest = load_model(registry, "stylenet")
     assert not loaded.training
     assert style_classes(manifest) == (["red", "blue"], ["solid", "dots", "print"])
     x = torch.rand(1, 3, 96, 96)

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save
 
 from fittingroom.translation.networks import (
-    BUILDERS, PatchDiscriminator, ResnetGenerator, build_generator, generator_architecture, init_weights,
+    BUILDERS, PatchDiscriminator, ResnetGenerator, build_model, model_architecture, init_weights,
 )
 
 
@@ -50,16 +50,16 @@ def test_init_weights_normal_002():
 
 
 def test_build_generator_from_architecture_matches_state_dict():
-    arch = generator_architecture("resnet_generator_slim", ngf=8, n_blocks=None)
+    arch = model_architecture("resnet_generator_slim", ngf=8, n_blocks=None)
     assert arch["kwargs"]["ngf"] == 8 and arch["kwargs"]["n_blocks"] == 6
-    first, second = build_generator(arch), build_generator(arch)
+    first, second = build_model(arch), build_model(arch)
     second.load_state_dict(first.state_dict())
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(first(x), second(x))
 
 
 def test_unknown_builder_and_kwarg_rejected():
-    with pytest.raises(ValueError, match="unknown generator builder"):
-        build_generator({"builder": "os.system", "kwargs": {}})
+    with pytest.raises(ValueError, match="unknown translation builder"):
+        build_model({"builder": "os.system", "kwargs": {}})
     with pytest.raises(ValueError, match="no arguments"):
-        generator_architecture("resnet_generator_slim", depth=3)
+        model_architecture("resnet_generator_slim", depth=3)

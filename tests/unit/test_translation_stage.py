@@ -7,17 +7,17 @@ import torch
 from fittingroom.errors import BadImageError, ModelNotFoundError, UnknownStyleError
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
-from fittingroom.translation.networks import build_generator, generator_architecture
+from fittingroom.translation.networks import build_model, load_model, model_architecture
 from fittingroom.registry import available_style_classes
-from fittingroom.translation.stage import load_generator, translate_batch, translate_garment
+from fittingroom.translation.stage import translate_batch, translate_garment
 from fittingroom.translation.visuals import sample_grid
 
-ARCH = generator_architecture("resnet_generator_slim", ngf=4, n_blocks=1)
+ARCH = model_architecture("resnet_generator_slim", ngf=4, n_blocks=1)
 
 
 def make_generator():
     torch.manual_seed(0)
-    return build_generator(ARCH).eval()
+    return build_model(ARCH).eval()
 
 
 def test_translate_garment_shape_and_dtype():
@@ -54,7 +54,7 @@ def save_generator(registry, name="red-stripes", version="v1"):
 def test_registry_round_trip_in_half(tmp_path):
     registry = ModelRegistry(LocalFolderStore(tmp_path))
     original = save_generator(registry)
-    loaded, manifest = load_generator(registry, "red-stripes")
+    loaded, manifest = load_model(registry, "red-stripes")
     assert manifest.dtype == "float16" and manifest.architecture == ARCH
     assert not loaded.training
     crop = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -67,12 +67,12 @@ def test_unknown_style_lists_available(tmp_path):
     registry = ModelRegistry(LocalFolderStore(tmp_path))
     save_generator(registry)
     with pytest.raises(UnknownStyleError) as info:
-        load_generator(registry, "blue-dots")
+        load_model(registry, "blue-dots")
     assert info.value.available == ["red-stripes"]
     with pytest.raises(UnknownStyleError):
-        load_generator(registry, "not a key")
+        load_model(registry, "not a key")
     with pytest.raises(ModelNotFoundError):
-        load_generator(registry, "red-stripes", version="v9")
+        load_model(registry, "red-stripes:v9")
 
 
 def test_sample_grid_layout():

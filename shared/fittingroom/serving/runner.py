@@ -92,7 +92,7 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
         max_batch=settings.worker_max_batch, max_wait_ms=settings.worker_max_wait_ms,
     )
     producer = make_producer(settings.kafka_bootstrap, client_id=f"fittingroom-{definition.name}")
-    return StageWorker(spec, handle.handle_batch, consumer, producer, publish, RetryPolicy())
+    return StageWorker(spec, handle, consumer, producer, publish, RetryPolicy())
 
 
 def run_service(definition: ServiceDefinition, settings: Settings) -> None:

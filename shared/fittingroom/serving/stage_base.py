@@ -3,39 +3,88 @@
 The Kafka worker hands it a polled batch; the gRPC servicer hands it a batch of
 one built from its request. Either way the result per event is the enriched
 event or the exception that failed it, so one bad request never fails a batch.
+:class:`Batch` carries those per-event outcomes through an adapter's steps.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence, TypeVar
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, Protocol, Sequence, TypeVar
 
 from fittingroom.colour import Lab
 from fittingroom.serving.logs import request_context
-from fittingroom.settings import Settings
 from fittingroom.v1 import common_pb2, events_pb2
 
 T = TypeVar("T")
+U = TypeVar("U")
+Event = events_pb2.TryOnEvent
 
 
-def per_event(events: Sequence[events_pb2.TryOnEvent], fn: Callable[[events_pb2.TryOnEvent], T]) -> list["T | BaseException"]:
-    """Apply ``fn`` to each event, keeping its exception in place of a result."""
-    results: list = []
-    for event in events:
-        with request_context(event.request_id):
+class BatchHandler(Protocol):
+    """What both doors of a stage call: one outcome per event, in event order."""
+
+    def handle_batch(self, events: Sequence[Event]) -> list[Event | Exception]: ...
+
+
+@dataclass
+class Batch(Generic[T]):
+    """Per-event outcomes of one batch, in event order: a value, or the exception that failed it.
+
+    Each step maps the successes and keeps failures in place, so an adapter reads
+    as its steps; no index juggling, no ``isinstance`` checks.
+    """
+
+    events: Sequence[Event]
+    outcomes: list
+
+    @classmethod
+    def of(cls, events: Sequence[Event]) -> "Batch[Event]":
+        return cls(events, list(events))
+
+    def _succeeded(self) -> list[int]:
+        return [i for i, outcome in enumerate(self.outcomes) if not isinstance(outcome, Exception)]
+
+    def map(self, fn: Callable[[Event, T], U]) -> "Batch[U]":
+        """``fn(event, value)`` for each success, in its request's log context; a raise fails that event."""
+        outcomes = list(self.outcomes)
+        for i in self._succeeded():
+            with request_context(self.events[i].request_id):
+                try:
+                    outcomes[i] = fn(self.events[i], outcomes[i])
+                except Exception as exc:  # noqa: BLE001 - kept per event
+                    outcomes[i] = exc
+        return Batch(self.events, outcomes)
+
+    def map_together(self, fn: Callable[[list[T]], Sequence[U]]) -> "Batch[U]":
+        """``fn`` once over every success (one forward pass); a raise fails all of them."""
+        return self.map_groups(lambda _event, _value: None, lambda _key, values: fn(values))
+
+    def map_groups(self, key: Callable[[Event, T], Hashable], fn: Callable[[Hashable, list[T]], Sequence[U]]) -> "Batch[U]":
+        """``fn(key, values)`` once per group of successes sharing ``key``; a raise fails that group only."""
+        groups: dict[Hashable, list[int]] = defaultdict(list)
+        for i in self._succeeded():
+            groups[key(self.events[i], self.outcomes[i])].append(i)
+        outcomes = list(self.outcomes)
+        for group_key, indices in groups.items():
             try:
-                results.append(fn(event))
-            except Exception as exc:  # noqa: BLE001 - kept per event
-                results.append(exc)
-    return results
+                results = list(fn(group_key, [self.outcomes[i] for i in indices]))
+                if len(results) != len(indices):
+                    raise RuntimeError(f"batch step returned {len(results)} results for {len(indices)} inputs")
+            except Exception as exc:  # noqa: BLE001 - fails this group only
+                results = [exc] * len(indices)
+            for i, result in zip(indices, results):
+                outcomes[i] = result
+        return Batch(self.events, outcomes)
+
+    def results(self) -> list:
+        """The outcomes: a value or an exception per event, in event order."""
+        return list(self.outcomes)
 
 
 def add_timing(event: events_pb2.TryOnEvent, stage: str, started: float) -> None:
     event.timings.append(common_pb2.StageTiming(stage=stage, milliseconds=(time.perf_counter() - started) * 1000.0))
-
-
-def image_limits(settings: Settings) -> dict[str, int]:
-    return {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_image_bytes}
 
 
 def option(event: events_pb2.TryOnEvent, name: str, default: T) -> T:

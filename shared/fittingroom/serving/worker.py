@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 from google.protobuf.message import DecodeError
 
-from fittingroom.retry import RetryPolicy
 from fittingroom.chain import COMPLETED, DLQ, FAILED, StageSpec
 from fittingroom.errors import TransientError
+from fittingroom.retry import RetryPolicy
 from fittingroom.serving.errors import error_code_name, error_message
 from fittingroom.serving.metrics import (
     BATCH_SIZE,
@@ -30,12 +30,10 @@ from fittingroom.serving.metrics import (
     STAGE_LATENCY,
     record_consumer_lag,
 )
+from fittingroom.serving.stage_base import BatchHandler
 from fittingroom.v1 import events_pb2
 
 log = logging.getLogger(__name__)
-
-BatchHandler = Callable[[Sequence[events_pb2.TryOnEvent]], list["events_pb2.TryOnEvent | BaseException"]]
-
 
 def parse_event(raw: bytes) -> events_pb2.TryOnEvent:
     """Decode an envelope; raises ValueError for anything that is not a usable event."""
@@ -59,9 +57,9 @@ def observe_end_to_end(service: str, path: str, event: events_pb2.TryOnEvent, ou
 class StageWorker:
     """Runs one stage's batch handler over its Kafka input topic until stopped."""
 
-    def __init__(self, spec: StageSpec, handle_batch: BatchHandler, consumer, producer, publish, retry: RetryPolicy) -> None:
+    def __init__(self, spec: StageSpec, handler: BatchHandler, consumer, producer, publish, retry: RetryPolicy) -> None:
         self.spec = spec
-        self.handle_batch = handle_batch
+        self.handler = handler
         self.consumer = consumer
         self.producer = producer
         self.publish = publish
@@ -128,7 +126,7 @@ class StageWorker:
 
     def _safe_handle(self, batch: list[events_pb2.TryOnEvent]) -> list:
         try:
-            return self.handle_batch(batch)
+            return self.handler.handle_batch(batch)
         except TransientError as exc:
             return [exc] * len(batch)
         except Exception as exc:  # noqa: BLE001 - one bad batch must not kill the worker
@@ -136,7 +134,7 @@ class StageWorker:
             return [exc] * len(batch)
 
     def _emit(self, event: events_pb2.TryOnEvent, result) -> None:
-        if isinstance(result, BaseException):
+        if isinstance(result, Exception):
             failed = events_pb2.TryOnEvent()
             failed.CopyFrom(event)
             failed.stage = events_pb2.FAILED

@@ -1,0 +1,33 @@
+"""The three model families share one convention: BUILDERS, model_architecture, build_model, load_model."""
+
+import importlib
+
+import pytest
+
+from fittingroom.errors import SettingsError
+from fittingroom.settings import Settings
+from fittingroom.translation.networks import generator_ref
+
+FAMILIES = {"segmentation": "fittingroom.segmentation.model", "style": "fittingroom.style.model",
+            "translation": "fittingroom.translation.networks"}
+
+
+@pytest.mark.parametrize("kind, module", FAMILIES.items())
+def test_every_family_has_the_same_names(kind, module):
+    family = importlib.import_module(module)
+    assert family.KIND == kind
+    assert family.BUILDERS and all(callable(b) for b in family.BUILDERS.values())
+    for name in ("model_architecture", "build_model", "load_model"):
+        assert callable(getattr(family, name)), f"{module}.{name}"
+    builder = next(iter(family.BUILDERS))
+    assert family.model_architecture(builder)["builder"] == builder
+    with pytest.raises(ValueError, match=f"unknown {kind} builder"):
+        family.build_model({"builder": "nope", "kwargs": {}})
+
+
+def test_translation_models_use_the_same_reference_syntax():
+    assert generator_ref("*", "red-solid") == "red-solid"
+    assert generator_ref("*:v2", "red-solid") == "red-solid:v2"
+    assert Settings(translation_model="*:v2").translation_model == "*:v2"
+    with pytest.raises(SettingsError, match="TRANSLATION_MODEL"):
+        Settings(translation_model="red-solid").validate()

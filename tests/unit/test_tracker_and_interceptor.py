@@ -1,0 +1,110 @@
+"""The gateway's status tracker and the gRPC error interceptor, without Kafka or a server."""
+
+from __future__ import annotations
+
+import threading
+
+import grpc
+import pytest
+
+from fittingroom.errors import BadImageError, TransientError, UnknownStyleError
+from fittingroom.gateway.tracker import StatusTracker
+from fittingroom.serving.errors import ERROR_CODE_METADATA
+from fittingroom.serving.grpc_server import ServiceInterceptor
+from fittingroom.v1 import events_pb2
+
+
+def _event(stage, request_id="r1"):
+    return events_pb2.TryOnEvent(request_id=request_id, stage=stage)
+
+
+def test_stages_only_move_forward_and_a_final_state_is_counted_once():
+    tracker = StatusTracker()
+    assert tracker.record(_event(events_pb2.SEGMENTED))
+    assert not tracker.record(_event(events_pb2.SEGMENTED))  # redelivered
+    assert tracker.record(_event(events_pb2.COMPLETED))
+    assert not tracker.record(_event(events_pb2.TRANSLATED))  # late, stale
+    assert not tracker.record(_event(events_pb2.COMPLETED))  # duplicate completion
+    assert tracker.get("r1").stage == events_pb2.COMPLETED
+
+
+def test_history_fills_in_stages_that_a_later_event_overtook():
+    tracker = StatusTracker()
+    tracker.record(_event(events_pb2.STYLED))  # its `segmented` event has not arrived
+    stages = [s.stage for s in tracker.history("r1")]
+    assert stages == [events_pb2.SUBMITTED, events_pb2.SEGMENTED, events_pb2.STYLED]
+
+
+def test_a_failure_does_not_invent_the_stages_it_skipped():
+    tracker = StatusTracker()
+    tracker.record(_event(events_pb2.SUBMITTED))
+    tracker.record(_event(events_pb2.FAILED))
+    assert [s.stage for s in tracker.history("r1")] == [events_pb2.SUBMITTED, events_pb2.FAILED]
+
+
+def test_capacity_evicts_the_oldest_request():
+    tracker = StatusTracker(capacity=2)
+    for rid in ("a", "b", "c"):
+        tracker.record(_event(events_pb2.SUBMITTED, rid))
+    assert tracker.get("a") is None and tracker.history("a") == []
+    assert tracker.get("c") is not None
+
+
+def test_a_waiter_wakes_on_the_next_status():
+    tracker = StatusTracker()
+    tracker.record(_event(events_pb2.SUBMITTED))
+    timer = threading.Timer(0.05, lambda: tracker.record(_event(events_pb2.SEGMENTED)))
+    timer.start()
+    fresh = tracker.wait_for_change("r1", seen=1, timeout=5.0)
+    timer.join()
+    assert [s.stage for s in fresh] == [events_pb2.SEGMENTED]
+    assert tracker.wait_for_change("unknown", seen=0, timeout=0.01) == []
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    def __init__(self):
+        self.trailing = ()
+        self.status = None
+
+    def set_trailing_metadata(self, metadata):
+        self.trailing = metadata
+
+    def abort(self, status, message):
+        self.status, self.message = status, message
+        raise Aborted(message)
+
+
+def _wrapped(behaviour):
+    handler = grpc.unary_unary_rpc_method_handler(behaviour)
+    details = type("Details", (), {"method": "/fittingroom.v1.StyleService/Classify"})()
+    return ServiceInterceptor("style").intercept_service(lambda _d: handler, details).unary_unary
+
+
+@pytest.mark.parametrize("error, status, code", [
+    (BadImageError("truncated"), grpc.StatusCode.INVALID_ARGUMENT, "bad_image"),
+    (UnknownStyleError("teal-solid", ["red-solid"]), grpc.StatusCode.INVALID_ARGUMENT, "unknown_style"),
+    (TransientError("store down"), grpc.StatusCode.UNAVAILABLE, "internal"),
+    (ZeroDivisionError("oops"), grpc.StatusCode.INTERNAL, "internal"),
+])
+def test_the_interceptor_maps_typed_errors_to_statuses_and_codes(error, status, code):
+    def behaviour(_request, _context):
+        raise error
+
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        _wrapped(behaviour)(object(), context)
+    assert context.status == status
+    assert dict(context.trailing)[ERROR_CODE_METADATA] == code
+    if isinstance(error, ZeroDivisionError):
+        assert "oops" not in context.message  # internals are not leaked to callers
+
+
+def test_the_interceptor_passes_answers_through_and_leaves_other_services_alone():
+    assert _wrapped(lambda request, _context: request * 2)(21, FakeContext()) == 42
+    handler = grpc.unary_unary_rpc_method_handler(lambda r, c: r)
+    details = type("Details", (), {"method": "/grpc.health.v1.Health/Check"})()
+    assert ServiceInterceptor("style").intercept_service(lambda _d: handler, details) is handler
