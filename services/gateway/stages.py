@@ -1,15 +1,22 @@
-"""The gateway's gRPC clients for the four stages, run in order under one deadline."""
+"""The gateway's gRPC clients for the chain's stages, run in order under one deadline.
+
+Each call is derived from the stage's declaration in ``fittingroom.chain``: its
+gRPC method names the request and response messages, whose fields are filled
+from, and merged back into, the event envelope by name.
+"""
 
 from __future__ import annotations
 
 import time
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.message import Message
 
 from fittingroom.chain import CHAIN
 from fittingroom.serving.errors import from_rpc_error
 from fittingroom.settings import Settings
-from fittingroom.v1 import events_pb2, stages_pb2, stages_pb2_grpc
+from fittingroom.v1 import events_pb2, stages_pb2
 
 DEFAULT_DEADLINE_SECONDS = 60.0
 
@@ -27,15 +34,56 @@ def _channel(address: str, settings: Settings) -> grpc.Channel:
     ])
 
 
+def _messages(grpc_method: str) -> tuple[type[Message], type[Message]]:
+    """Request and response classes of ``/package.Service/Method`` (from the generated protos)."""
+    service, method = grpc_method.strip("/").split("/")
+    found = stages_pb2.DESCRIPTOR.pool.FindServiceByName(service).FindMethodByName(method)
+    return message_factory.GetMessageClass(found.input_type), message_factory.GetMessageClass(found.output_type)
+
+
+# Request fields the event keeps somewhere other than under their own name.
+_EVENT_PATHS = {"translation_key": ("style", "translation_key")}
+
+
+def stage_request(event: events_pb2.TryOnEvent, request_type: type[Message]) -> Message:
+    """A stage's request, filled from the event's fields of the same names."""
+    request = request_type()
+    for field in request.DESCRIPTOR.fields:
+        owner, name = event, field.name
+        if name in _EVENT_PATHS:
+            parent, name = _EVENT_PATHS[name]
+            owner = getattr(event, parent)
+        if field.message_type is not None:
+            if owner.HasField(name):
+                getattr(request, field.name).CopyFrom(getattr(owner, name))
+        else:
+            setattr(request, field.name, getattr(owner, name))
+    return request
+
+
+def merge_reply(event: events_pb2.TryOnEvent, stage: str, reply: Message) -> None:
+    """Copy a stage's reply into the event (same field names); its time becomes a stage timing."""
+    for field in reply.DESCRIPTOR.fields:
+        if field.name == "milliseconds":
+            event.timings.add(stage=stage, milliseconds=reply.milliseconds)
+        elif field.message_type is not None:
+            if reply.HasField(field.name):
+                getattr(event, field.name).CopyFrom(getattr(reply, field.name))
+        else:
+            setattr(event, field.name, getattr(reply, field.name))
+
+
 class StageClients:
-    """Calls segmentation → style → translation → compositing for one request."""
+    """Calls the chain's stages (``fittingroom.chain.CHAIN``) in order for one request."""
 
     def __init__(self, settings: Settings) -> None:
         self.channels = [_channel(getattr(settings, f"{spec.name}_address"), settings) for spec in CHAIN]
-        self.segmentation = stages_pb2_grpc.SegmentationServiceStub(self.channels[0])
-        self.style = stages_pb2_grpc.StyleServiceStub(self.channels[1])
-        self.translation = stages_pb2_grpc.TranslationServiceStub(self.channels[2])
-        self.compositing = stages_pb2_grpc.CompositingServiceStub(self.channels[3])
+        self.calls = []
+        for spec, channel in zip(CHAIN, self.channels):
+            request_type, response_type = _messages(spec.grpc_method)
+            method = channel.unary_unary(spec.grpc_method, request_serializer=request_type.SerializeToString,
+                                         response_deserializer=response_type.FromString)
+            self.calls.append((spec.name, request_type, method))
 
     @staticmethod
     def _call(stage: str, method, request, deadline: float):
@@ -48,30 +96,11 @@ class StageClients:
     def run_chain(self, event: events_pb2.TryOnEvent, time_remaining: float | None) -> events_pb2.TryOnEvent:
         """The completed event, or the first stage's typed error."""
         deadline = time.monotonic() + (time_remaining if time_remaining is not None else DEFAULT_DEADLINE_SECONDS)
-        rid, options = event.request_id, event.options
-        seg = self._call("segmentation", self.segmentation.Segment, stages_pb2.SegmentRequest(
-            request_id=rid, person_image=event.person_image, style_image=event.style_image, options=options), deadline)
-        style = self._call("style", self.style.Classify, stages_pb2.ClassifyRequest(
-            request_id=rid, style_image=event.style_image, style_garment=seg.style_garment, options=options), deadline)
-        trans = self._call("translation", self.translation.Translate, stages_pb2.TranslateRequest(
-            request_id=rid, translation_input=seg.translation_input,
-            translation_key=style.style.translation_key), deadline)
-        comp = self._call("compositing", self.compositing.Composite, stages_pb2.CompositeRequest(
-            request_id=rid, person_image=event.person_image, person_garment=seg.person_garment,
-            translated=trans.translated, options=options, style=style.style), deadline)
         done = events_pb2.TryOnEvent()
         done.CopyFrom(event)
-        done.person_garment.CopyFrom(seg.person_garment)
-        done.style_garment.CopyFrom(seg.style_garment)
-        done.translation_input.CopyFrom(seg.translation_input)
-        done.style.CopyFrom(style.style)
-        done.translated.CopyFrom(trans.translated)
-        done.result.CopyFrom(comp.result)
-        done.exact_colour = comp.exact_colour
-        done.exact_pattern = comp.exact_pattern
+        for stage, request_type, method in self.calls:
+            merge_reply(done, stage, self._call(stage, method, stage_request(done, request_type), deadline))
         done.stage = events_pb2.COMPLETED
-        for name, reply in (("segmentation", seg), ("style", style), ("translation", trans), ("compositing", comp)):
-            done.timings.add(stage=name, milliseconds=reply.milliseconds)
         return done
 
     def close(self) -> None:

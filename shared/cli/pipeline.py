@@ -1,37 +1,44 @@
-"""The embedded try-on pipeline: the method of docs/design.md §1 in one process.
+"""The embedded try-on pipeline: the chain of docs/design.md §1 in one process.
 
-It only wires the pure stage functions of the four services together and keeps
-the models loaded; the distributed gateway runs the same stages over gRPC/Kafka.
-Style-side work (segmenting and classifying a product photo) is cached by the
-photo's content hash, because many shoppers try the same product.
+It runs the services' own stage adapters, in the order :data:`fittingroom.chain.CHAIN`
+declares, over an in-memory object store: the same stage boundaries, the same
+product cache (keyed by the product photo's sha256) and the same per-request
+options as the distributed services, by construction. Only the models are loaded
+here, once; a finished request's objects are dropped from memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from fittingroom.cache import LruCache
-from fittingroom.compositing.stage import composite_garment
-from fittingroom.crops import translation_input
+from fittingroom.chain import CHAIN
+from fittingroom.compositing.adapter import CompositingStage
 from fittingroom.garments import Garment, StyleLabel
+from fittingroom.images import encode_image
 from fittingroom.pattern import Fabric
-from fittingroom.registry import ModelRegistry
+from fittingroom.registry import ModelRegistry, available_style_classes
 from fittingroom.segmentation import model as segmentation_model
+from fittingroom.segmentation.adapter import SegmentationStage
 from fittingroom.segmentation.body import PoseEstimator
-from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments
+from fittingroom.segmentation.stage import product_garment, segment_garments
+from fittingroom.serving.blobs import garment_from_ref, load_array, load_image
+from fittingroom.serving.stage_base import BatchHandler
 from fittingroom.settings import Settings
+from fittingroom.storage import MemoryStore
 from fittingroom.style import model as style_model
-from fittingroom.style.stage import (
-    classify_style, product_fabric, resolve_translation_key, style_classes,
-)
+from fittingroom.style.adapter import StyleStage
+from fittingroom.style.stage import classify_style, product_fabric, resolve_translation_key, style_classes
+from fittingroom.tensors import put_object, request_key
 from fittingroom.training import select_device, set_torch_threads
-from fittingroom.registry import available_style_classes
 from fittingroom.translation import networks as translation_model
-from fittingroom.translation.stage import translate_garment
+from fittingroom.translation.adapter import TranslationStage
+from fittingroom.v1 import common_pb2, events_pb2
 
 
 @dataclass
@@ -58,19 +65,8 @@ class TryOnResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-class _Timer:
-    def __init__(self) -> None:
-        self.timings_ms: dict[str, float] = {}
-
-    def measure(self, name: str, fn, *args, **kwargs):
-        start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        self.timings_ms[name] = (time.perf_counter() - start) * 1000.0
-        return result
-
-
 class TryOnPipeline:
-    """Loads the three models once and runs try-ons on decoded RGB arrays."""
+    """Loads the three models once and runs try-ons through the chain's stage adapters."""
 
     def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
         self.settings = settings
@@ -82,9 +78,29 @@ class TryOnPipeline:
         self.classifier, self.style_manifest = style_model.load_model(registry, settings.style_model, self.device)
         self.style_colours, self.style_patterns = style_classes(self.style_manifest)
         self.pose_estimator = PoseEstimator(threads=max(1, settings.torch_threads)) if settings.body_prior else None
-        self.translation_classes = available_style_classes(registry)
         self._generators: dict[str, object] = {}
-        self._style_cache: LruCache[StyleAnalysis] = LruCache(settings.style_cache_size)
+        self._analyses: LruCache[StyleAnalysis] = LruCache(settings.style_cache_size)
+        self.store = MemoryStore("requests")
+        classes = available_style_classes(registry)
+        self.stages: dict[str, BatchHandler] = {
+            "segmentation": SegmentationStage(self.segmenter, self.store, settings, self.pose_estimator),
+            "style": StyleStage(self.classifier, self.style_colours, self.style_patterns, classes, self.store, settings),
+            "translation": TranslationStage(self.generator, classes, self.store),
+            "compositing": CompositingStage(self.store, settings),
+        }
+        missing = {spec.name for spec in CHAIN} ^ set(self.stages)
+        if missing:
+            raise RuntimeError(f"the embedded pipeline does not match the chain: {sorted(missing)}")
+
+    @property
+    def translation_classes(self) -> list[str]:
+        """Style classes with generators (what the style stage resolves labels to)."""
+        return self.stages["style"].translation_classes
+
+    @translation_classes.setter
+    def translation_classes(self, classes: list[str]) -> None:
+        self.stages["style"].translation_classes = list(classes)
+        self.stages["translation"].available = list(classes)
 
     def generator(self, key: str):
         """The CycleGAN generator for a style class, loaded on first use."""
@@ -94,18 +110,17 @@ class TryOnPipeline:
         return self._generators[key]
 
     def analyse_style(self, style_image: np.ndarray) -> StyleAnalysis:
-        """Steps 1–2: segment the product garment and pick its translation class (cached)."""
+        """Steps 1–2 alone, with the stage functions (benchmarks and checks; cached by content)."""
         digest = hashlib.sha256(style_image.tobytes() + str(style_image.shape).encode()).hexdigest()
-        cached = self._style_cache.get(digest)
+        cached = self._analyses.get(digest)
         if cached is not None:
             return cached
         garments = segment_garments(self.segmenter, style_image, score_threshold=self.settings.score_threshold)
         garment = product_garment(style_image, garments)
         label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment)
         key = resolve_translation_key(label, self.translation_classes, fallback=self.settings.style_fallback)
-        fabric = product_fabric(style_image, garment, label)
-        analysis = StyleAnalysis(garment=garment, label=label, translation_key=key, fabric=fabric)
-        self._style_cache.put(digest, analysis)
+        analysis = StyleAnalysis(garment, label, key, product_fabric(style_image, garment, label))
+        self._analyses.put(digest, analysis)
         return analysis
 
     def run(
@@ -116,32 +131,66 @@ class TryOnPipeline:
         exact_colour: bool | None = None,
         exact_pattern: bool | None = None,
     ) -> TryOnResult:
-        """Steps 1–10 of the method (plus the exact-colour step) on one person photo and one product photo."""
-        timer = _Timer()
-        style = timer.measure("style", self.analyse_style, style_image)
-        garments = timer.measure(
-            "segmentation", segment_garments, self.segmenter, person_image, self.settings.score_threshold
-        )
-        pose = timer.measure("body_prior", self.pose_estimator.estimate, person_image) if self.pose_estimator else None
-        garment = person_garment(person_image, garments, self.settings.garment_policy, style.garment.category, pose)
-        square = translation_input(person_image, garment)
-        generator = self.generator(style.translation_key)
-        translated = timer.measure("translation", translate_garment, generator, square)
-        feather = self.settings.feather_px if feather_px is None else feather_px
-        exact = self.settings.exact_colour if exact_colour is None else exact_colour
-        target = style.label.product_lab if exact else None
-        use_fabric = self.settings.exact_pattern if exact_pattern is None else exact_pattern
-        fabric = style.fabric if use_fabric else None
-        image = timer.measure(
-            "compositing", composite_garment, person_image, garment, translated, feather, target, fabric
+        """One try-on through every stage of the chain; a stage's typed error is raised as is."""
+        event = self._request(person_image, style_image, feather_px, exact_colour, exact_pattern)
+        try:
+            for spec in CHAIN:
+                event = self._step(spec.name, event)
+            return self._result(event)
+        finally:
+            self.store.delete_prefix(f"requests/{event.request_id}/")
+
+    def _request(self, person_image: np.ndarray, style_image: np.ndarray, feather_px: float | None,
+                 exact_colour: bool | None, exact_pattern: bool | None) -> events_pb2.TryOnEvent:
+        """The request event, with both photos stored as the gateway stores uploads.
+
+        Lossless and uncompressed (PPM): encoding costs a copy, and the stages
+        decode exactly the arrays they were given.
+        """
+        request_id = uuid.uuid4().hex
+        created = Timestamp()
+        created.GetCurrentTime()
+        options = common_pb2.TryOnOptions(feather_px=feather_px or 0.0)
+        if exact_colour is not None:
+            options.exact_colour = exact_colour
+        if exact_pattern is not None:
+            options.exact_pattern = exact_pattern
+        event = events_pb2.TryOnEvent(request_id=request_id, created=created, options=options,
+                                      stage=events_pb2.SUBMITTED)
+        for field_name, image in (("person_image", person_image), ("style_image", style_image)):
+            key = request_key(request_id, "gateway", f"{field_name}.ppm")
+            data = encode_image(image, fmt="ppm")
+            getattr(event, field_name).CopyFrom(put_object(self.store, key, data, "image/x-portable-pixmap"))
+        return event
+
+    def _step(self, stage: str, event: events_pb2.TryOnEvent) -> events_pb2.TryOnEvent:
+        outcome = self.stages[stage].handle_batch([event])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _result(self, event: events_pb2.TryOnEvent) -> TryOnResult:
+        """Read the completed event's objects back as arrays."""
+        limits = self.settings.image_limits()
+        image = load_image(self.store, event.result, "result", **limits)
+        style_image = load_image(self.store, event.style_image, "style image", **limits)
+        style = event.style
+        fabric = None
+        if style.product_fabric.key:
+            fabric = Fabric(load_array(self.store, style.product_fabric, "fabric"), style.product_garment_width)
+        label = StyleLabel(style.colour, style.pattern, style.confidence,
+                           tuple(style.product_lab) if len(style.product_lab) == 3 else None)
+        analysis = StyleAnalysis(
+            garment_from_ref(self.store, event.style_garment, style_image.shape[1], "style garment"),
+            label, style.translation_key, fabric,
         )
         return TryOnResult(
             image=image,
-            person_garment=garment,
-            style=style,
-            translation_input=square,
-            translated=translated,
-            exact_colour=target is not None,
-            exact_pattern=fabric is not None,
-            timings_ms=timer.timings_ms,
+            person_garment=garment_from_ref(self.store, event.person_garment, image.shape[1], "person garment"),
+            style=analysis,
+            translation_input=load_array(self.store, event.translation_input, "translation input"),
+            translated=load_array(self.store, event.translated, "translated garment"),
+            exact_colour=event.exact_colour,
+            exact_pattern=event.exact_pattern,
+            timings_ms={t.stage: t.milliseconds for t in event.timings},
         )

@@ -92,13 +92,20 @@ def read_image(path: str | Path, **limits: int) -> np.ndarray:
 
 
 def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
-    """Encode an RGB array as PNG (lossless, default) or JPEG bytes."""
+    """Encode an RGB array as PNG (lossless, default), PPM (lossless, uncompressed) or JPEG bytes.
+
+    PNG uses zlib level 1: about five times faster than the default level on a
+    photo, for files about a fifth larger; a try-on result is encoded once per request.
+    """
     buffer = io.BytesIO()
     pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
-    if fmt.lower() in ("jpg", "jpeg"):
+    kind = fmt.lower()
+    if kind in ("jpg", "jpeg"):
         pil.save(buffer, format="JPEG", quality=quality)
+    elif kind == "ppm":
+        pil.save(buffer, format="PPM")
     else:
-        pil.save(buffer, format="PNG")
+        pil.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

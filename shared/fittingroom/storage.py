@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -92,3 +93,42 @@ class LocalFolderStore:
 
     def describe(self) -> str:
         return f"folder:{self.root}"
+
+
+class MemoryStore:
+    """An :class:`ObjectStore` in process memory (the embedded pipeline's request objects)."""
+
+    def __init__(self, bucket: str = "memory") -> None:
+        self.bucket = bucket
+        self._objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._objects[_check_key(key)] = bytes(data)
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            try:
+                return self._objects[_check_key(key)]
+            except KeyError:
+                raise ObjectNotFoundError(key) from None
+
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            return _check_key(key) in self._objects
+
+    def list(self, prefix: str = "") -> list[str]:
+        with self._lock:
+            return sorted(k for k in self._objects if k.startswith(prefix))
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Forget every object under ``prefix`` (a finished request's); returns how many."""
+        with self._lock:
+            doomed = [k for k in self._objects if k.startswith(prefix)]
+            for key in doomed:
+                del self._objects[key]
+            return len(doomed)
+
+    def describe(self) -> str:
+        return f"memory:{self.bucket}"

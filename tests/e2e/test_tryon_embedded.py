@@ -77,3 +77,17 @@ def test_nearest_fallback_picks_a_trained_class(tmp_path):
     style, _ = render_shop_image(rng, (256, 320), garment=(category_id("short_sleeved_shirt"), "purple", "dots"))
     analysis = pipeline.analyse_style(style)
     assert analysis.translation_key in pipeline.translation_classes
+
+
+def test_embedded_runs_the_chains_own_stage_adapters(pipeline):
+    from fittingroom.chain import CHAIN
+
+    assert list(pipeline.stages) == [spec.name for spec in CHAIN]
+    for spec in CHAIN:
+        module, cls = spec.handler.split(":")
+        assert type(pipeline.stages[spec.name]).__module__ == module and type(pipeline.stages[spec.name]).__name__ == cls
+    person, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
+    result = pipeline.run(person, style)
+    assert list(result.timings_ms) == [spec.name for spec in CHAIN]
+    assert not pipeline.store.list("requests/")  # a finished request's objects are dropped
+    assert pipeline.store.list("cache/style/")  # the product's work stays cached, keyed by content
