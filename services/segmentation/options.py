@@ -1,4 +1,4 @@
-"""Training options for the segmentation model, one dataclass (each field is a CLI option).
+"""Training options for the segmentation model, one dataclass (each field is a CLI option, see fittingroom.options).
 
 Defaults follow the original project's recipe (30 epochs, horizontal flips) with
 SGD settings from torchvision's detection reference scaled to a batch of 4.
@@ -6,49 +6,47 @@ SGD settings from torchvision's detection reference scaled to a batch of 4.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from fittingroom.options import TrainOptions, option
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "step")
 
 
 @dataclass
-class SegmentationTrainOptions:
-    """Every knob of one segmentation training run."""
+class SegmentationTrainOptions(TrainOptions):
+    """Every knob of one segmentation training run (each is a ``fittingroom train segmentation`` option)."""
 
-    data_root: str = "var/data/deepfashion2"
-    out_dir: str = "var/runs/segmentation"
-    backbone: str = "maskrcnn_mobilenet_v3_large_fpn"
-    min_size: int = 0
-    max_size: int = 0
-    anchor_sizes: str = ""
-    polygon_source: str = "segmentation"
-    epochs: int = 30
-    batch_size: int = 4
-    lr: float = 0.02
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    lr_schedule: str = "cosine"
-    warmup_iters: int = 100
-    lr_step_epochs: int = 20
-    lr_gamma: float = 0.1
-    grad_clip: float = 10.0
-    hflip: bool = True
-    max_zoom: float = 2.0
-    num_workers: int = 0
-    num_threads: int = 0
-    max_train_images: int = 0
-    max_val_images: int = 0
-    device: str = "auto"
-    seed: int = 0
-    resume: str = ""
-    store_dir: str = "var/models"
-    model_name: str = "maskrcnn-mobilenet"
-    version: str = "v1"
-    half: bool = True
+    data_root: Path = option(Path("var/data/deepfashion2"), "DeepFashion2-format folder with train/ and validation/.")
+    out_dir: Path = option(Path("var/runs/segmentation"), "Checkpoint, loss history and loss-curve PNG.")
+    backbone: str = option("maskrcnn_mobilenet_v3_large_fpn", "Builder: maskrcnn_mobilenet_v3_large_fpn (CPU) or "
+                           "maskrcnn_resnet50_fpn_v2 (GPU).")
+    min_size: int = option(0, "Shorter side after resizing (0: builder default).")
+    max_size: int = option(0, "Longer-side limit after resizing (0: builder default).")
+    anchor_sizes: str = option("", "Comma-separated anchor size per FPN level, e.g. 48,96,192,384 (empty: builder "
+                               "default); scale them with --min-size.")
+    polygon_source: str = option("segmentation", "Mask polygons: segmentation or landmarks.")
+    epochs: int = option(30, "Training epochs.")
+    batch_size: int = option(4, "Images per step.")
+    lr: float = option(0.02, "Peak SGD learning rate.")
+    momentum: float = option(0.9, "SGD momentum.")
+    weight_decay: float = option(1e-4, "SGD weight decay.")
+    lr_schedule: str = option("cosine", f"Learning-rate schedule: {' or '.join(LR_SCHEDULES)} (cosine: per step to 0).")
+    warmup_iters: int = option(100, "Linear warmup steps.")
+    lr_step_epochs: int = option(20, "step schedule: epochs per decay.")
+    lr_gamma: float = option(0.1, "step schedule: decay factor.")
+    grad_clip: float = option(10.0, "Max gradient norm (0: off).")
+    hflip: bool = option(True, "Random horizontal flips.")
+    max_zoom: float = option(2.0, "Half the samples are a random 1/zoom window scaled up, zoom up to this (1 = off): "
+                             "garments at several scales.")
+    max_train_images: int = option(0, "Use the first N training images (0: all).")
+    max_val_images: int = option(0, "Evaluate the first N validation images (0: all).")
+    resume: str = option("", "Checkpoint to continue from (e.g. <out_dir>/checkpoint.pt).")
+    name: str = option("maskrcnn-mobilenet", "Registry model name.")
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -68,11 +66,6 @@ class SegmentationTrainOptions:
         if self.anchor_sizes:
             kwargs["anchor_sizes"] = [int(v) for v in self.anchor_sizes.split(",")]
         return kwargs
-
-    def to_json(self) -> dict[str, Any]:
-        """The options as a JSON-safe dict (for the manifest and checkpoints)."""
-        return dataclasses.asdict(self)
-
 
 def lr_factor(opts: SegmentationTrainOptions, iters_per_epoch: int) -> Callable[[int], float]:
     """Per-iteration multiplier of the base learning rate: linear warmup, then decay.

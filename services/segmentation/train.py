@@ -141,24 +141,24 @@ def make_loaders(opts: SegmentationTrainOptions) -> tuple[DataLoader, Segmentati
 
 def register(opts: SegmentationTrainOptions, state: TrainState, metrics: dict[str, Any]) -> ModelManifest:
     """Save the trained weights and manifest in the registry under ``opts.store_dir``."""
+    registry = ModelRegistry(LocalFolderStore(opts.store_dir))
     manifest = ModelManifest(
         kind="segmentation",
-        name=opts.model_name,
-        version=opts.version,
+        name=opts.name,
+        version=opts.version or registry.next_version("segmentation", opts.name),
         architecture=state.architecture,
         classes=list(CATEGORIES),
         training=opts.to_json(),
         metrics=metrics,
     )
-    registry = ModelRegistry(LocalFolderStore(opts.store_dir))
     return registry.save(manifest, state.model.state_dict(), half=opts.half)
 
 
 def train_segmentation(opts: SegmentationTrainOptions) -> ModelManifest:
     """Train (or resume), plot losses, evaluate COCO AP, register the model."""
     seed_everything(opts.seed)
-    if opts.num_threads:
-        torch.set_num_threads(opts.num_threads)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
     device = select_device(opts.device)
     loader, val = make_loaders(opts)
     state = build_state(opts, len(loader), device)
@@ -172,7 +172,7 @@ def train_segmentation(opts: SegmentationTrainOptions) -> ModelManifest:
         state.epoch += 1
         save_checkpoint(out / CHECKPOINT_FILE, state.checkpoint(opts))
     state.history.save_json(out / "history.json")
-    plot_loss_curves(state.history, out / "loss.png", f"{opts.model_name} {opts.version} ({opts.backbone})")
+    plot_loss_curves(state.history, out / "loss.png", f"{opts.name} ({opts.backbone})")
     metrics: dict[str, Any] = evaluate_model(state.model, val, device) if len(val) else {}
     metrics.update({
         "epochs": state.epoch,

@@ -11,11 +11,9 @@ number, so a resumed run continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -23,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from fittingroom.garments import COLOUR_NAMES, PATTERNS
+from fittingroom.options import TrainOptions, option
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
 from fittingroom.style.dataset import StyleCropDataset
@@ -43,41 +42,30 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass
-class StyleTrainOptions:
+class StyleTrainOptions(TrainOptions):
     """Every knob of a StyleNet training run (each is a ``fittingroom train style`` option).
 
     Defaults are the starter config: ~3 min for ~1500 crops on a busy 2-core CPU with
     ``threads=1`` (more threads than free cores makes torch several times slower).
     """
 
-    data_root: Path = Path("var/data")
-    out_dir: Path = Path("var/runs/style")
-    store_dir: Path = Path("var/models")
-    epochs: int = 24
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    width: int = 16
-    input_size: int = 96
-    spectrum: bool = True
-    hidden: int = 64
-    dropout: float = 0.1
-    jitter: float = 0.15
-    scale_min: float = 0.9
-    label_smoothing: float = 0.05
-    device: str = "auto"
-    threads: int = 0
-    seed: int = 0
-    num_workers: int = 0
-    resume: bool = False
-    name: str = "stylenet"
-    version: str | None = None
-    half: bool = True
-
-    def as_json(self) -> dict[str, Any]:
-        """The options as JSON-safe values, for checkpoints and the manifest."""
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+    data_root: Path = option(Path("var/data"), "Folder containing styles/{train,validation}/.")
+    out_dir: Path = option(Path("var/runs/style"), "Checkpoint, loss curve and confusion PNGs.")
+    epochs: int = option(24, "Training epochs.")
+    batch_size: int = option(32, "Crops per step.")
+    lr: float = option(2e-3, "Peak AdamW learning rate.")
+    weight_decay: float = option(1e-4, "AdamW weight decay.")
+    schedule: str = option("cosine", f"Learning-rate schedule: {' or '.join(SCHEDULES)} (cosine: per-step decay to 0).")
+    width: int = option(16, "Trunk width (channels of the first stage).")
+    input_size: int = option(96, "Side of the square garment crop the network reads.")
+    spectrum: bool = option(True, "Feed the garment's masked power spectrum (scale × orientation) to the heads.")
+    hidden: int = option(64, "Hidden units in each head.")
+    dropout: float = option(0.1, "Dropout before each head's output.")
+    jitter: float = option(0.15, "Shading/brightness jitter.")
+    scale_min: float = option(0.9, "Smallest random rescale.")
+    label_smoothing: float = option(0.05, "Label smoothing of both heads' cross-entropy.")
+    resume: bool = option(False, "Continue from out_dir/checkpoint.pt if present.")
+    name: str = option("stylenet", "Registry model name.")
 
 
 def _loaders(opts: StyleTrainOptions, generator: torch.Generator) -> tuple[DataLoader, DataLoader]:
@@ -136,22 +124,16 @@ def _resume(path: Path, model, optimizer, scheduler, history: LossHistory) -> tu
     return int(state["epoch"]), list(state.get("epoch_seconds", []))
 
 
-def next_version(registry: ModelRegistry, name: str) -> str:
-    """``v<N+1>`` where ``vN`` is the highest numbered version of ``name`` (``v1`` if none)."""
-    numbers = [int(v[1:]) for v in registry.versions("style", name) if v[1:].isdigit()]
-    return f"v{max(numbers, default=0) + 1}"
-
-
 def _publish(opts: StyleTrainOptions, model: StyleNet, arch: dict, evaluation: StyleEvaluation,
              history: LossHistory, epoch_seconds: list[float], train_count: int) -> ModelManifest:
     registry = ModelRegistry(LocalFolderStore(opts.store_dir))
-    training = opts.as_json() | {
+    training = opts.to_json() | {
         "train_count": train_count,
         "epoch_seconds": [round(s, 2) for s in epoch_seconds],
         "final_train_loss": history.epochs.get("train_loss", [None])[-1],
     }
     manifest = ModelManifest(
-        kind="style", name=opts.name, version=opts.version or next_version(registry, opts.name),
+        kind="style", name=opts.name, version=opts.version or registry.next_version("style", opts.name),
         architecture=arch, classes=encode_style_classes(COLOUR_NAMES, PATTERNS),
         training=training, metrics=evaluation.metrics(),
     )
@@ -197,7 +179,7 @@ def train_style(opts: StyleTrainOptions) -> ModelManifest:
         save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict(), "history": history.state_dict(),
                                "epoch": epoch + 1, "epoch_seconds": epoch_seconds,
-                               "options": opts.as_json()})
+                               "options": opts.to_json()})
     if evaluation is None:
         evaluation = evaluate_style(model, val_loader, device)
     plot_loss_curves(history, out_dir / "loss.png", f"StyleNet {opts.name}")

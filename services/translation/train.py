@@ -9,7 +9,6 @@ model registry, as kind ``translation`` named by the style class key.
 from __future__ import annotations
 
 import random
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from fittingroom.translation.visuals import sample_grid
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
-__all__ = ["UnpairedFolderDataset", "train_translation", "next_version", "make_loader"]
+__all__ = ["UnpairedFolderDataset", "train_translation", "make_loader"]
 
 
 def make_loader(dataset: UnpairedFolderDataset, opts: TranslationTrainOptions) -> DataLoader:
@@ -41,12 +40,6 @@ def make_loader(dataset: UnpairedFolderDataset, opts: TranslationTrainOptions) -
         dataset, batch_size=opts.batch_size, shuffle=sampler is None, sampler=sampler,
         num_workers=opts.num_workers,
     )
-
-
-def next_version(registry: ModelRegistry, style_class: str) -> str:
-    """``v<N+1>`` where N is the highest ``vN`` already registered for the style class."""
-    numbers = [int(m.group(1)) for v in registry.versions("translation", style_class) if (m := re.fullmatch(r"v?(\d+)", v))]
-    return f"v{max(numbers, default=0) + 1}"
 
 
 def _resume(model: CycleGANModel, history: LossHistory, path: Path) -> tuple[int, int]:
@@ -61,7 +54,7 @@ def _resume(model: CycleGANModel, history: LossHistory, path: Path) -> tuple[int
 
 def _checkpoint(model: CycleGANModel, history: LossHistory, opts: TranslationTrainOptions, epoch: int, step: int) -> dict[str, Any]:
     return {
-        "model": model.state_dict(), "history": history.state_dict(), "options": opts.to_dict(),
+        "model": model.state_dict(), "history": history.state_dict(), "options": opts.to_json(),
         "epoch": epoch, "step": step, "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
     }
 
@@ -98,10 +91,10 @@ def _register(
     manifest = ModelManifest(
         kind="translation",
         name=opts.style_class,
-        version=opts.version or next_version(registry, opts.style_class),
+        version=opts.version or registry.next_version("translation", opts.style_class),
         architecture=model.architecture,
         classes=[opts.style_class],
-        training={**opts.to_dict(), **run},
+        training={**opts.to_json(), **run},
         metrics={f"final_{name}": value for name, value in final.items()},
     )
     return registry.save(manifest, model.G_A.state_dict(), half=opts.half)
@@ -111,6 +104,8 @@ def train_translation(opts: TranslationTrainOptions) -> ModelManifest:
     """Train G_A/G_B/D_A/D_B for ``opts`` and register G_A; returns the saved manifest."""
     opts.validate()
     seed_everything(opts.seed)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
     device = select_device(opts.device)
     dataset = UnpairedFolderDataset(opts.source_dir, opts.target_dir, opts.load_size, opts.crop_size, opts.hflip)
     samples = dataset.fixed_samples(opts.sample_count)

@@ -74,8 +74,8 @@ def _segmentation(
 
     return train_segmentation(SegmentationTrainOptions(
         data_root=str(data), out_dir=str(work_dir / "runs/segmentation"), epochs=epochs, seed=seed,
-        lr=0.03, min_size=sizes[0], max_size=sizes[1], anchor_sizes=anchors, max_zoom=max_zoom, num_threads=1,
-        store_dir=str(store), model_name="maskrcnn-mobilenet", version=STARTER_VERSION, half=True,
+        lr=0.03, min_size=sizes[0], max_size=sizes[1], anchor_sizes=anchors, max_zoom=max_zoom, threads=1,
+        store_dir=store, name="maskrcnn-mobilenet", version=STARTER_VERSION, half=True,
     ))
 
 

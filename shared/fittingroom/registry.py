@@ -136,6 +136,11 @@ class ModelRegistry:
                     found.add(rest[0])
         return sorted(found, key=_version_sort_key)
 
+    def next_version(self, kind: str, name: str) -> str:
+        """``v<N+1>`` where ``vN`` is the highest numbered version of the model (``v1`` if none)."""
+        numbers = [int(m.group(1)) for v in self.versions(kind, name) if (m := re.fullmatch(r"v?(\d+)", v))]
+        return f"v{max(numbers, default=0) + 1}"
+
     def names(self, kind: str) -> list[str]:
         """Model names registered under a kind."""
         prefix = f"models/{kind}/"

@@ -52,7 +52,7 @@ def _options(data_root, tmp_path, **changes):
     opts = SegmentationTrainOptions(
         data_root=str(data_root), out_dir=str(tmp_path / "run"), store_dir=str(tmp_path / "store"),
         min_size=SIZE[1], max_size=SIZE[1], epochs=1, batch_size=2, lr=0.01, warmup_iters=2,
-        max_train_images=4, max_val_images=2, device="cpu", model_name="seg-test", version="v1",
+        max_train_images=4, max_val_images=2, device="cpu", name="seg-test", version="v1",
     )
     return dataclasses.replace(opts, **changes)
 

@@ -31,3 +31,25 @@ def test_translation_models_use_the_same_reference_syntax():
     assert Settings(translation_model="*:v2").translation_model == "*:v2"
     with pytest.raises(SettingsError, match="TRANSLATION_MODEL"):
         Settings(translation_model="red-solid").validate()
+
+
+def test_trainers_share_one_options_base_and_their_clis_are_their_fields():
+    import dataclasses
+    import inspect
+
+    from fittingroom.options import TrainOptions
+    from fittingroom.segmentation import cli as segmentation_cli
+    from fittingroom.segmentation.options import SegmentationTrainOptions
+    from fittingroom.style import cli as style_cli
+    from fittingroom.style.train import StyleTrainOptions
+    from fittingroom.translation import cli as translation_cli
+    from fittingroom.translation.options import TranslationTrainOptions
+
+    shared = {f.name for f in dataclasses.fields(TrainOptions)}
+    for options, cli in ((SegmentationTrainOptions, segmentation_cli), (StyleTrainOptions, style_cli),
+                         (TranslationTrainOptions, translation_cli)):
+        assert issubclass(options, TrainOptions)
+        fields = {f.name for f in dataclasses.fields(options)}
+        assert shared <= fields
+        assert set(inspect.signature(cli.train).parameters) == fields
+        assert all(f.metadata.get("help") for f in dataclasses.fields(options)), options.__name__
