@@ -8,18 +8,22 @@ times at-least-once delivery repeats an event.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from kafka.errors import KafkaError
 
+from fittingroom.errors import BusError
 from fittingroom.serving.metrics import END_TO_END_LATENCY, KAFKA_MESSAGES, REQUESTS
 from fittingroom.serving.errors import error_code_name
 from fittingroom.serving.worker import parse_event
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 SERVICE = "gateway"
+log = logging.getLogger(__name__)
 FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 
 
@@ -107,16 +111,24 @@ class TrackerFeed:
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        """Follow the progress topics until stopped; a broker outage pauses it, a bad record is skipped."""
         while not self.stopping.is_set():
-            records = self.consumer.poll_batch()
-            for record in records:
-                try:
-                    self.tracker.record(parse_event(record.value))
-                except ValueError:
-                    KAFKA_MESSAGES.labels(SERVICE, record.topic, "unparsable").inc()
-            if records:
-                self.consumer.commit(records)
-        self.consumer.close()
+            try:
+                records = self.consumer.poll_batch()
+                for record in records:
+                    try:
+                        self.tracker.record(parse_event(record.value))
+                    except ValueError:
+                        KAFKA_MESSAGES.labels(SERVICE, record.topic, "unparsable").inc()
+                if records:
+                    self.consumer.commit(records)
+            except (BusError, KafkaError) as exc:
+                log.warning("status feed paused: broker unreachable", extra={"error": str(exc)})
+                self.stopping.wait(1.0)
+        try:
+            self.consumer.close()
+        except (BusError, KafkaError) as exc:
+            log.warning("status feed close failed", extra={"error": str(exc)})
 
     def stop(self) -> None:
         self.stopping.set()

@@ -20,7 +20,7 @@ from fittingroom.crops import translation_input
 from fittingroom.garments import Garment
 from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments_batch
-from fittingroom.serving.blobs import garment_to_ref, load_image, save_array
+from fittingroom.serving.blobs import garment_to_ref, load_image, save_array, storage_errors
 from fittingroom.serving.metrics import CACHE_LOOKUPS
 from fittingroom.serving.stage_base import Batch, add_timing, option
 from fittingroom.settings import Settings
@@ -87,7 +87,9 @@ class SegmentationStage:
                 for p, on_person in zip(photos, persons)]
 
     def _cached_style(self, event: events_pb2.TryOnEvent) -> common_pb2.GarmentRef | None:
-        hit = self._style_cache.get(event.style_image.sha256)
+        # The bucket's lifecycle rule may have expired the cached mask: then segment again.
+        with storage_errors("cached product mask"):
+            hit = self._style_cache.get_valid(event.style_image.sha256, lambda ref: self.store.exists(ref.mask.key))
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
         return hit
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from fittingroom.cache import LruCache
 from fittingroom.garments import Garment, StyleLabel
-from fittingroom.serving.blobs import garment_from_ref, load_image, save_array
+from fittingroom.serving.blobs import garment_from_ref, load_image, save_array, storage_errors
 from fittingroom.serving.metrics import CACHE_LOOKUPS
 from fittingroom.serving.stage_base import Batch, add_timing, option
 from fittingroom.settings import Settings
@@ -82,7 +82,10 @@ class StyleStage:
         return described
 
     def _cached(self, event: events_pb2.TryOnEvent) -> Described | None:
-        hit = self._cache.get(event.style_image.sha256)
+        # The bucket's lifecycle rule may have expired the cached fabric: then classify again.
+        with storage_errors("cached product fabric"):
+            hit = self._cache.get_valid(event.style_image.sha256,
+                                        lambda described: described[1] is None or self.store.exists(described[1][0].key))
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
         return hit
 

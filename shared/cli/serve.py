@@ -39,7 +39,9 @@ def serve(
         module = importlib.import_module(f"fittingroom.{service.value}.service")
         from fittingroom.serving.runner import run_service
 
-        run_service(module.DEFINITION, settings)
+        code = run_service(module.DEFINITION, settings)
+    if code:
+        raise typer.Exit(code)
 
 
 serve_app = typer.Typer(add_completion=False, help="Run one Fittingroom service until SIGTERM.")

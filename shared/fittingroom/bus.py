@@ -23,6 +23,8 @@ from fittingroom.errors import BusError, BusUnavailableError, RetryError
 from fittingroom.retry import NO_RETRY, RetryPolicy, retry_call
 
 log = logging.getLogger(__name__)
+# Committed-offset metadata that marks an attempt in progress at that offset.
+ATTEMPT_MARK = "fittingroom-attempt:"
 T = TypeVar("T")
 
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
@@ -109,6 +111,18 @@ def publish(
     return _retrying(f"publish to {topic}", send, policy)
 
 
+def _parse_mark(committed: OffsetAndMetadata | None, offset: int) -> tuple[int, int] | None:
+    """``(attempts, last suspect offset)`` from a committed offset's metadata, if it marks ``offset``."""
+    metadata = getattr(committed, "metadata", "") or ""
+    if committed is None or committed.offset != offset or not metadata.startswith(ATTEMPT_MARK):
+        return None
+    try:
+        attempts, last = metadata[len(ATTEMPT_MARK):].split(":")
+        return int(attempts), int(last)
+    except ValueError:
+        return None
+
+
 class BatchConsumer:
     """A group member that hands out batches and commits only what was processed.
 
@@ -182,16 +196,56 @@ class BatchConsumer:
                 offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", epoch)
         return offsets
 
-    def commit(self, records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
+    def commit(self, records: Iterable[ConsumerRecord], suspects_until: int | None = None) -> dict[TopicPartition, int]:
         """Commit ``records`` as processed (offset + 1 per partition); returns the offsets.
 
+        ``suspects_until``: records up to this offset are still suspects (handled
+        one at a time after a crash); the commit carries that on as a marker.
         Raises :class:`BusError` when the group has moved the partition to another
         member meanwhile; those records will be re-delivered there.
         """
         offsets = self._next_offsets(records)
+        if suspects_until is not None:
+            # Every record of a crashed batch was in its one attempt: the next suspect starts at 1.
+            offsets = {tp: OffsetAndMetadata(meta.offset, f"{ATTEMPT_MARK}1:{suspects_until}", meta.leader_epoch)
+                       if meta.offset <= suspects_until else meta for tp, meta in offsets.items()}
         if offsets:
             _retrying("commit", lambda: self.consumer.commit(offsets), self.retry)
         return {tp: meta.offset for tp, meta in offsets.items()}
+
+    @staticmethod
+    def _first_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
+        first: dict[TopicPartition, int] = {}
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            first[tp] = min(first.get(tp, rec.offset), rec.offset)
+        return first
+
+    def attempts_before(self, records: Iterable[ConsumerRecord]) -> dict[TopicPartition, tuple[int, int] | None]:
+        """Per partition, ``(attempts started, last suspect offset)`` at its first record, or ``None``.
+
+        Not ``None`` only after a process died while handling a batch: the marker
+        :meth:`mark_attempt` left in the group's committed offset says how often
+        handling began at this offset, and up to which offset the records it was
+        handled with are suspects. The marker lives in Kafka, so it survives the crash.
+        """
+        found: dict[TopicPartition, tuple[int, int] | None] = {}
+        for tp, offset in self._first_offsets(records).items():
+            committed = _retrying("read committed offset", lambda: self.consumer.committed(tp, metadata=True), self.retry)
+            found[tp] = _parse_mark(committed, offset)
+        return found
+
+    def mark_attempt(self, records: Iterable[ConsumerRecord], attempt: int, last: int | None = None) -> None:
+        """Durably note that handling ``records`` starts its ``attempt``-th try (committed offsets unchanged).
+
+        ``last``: the last suspect offset (default: each partition's last record here).
+        """
+        records = list(records)
+        ends = {tp: meta.offset - 1 for tp, meta in self._next_offsets(records).items()}
+        offsets = {tp: OffsetAndMetadata(offset, f"{ATTEMPT_MARK}{attempt}:{ends[tp] if last is None else last}", -1)
+                   for tp, offset in self._first_offsets(records).items()}
+        if offsets:
+            _retrying("mark attempt", lambda: self.consumer.commit(offsets), self.retry)
 
     def rewind(self, records: Iterable[ConsumerRecord]) -> None:
         """Seek back so the next poll returns ``records`` (and what followed) again.
@@ -199,10 +253,7 @@ class BatchConsumer:
         Partitions no longer assigned to this member are skipped: their new owner
         starts from the last commit anyway.
         """
-        first: dict[TopicPartition, int] = {}
-        for rec in records:
-            tp = TopicPartition(rec.topic, rec.partition)
-            first[tp] = min(first.get(tp, rec.offset), rec.offset)
+        first = self._first_offsets(records)
         assigned = self.consumer.assignment()
         for tp, offset in first.items():
             if tp in assigned:

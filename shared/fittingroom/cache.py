@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -36,6 +36,15 @@ class LruCache(Generic[V]):
             self._items.move_to_end(key)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
+
+    def get_valid(self, key: str, valid: Callable[[V], bool]) -> V | None:
+        """:meth:`get`, but an entry that fails ``valid`` (its stored object is gone) is dropped and missed."""
+        value = self.get(key)
+        if value is not None and not valid(value):
+            with self._lock:
+                self._items.pop(key, None)
+            return None
+        return value
 
     def __len__(self) -> int:
         return len(self._items)

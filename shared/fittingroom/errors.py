@@ -127,6 +127,20 @@ class ClientError(FittingroomError):
     """The gateway answered a client (``fittingroom client …``) with an error status."""
 
 
+class HandlerCrash(FittingroomError):
+    """A stage's handler raised on this event alone (not a typed failure), or it killed the worker process."""
+
+    code = ErrorCode.INTERNAL
+
+
+class DependencyDown(Exception):
+    """Kafka or object storage is unreachable: a worker pauses instead of failing requests."""
+
+    def __init__(self, dependency: str, cause: BaseException) -> None:
+        super().__init__(f"{dependency} unreachable: {cause}")
+        self.dependency = dependency
+
+
 class StorageError(FittingroomError):
     """Object storage refused a request for a reason retrying cannot fix."""
 

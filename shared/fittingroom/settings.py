@@ -64,6 +64,8 @@ class Settings:
     grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
     worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
+    max_attempts: int = field(default=3, metadata={"help": "a Kafka record whose handling took the worker process down this many times goes to tryon.dlq and tryon.failed"})
+    request_deadline_s: float = field(default=600.0, metadata={"help": "a request whose dependency (object storage) stays down fails only after this long from its creation; until then workers pause and retry"})
     drain_seconds: float = field(default=10.0, metadata={"help": "graceful shutdown: finish in-flight work for this long after SIGTERM"})
     segmentation_address: str = field(default=stage("segmentation").local_address, metadata={"help": "gateway → segmentation service"})
     style_address: str = field(default=stage("style").local_address, metadata={"help": "gateway → style service"})
@@ -104,6 +106,8 @@ class Settings:
                                 "(the generators are registered under their style class)")
         if not 0.0 <= self.score_threshold <= 1.0:
             raise SettingsError(f"{PREFIX}SCORE_THRESHOLD={self.score_threshold}: expected 0..1")
+        if self.max_attempts < 1:
+            raise SettingsError(f"{PREFIX}MAX_ATTEMPTS={self.max_attempts}: expected at least 1")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")

@@ -91,3 +91,17 @@ def test_embedded_runs_the_chains_own_stage_adapters(pipeline):
     assert list(result.timings_ms) == [spec.name for spec in CHAIN]
     assert not pipeline.store.list("requests/")  # a finished request's objects are dropped
     assert pipeline.store.list("cache/style/")  # the product's work stays cached, keyed by content
+
+
+def test_a_cached_product_whose_objects_expired_is_worked_out_again(pipeline):
+    rng = np.random.default_rng(3)
+    person, _ = render_user_image(rng, (256, 320), garments=[(category_id("long_sleeved_shirt"), "green", "solid")])
+    style, _ = render_shop_image(rng, (256, 320), garment=(category_id("short_sleeved_shirt"), "blue", "stripes"))
+    before = set(pipeline.store.list("cache/style/"))
+    first = pipeline.run(person, style)
+    cached = set(pipeline.store.list("cache/style/")) - before  # this product's mask and fabric
+    assert {key.rsplit("/", 1)[1] for key in cached} == {"mask.npy", "fabric.npy"}
+    pipeline.store.delete_prefix("cache/style/")  # what the bucket's lifecycle rule does after 7 days
+    again = pipeline.run(person, style)
+    assert np.array_equal(again.image, first.image)
+    assert cached <= set(pipeline.store.list("cache/style/"))

@@ -108,6 +108,11 @@ class GrpcServer:
         for name in ["", *self.service_names]:
             self.health.set(name, status)
 
+    def set_status(self, name: str, serving: bool) -> None:
+        """Health of one named part (``kafka-worker``): NOT_SERVING while it is degraded."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        self.health.set(name, status)
+
     def stop(self, grace_seconds: float) -> None:
         """Refuse new calls, let in-flight ones finish for up to ``grace_seconds``."""
         self.set_serving(False)

@@ -49,6 +49,11 @@ CACHE_LOOKUPS = Counter(
     "Style-side cache lookups by content hash (hit or miss).",
     ["service", "result"],
 )
+DEPENDENCY_UP = Gauge(
+    "fittingroom_dependency_up",
+    "1 while the worker reaches a dependency (kafka, storage), 0 while consumption is paused for it.",
+    ["service", "dependency"],
+)
 INFLIGHT = Gauge(
     "fittingroom_inflight_requests",
     "Requests being processed right now.",

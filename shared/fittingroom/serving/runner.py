@@ -81,7 +81,11 @@ class StageHandle:
         return self.loaded.handle_batch(events)
 
 
-def _start_worker(definition: ServiceDefinition, settings: Settings, handle: StageHandle) -> Background:
+WORKER_HEALTH = "kafka-worker"
+
+
+def _start_worker(definition: ServiceDefinition, settings: Settings, handle: StageHandle,
+                  server: GrpcServer | None) -> Background:
     from fittingroom.bus import BatchConsumer, make_producer, publish
     from fittingroom.retry import RetryPolicy
     from fittingroom.serving.worker import StageWorker
@@ -92,11 +96,51 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
         max_batch=settings.worker_max_batch, max_wait_ms=settings.worker_max_wait_ms,
     )
     producer = make_producer(settings.kafka_bootstrap, client_id=f"fittingroom-{definition.name}")
-    return StageWorker(spec, handle, consumer, producer, publish, RetryPolicy())
+    on_health = (lambda up: server.set_status(WORKER_HEALTH, up)) if server is not None else None
+    return StageWorker(spec, handle, consumer, producer, publish, RetryPolicy(),
+                       request_deadline_s=settings.request_deadline_s, on_health=on_health,
+                       max_attempts=settings.max_attempts)
 
 
-def run_service(definition: ServiceDefinition, settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, then drain and return."""
+class Supervisor:
+    """Runs background loops (Kafka worker, status feed) in threads; any that dies is noticed.
+
+    A loop that raises, or returns before it was asked to stop, sets
+    :attr:`failed`: the service then reports NOT_SERVING and exits non-zero, so
+    its pod is restarted instead of serving on with a dead consumer.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.failed = threading.Event()
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, item: Background) -> None:
+        thread = threading.Thread(target=self._run, args=(item,), name=f"{self.name}-bg", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _run(self, item: Background) -> None:
+        try:
+            item.run()
+        except BaseException:  # noqa: BLE001 - reported, then the process goes down
+            log.critical("background loop died; the service goes down to be restarted",
+                         extra={"loop": type(item).__name__}, exc_info=True)
+            self.failed.set()
+            return
+        if not self.stopping.is_set():
+            log.critical("background loop ended unasked; the service goes down to be restarted",
+                         extra={"loop": type(item).__name__})
+            self.failed.set()
+
+    def join(self, timeout: float) -> None:
+        for thread in self.threads:
+            thread.join(timeout=timeout)
+
+
+def run_service(definition: ServiceDefinition, settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT (exit code 0) or a background loop dies (1), then drain."""
     configure_logging(definition.name, settings.log_level)
     port = settings.grpc_port or definition.spec.grpc_port
     serve_metrics(settings.metrics_port or port + 1000)
@@ -113,33 +157,36 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> None:
     log.info("models loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
     background = list(handle.loaded.background)
     if settings.enable_worker and definition.worker is not None:
-        background.append(_start_worker(definition, settings, handle))
-    threads = [threading.Thread(target=b.run, name=f"{definition.name}-bg", daemon=True) for b in background]
-    for thread in threads:
-        thread.start()
+        background.append(_start_worker(definition, settings, handle, server))
+    supervisor = Supervisor(definition.name)
+    for item in background:
+        supervisor.start(item)
     if server is not None:
         server.set_serving(True)
-    _wait_for_signal()
-    log.info("draining", extra={"seconds": settings.drain_seconds})
+    _wait_for_signal(supervisor.failed)
+    code = 1 if supervisor.failed.is_set() else 0
+    log.info("draining", extra={"seconds": settings.drain_seconds, "exit_code": code})
     if server is not None:
         server.set_serving(False)
+    supervisor.stopping.set()
     for item in background:
         item.stop()
-    for thread in threads:
-        thread.join(timeout=settings.drain_seconds)
+    supervisor.join(settings.drain_seconds)
     if server is not None:
         server.stop(settings.drain_seconds)
-    log.info("stopped")
+    log.info("stopped", extra={"exit_code": code})
+    return code
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
+def _wait_for_signal(failed: threading.Event) -> None:
+    """Return on SIGTERM/SIGINT, or as soon as ``failed`` is set."""
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("signal received", extra={"signal": signal.Signals(signum).name})
-        stop.set()
+        failed_or_stopped.set()
 
+    failed_or_stopped = threading.Event()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    while not stop.is_set():
-        stop.wait(0.5)
+    while not (failed_or_stopped.is_set() or failed.is_set()):
+        failed_or_stopped.wait(0.5)

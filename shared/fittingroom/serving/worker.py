@@ -4,8 +4,10 @@ Delivery is at-least-once: offsets are committed only after every output event
 of the batch (next topic, ``tryon.failed`` or ``tryon.dlq``) has been
 acknowledged by the broker. Stages are idempotent (object keys derive from the
 request id), so a re-delivered message overwrites the same objects. A message
-that cannot be parsed goes to ``tryon.dlq`` with its raw bytes; a request that
-fails permanently goes to ``tryon.failed``; neither stops the worker.
+that cannot be parsed (garbage, a null tombstone) or that crashes the stage's
+handler on its own goes to ``tryon.dlq`` with its raw bytes and the reason in
+headers; a request that fails permanently goes to ``tryon.failed``; neither
+stops the worker, and its neighbours go on.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from google.protobuf.message import DecodeError
+from kafka.errors import KafkaError
 
 from fittingroom.chain import COMPLETED, DLQ, FAILED, StageSpec
-from fittingroom.errors import TransientError
+from fittingroom.errors import BusError, DependencyDown, HandlerCrash, TransientError
 from fittingroom.retry import RetryPolicy
 from fittingroom.serving.errors import error_code_name, error_message
 from fittingroom.serving.metrics import (
     BATCH_SIZE,
+    DEPENDENCY_UP,
     END_TO_END_LATENCY,
     INFLIGHT,
     KAFKA_MESSAGES,
@@ -35,8 +39,10 @@ from fittingroom.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
-def parse_event(raw: bytes) -> events_pb2.TryOnEvent:
+def parse_event(raw: bytes | None) -> events_pb2.TryOnEvent:
     """Decode an envelope; raises ValueError for anything that is not a usable event."""
+    if raw is None:
+        raise ValueError("null value (a tombstone), not a TryOnEvent")
     event = events_pb2.TryOnEvent()
     try:
         event.ParseFromString(raw)
@@ -55,38 +61,102 @@ def observe_end_to_end(service: str, path: str, event: events_pb2.TryOnEvent, ou
 
 
 class StageWorker:
-    """Runs one stage's batch handler over its Kafka input topic until stopped."""
+    """Runs one stage's batch handler over its Kafka input topic until stopped.
 
-    def __init__(self, spec: StageSpec, handler: BatchHandler, consumer, producer, publish, retry: RetryPolicy) -> None:
+    Alive or visibly dead: an unreachable broker or object store pauses
+    consumption (offsets kept, the batch in hand rewound, ``fittingroom_dependency_up``
+    at 0, ``on_health(False)``) until it returns; anything else escapes :meth:`run`
+    for the runner to take the process down.
+    """
+
+    def __init__(self, spec: StageSpec, handler: BatchHandler, consumer, producer, publish, retry: RetryPolicy,
+                 request_deadline_s: float = 600.0, on_health: Callable[[bool], None] | None = None,
+                 max_pause_s: float = 5.0, max_attempts: int = 3) -> None:
         self.spec = spec
         self.handler = handler
         self.consumer = consumer
         self.producer = producer
         self.publish = publish
         self.retry = retry
+        self.request_deadline_s = request_deadline_s
+        self.on_health = on_health or (lambda _up: None)
+        self.max_pause_s = max_pause_s
+        self.max_attempts = max_attempts
         self.stopping = threading.Event()
+        self._pauses = 0
 
     def run(self) -> None:
-        """Loop until :meth:`stop`; the batch in hand is finished before returning."""
+        """Loop until :meth:`stop`; the batch in hand is finished (or left for redelivery) before returning."""
         log.info("worker consuming", extra={"topic": self.spec.input_topic})
         while not self.stopping.is_set():
-            records = self.consumer.poll_batch()
-            if records:
-                self.process(records)
-        self.consumer.close()
+            records: Sequence = []
+            try:
+                records = self.consumer.poll_batch()
+                if records:
+                    self.process(records)
+                self._resumed()
+            except DependencyDown as exc:
+                self._pause(exc.dependency, exc, records)
+            except (BusError, KafkaError) as exc:
+                self._pause("kafka", exc, records)
+        try:
+            self.consumer.close()
+        except (BusError, KafkaError) as exc:
+            log.warning("consumer close failed", extra={"error": str(exc)})
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def _pause(self, dependency: str, exc: BaseException, records: Sequence) -> None:
+        """Keep the offsets, put the batch back, wait a little, and try again."""
+        DEPENDENCY_UP.labels(self.spec.name, dependency).set(0)
+        self.on_health(False)
+        self._pauses += 1
+        log.warning("dependency down, consumption paused", extra={"dependency": dependency, "error": str(exc)})
+        if records:
+            try:
+                self.consumer.rewind(records)
+            except (BusError, KafkaError, AttributeError, AssertionError) as rewind_error:
+                log.warning("rewind failed; the group will redeliver", extra={"error": str(rewind_error)})
+        self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(self._pauses, 5)))
+
+    def _resumed(self) -> None:
+        if self._pauses:
+            log.info("dependencies back, consumption resumed")
+            self._pauses = 0
+        for dependency in ("kafka", "storage"):
+            DEPENDENCY_UP.labels(self.spec.name, dependency).set(1)
+        self.on_health(True)
+
     def process(self, records: Sequence) -> None:
-        """Handle one polled batch end to end, then commit it."""
+        """Handle one polled batch end to end, then commit it.
+
+        Before handling, the attempt is marked in the group's committed offsets.
+        A batch found marked means a process died on it: its records are then
+        handled one at a time, each marked, so the one that kills the process is
+        found; after ``max_attempts`` it goes to the DLQ and ``tryon.failed`` while
+        the rest of the partition goes on.
+
+        Raises :class:`DependencyDown` (nothing published, nothing committed) when
+        object storage stays unreachable past the retry deadline for a request
+        whose own deadline has not passed.
+        """
+        records, attempt, suspects_until = self._isolate_suspect(records)
+        if attempt > self.max_attempts:
+            self._give_up(records[0], attempt - 1, suspects_until)
+            return
+        self.consumer.mark_attempt(records, attempt, suspects_until)
         BATCH_SIZE.labels(self.spec.name).observe(len(records))
-        events = []
+        events, valid = [], []
         for record in records:
             try:
-                events.append(parse_event(record.value))
+                event = parse_event(record.value)
             except ValueError as exc:
                 self._dead_letter(record, str(exc))
+                continue
+            event.attempt = attempt
+            events.append(event)
+            valid.append(record)
         if events:
             start = time.perf_counter()
             INFLIGHT.labels(self.spec.name, "kafka").inc(len(events))
@@ -95,17 +165,60 @@ class StageWorker:
             finally:
                 INFLIGHT.labels(self.spec.name, "kafka").dec(len(events))
             STAGE_LATENCY.labels(self.spec.name, "kafka").observe((time.perf_counter() - start) / len(events))
-            if self.stopping.is_set() and any(isinstance(r, TransientError) for r in results):
-                log.warning("stopping with transient failures; batch left uncommitted for redelivery")
-                return
-            for event, result in zip(events, results):
+            waiting = [r for e, r in zip(events, results) if isinstance(r, TransientError) and not self._expired(e)]
+            if waiting:
+                if self.stopping.is_set():
+                    log.warning("stopping with transient failures; batch left uncommitted for redelivery")
+                    return
+                raise DependencyDown("storage", waiting[0])
+            for record, event, result in zip(valid, events, results):
+                if isinstance(result, HandlerCrash):
+                    self._dead_letter(record, str(result))
                 self._emit(event, result)
         self.producer.flush()
-        self.consumer.commit(records)
+        self.consumer.commit(records, suspects_until)
         record_consumer_lag(self.spec.name, self.consumer.consumer)
 
+    def _isolate_suspect(self, records: Sequence) -> tuple[Sequence, int, int | None]:
+        """``(records, attempt, last suspect offset)``: the batch as attempt 1 (no suspects),
+        or a suspect record alone as attempt n + 1."""
+        marks = self.consumer.attempts_before(records)
+        suspects = [tp for tp, mark in marks.items() if mark is not None]
+        if not suspects:
+            return records, 1, None
+        tp = suspects[0]
+        started, last = marks[tp]
+        first = min((r for r in records if (r.topic, r.partition) == (tp.topic, tp.partition)), key=lambda r: r.offset)
+        rest = [r for r in records if r is not first]
+        if rest:
+            self.consumer.rewind(rest)
+        if started:
+            log.warning("a process died handling this record; trying it alone",
+                        extra={"offset": first.offset, "attempt": started + 1})
+        return [first], started + 1, last
+
+    def _give_up(self, record, attempts: int, suspects_until: int | None) -> None:
+        """A record that took the process down ``attempts`` times: DLQ, ``tryon.failed``, commit, go on."""
+        reason = f"the worker died {attempts} times handling it"
+        self._dead_letter(record, reason)
+        try:
+            event = parse_event(record.value)
+        except ValueError:
+            event = None
+        if event is not None:
+            event.attempt = attempts
+            self._emit(event, HandlerCrash(reason))
+        self.producer.flush()
+        self.consumer.commit([record], suspects_until)
+
+    def _expired(self, event: events_pb2.TryOnEvent) -> bool:
+        """Whether the request is older than its deadline (then a transient failure fails it)."""
+        if not event.HasField("created"):
+            return False
+        return time.time() - event.created.ToMicroseconds() / 1e6 > self.request_deadline_s
+
     def _handle_with_retry(self, events: list[events_pb2.TryOnEvent]) -> list:
-        """Run the stage; events failing transiently are retried with backoff, then failed."""
+        """Run the stage; events failing transiently are retried with backoff until the retry deadline."""
         results: list = [None] * len(events)
         pending = list(range(len(events)))
         deadline = time.monotonic() + self.retry.deadline_s
@@ -125,13 +238,17 @@ class StageWorker:
         return results
 
     def _safe_handle(self, batch: list[events_pb2.TryOnEvent]) -> list:
+        """The handler's outcomes; when it crashes on the batch, each event is run alone to find the poison."""
         try:
             return self.handler.handle_batch(batch)
         except TransientError as exc:
             return [exc] * len(batch)
-        except Exception as exc:  # noqa: BLE001 - one bad batch must not kill the worker
-            log.exception("stage crashed on a batch")
-            return [exc] * len(batch)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not kill the worker
+            if len(batch) == 1:
+                log.exception("stage crashed on an event", extra={"request_id": batch[0].request_id})
+                return [HandlerCrash(f"handler crashed: {type(exc).__name__}: {exc}")]
+            log.warning("stage crashed on a batch; running its events one by one", extra={"error": repr(exc)})
+            return [result for event in batch for result in self._safe_handle([event])]
 
     def _emit(self, event: events_pb2.TryOnEvent, result) -> None:
         if isinstance(result, Exception):
