@@ -59,7 +59,7 @@ class ServiceProcess:
     def start(self) -> None:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fittingroom.cli.main", "serve", self.name],
+            [sys.executable, "-m", "fittingroom.cli.serve", self.name],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
         )
         log.close()

@@ -68,3 +68,49 @@ def test_object_storage_outage_is_ridden_out_with_retries(client, stack, minio_s
     finals = _finals(client, ids, timeout_s=240)
     assert len(finals) == len(ids), stack.logs()
     assert all(s.stage == events_pb2.COMPLETED for s in finals.values()), [s.error.message for s in finals.values()]
+
+
+def _gauge(stack, service: str, name: str, labels: str) -> float | None:
+    """One labelled sample of a service's gauge, or None before it is exported."""
+    port = stack.services[service].metrics_port
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + "{") and labels in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def _wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"never observed: {what}"
+        time.sleep(0.2)
+
+
+def _outage_outlives_every_timeout(stack, server, dependency: str, held_s: float) -> None:
+    """Stop a dependency; once a worker reports it down, hold it down ``held_s`` more, then start it."""
+    server.stop()
+    try:
+        _wait_for(lambda: any(_gauge(stack, s, "fittingroom_dependency_up", f'dependency="{dependency}"') == 0
+                              for s in ("segmentation", "style", "translation", "compositing")),
+                  120, f"a worker pausing for {dependency}")
+        time.sleep(held_s)  # the fault itself: longer than the 30 s retry deadline of every client
+    finally:
+        server.start()
+
+
+@pytest.mark.parametrize("dependency", ["kafka", "storage"])
+def test_a_dependency_down_for_longer_than_every_timeout_pauses_the_chain_and_loses_nothing(
+        client, stack, kafka_server, minio_server, dependency):
+    ids = _submit(client, 8)
+    _wait_for(lambda: client.Get(tryon_pb2.GetRequest(request_id=ids[0]), timeout=5).stage >= events_pb2.SEGMENTED,
+              120, "the first request under way")
+    server = kafka_server if dependency == "kafka" else minio_server
+    _outage_outlives_every_timeout(stack, server, dependency, held_s=40)
+    finals = _finals(client, ids, timeout_s=300)
+    assert len(finals) == len(ids), stack.logs()
+    assert all(s.stage == events_pb2.COMPLETED for s in finals.values()), [s.error.message for s in finals.values()]
+    assert all(service.process.poll() is None for service in stack.services.values()), stack.logs()
+    _wait_for(lambda: all(_gauge(stack, s, "fittingroom_dependency_up", f'dependency="{dependency}"') != 0
+                          for s in ("segmentation", "style", "translation", "compositing")),
+              60, f"every worker reporting {dependency} back")

@@ -308,3 +308,16 @@ def test_after_a_crash_the_batch_is_handled_one_record_at_a_time_until_the_poiso
     worker.process(batch[2:])  # "c" still goes alone (the last suspect), then the partition is clean
     assert [(e[1], e[2]) for e in log if e[0] == "publish"] == [(SPEC.output_topic, "c")]
     assert tp not in worker.consumer.markers
+
+
+def test_pausing_on_a_dependency_is_not_counted_as_a_death():
+    outage = [TransientError("store down")] * 5
+    handler = Handler({"a": outage + ["ok"]})
+    worker, log = _worker(handler, deadline_s=0.0)
+    for _ in range(5):  # five pauses, each re-polling the same record
+        with pytest.raises(DependencyDown):
+            worker.process([_record("a", 0)])
+    worker.process([_record("a", 0)])
+    published = [(e[1], e[2]) for e in log if e[0] == "publish"]
+    assert published == [(SPEC.output_topic, "a")]
+    assert events_pb2.TryOnEvent.FromString(next(e[3] for e in log if e[0] == "publish")).attempt == 1

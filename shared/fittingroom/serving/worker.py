@@ -84,6 +84,9 @@ class StageWorker:
         self.max_attempts = max_attempts
         self.stopping = threading.Event()
         self._pauses = 0
+        # The attempt markers this process wrote: (topic, partition) -> (offset, attempt, alone, last).
+        # Finding its own marker again (after a pause) is not a death.
+        self._marked: dict[tuple[str, int], tuple[int, int, bool, int | None]] = {}
 
     def run(self) -> None:
         """Loop until :meth:`stop`; the batch in hand is finished (or left for redelivery) before returning."""
@@ -146,6 +149,9 @@ class StageWorker:
             self._give_up(records[0], attempt - 1, suspects_until)
             return
         self.consumer.mark_attempt(records, attempt, suspects_until)
+        for record in records:
+            self._marked.setdefault((record.topic, record.partition),
+                                    (record.offset, attempt, suspects_until is not None, suspects_until))
         BATCH_SIZE.labels(self.spec.name).observe(len(records))
         events, valid = [], []
         for record in records:
@@ -180,22 +186,41 @@ class StageWorker:
         record_consumer_lag(self.spec.name, self.consumer.consumer)
 
     def _isolate_suspect(self, records: Sequence) -> tuple[Sequence, int, int | None]:
-        """``(records, attempt, last suspect offset)``: the batch as attempt 1 (no suspects),
-        or a suspect record alone as attempt n + 1."""
+        """``(records, attempt, last suspect offset)``: the batch as attempt 1 when nothing is suspect,
+        else one suspect record alone.
+
+        A marker this process wrote itself (it paused while a dependency was down)
+        is not a death: the same attempt runs again, in the same mode.
+        """
         marks = self.consumer.attempts_before(records)
-        suspects = [tp for tp, mark in marks.items() if mark is not None]
-        if not suspects:
+        firsts: dict[tuple[str, int], object] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            if key not in firsts or record.offset < firsts[key].offset:
+                firsts[key] = record
+        own, self._marked = self._marked, {}
+        chosen = None
+        for tp, mark in marks.items():
+            if mark is None or chosen is not None:
+                continue
+            started, last = mark
+            first = firsts[(tp.topic, tp.partition)]
+            mine = own.get((tp.topic, tp.partition))
+            if mine is not None and mine[:2] == (first.offset, started):
+                if mine[2]:
+                    chosen = (first, started, last)
+                continue
+            if started:
+                log.warning("a process died handling this record; trying it alone",
+                            extra={"offset": first.offset, "attempt": started + 1})
+            chosen = (first, started + 1, last)
+        if chosen is None:
             return records, 1, None
-        tp = suspects[0]
-        started, last = marks[tp]
-        first = min((r for r in records if (r.topic, r.partition) == (tp.topic, tp.partition)), key=lambda r: r.offset)
+        first, attempt, last = chosen
         rest = [r for r in records if r is not first]
         if rest:
             self.consumer.rewind(rest)
-        if started:
-            log.warning("a process died handling this record; trying it alone",
-                        extra={"offset": first.offset, "attempt": started + 1})
-        return [first], started + 1, last
+        return [first], attempt, last
 
     def _give_up(self, record, attempts: int, suspects_until: int | None) -> None:
         """A record that took the process down ``attempts`` times: DLQ, ``tryon.failed``, commit, go on."""
