@@ -57,9 +57,13 @@ def _retrying(what: str, fn: Callable[[], T], policy: RetryPolicy) -> T:
         raise BusError(f"kafka {what}: {err}") from err
 
 
-def make_producer(bootstrap: str, client_id: str, linger_ms: int = 5, **overrides: object) -> KafkaProducer:
+def make_producer(bootstrap: str, client_id: str, linger_ms: int = 5, transactional_id: str | None = None,
+                  **overrides: object) -> KafkaProducer:
     """A durable producer: acks from all in-sync replicas, idempotent, retrying sends.
 
+    With ``transactional_id`` it is transactional (its transactions initialised):
+    a stage worker publishes a batch's outputs and commits the batch's input
+    offsets in one transaction, so read-committed consumers see each output once.
     ``overrides`` are passed to :class:`kafka.KafkaProducer` as-is (e.g. a larger
     ``linger_ms`` for throughput or ``compression_type``). An unreachable broker
     raises :class:`BusUnavailableError` (after kafka-python's bootstrap timeout).
@@ -76,8 +80,13 @@ def make_producer(bootstrap: str, client_id: str, linger_ms: int = 5, **override
         max_block_ms=10_000,
         reconnect_backoff_max_ms=2_000,
     )
+    if transactional_id:
+        config["transactional_id"] = transactional_id
     config.update(overrides)
-    return _retrying(f"connect producer to {bootstrap}", lambda: KafkaProducer(**config), NO_RETRY)
+    producer = _retrying(f"connect producer to {bootstrap}", lambda: KafkaProducer(**config), NO_RETRY)
+    if transactional_id:
+        _retrying("initialise transactions", producer.init_transactions, RetryPolicy(deadline_s=30.0))
+    return producer
 
 
 def _header_list(headers: Headers | None) -> list[tuple[str, bytes]]:
@@ -109,6 +118,20 @@ def publish(
         return future.get(timeout=timeout_s)
 
     return _retrying(f"publish to {topic}", send, policy)
+
+
+def await_transaction(producer: KafkaProducer, result, on_waiting: Callable[[], None] | None = None,
+                      poll_s: float = 5.0) -> None:
+    """Wait for a transactional request (commit, abort, offsets) to finish; raise its error if it failed."""
+    producer._sender.wakeup()
+    while not result.wait(timeout_ms=int(poll_s * 1000)):
+        if on_waiting is not None:
+            on_waiting()
+
+
+def abort_transaction(producer: KafkaProducer, on_waiting: Callable[[], None] | None = None) -> None:
+    """Abort the open transaction, waiting for the broker like :meth:`BatchConsumer.commit_in_transaction`."""
+    await_transaction(producer, producer._transaction_manager.begin_abort(), on_waiting)
 
 
 def _parse_mark(committed: OffsetAndMetadata | None, offset: int) -> tuple[int, int] | None:
@@ -156,6 +179,8 @@ class BatchConsumer:
             client_id=client_id or f"{group_id}-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # Outputs of aborted transactions (a worker that died mid-batch) are never seen.
+            isolation_level="read_committed",
             max_poll_records=max_batch,
             reconnect_backoff_max_ms=2_000,
             metadata_max_age_ms=10_000,
@@ -196,6 +221,36 @@ class BatchConsumer:
                 offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", epoch)
         return offsets
 
+    def commit_in_transaction(self, producer: KafkaProducer, records: Iterable[ConsumerRecord],
+                              suspects_until: int | None = None, on_waiting: Callable[[], None] | None = None) -> None:
+        """Make committing ``records`` part of ``producer``'s open transaction, then commit that.
+
+        The outputs published in the transaction and the input offsets become
+        visible together, or (if the process dies first) not at all. While the
+        broker does not answer, this waits (calling ``on_waiting`` every few
+        seconds) rather than giving up: a commit whose outcome is unknown must
+        not be followed by reprocessing the batch.
+        """
+        offsets = self._offsets_to_commit(records, suspects_until)
+        manager = producer._transaction_manager  # kafka-python's own methods wait without a timeout
+        await_transaction(producer, manager.send_offsets_to_transaction(offsets, self.consumer.group_metadata()),
+                          on_waiting)
+        await_transaction(producer, manager.begin_commit(), on_waiting)
+
+    @staticmethod
+    def abort_in_transaction(producer: KafkaProducer, on_waiting: Callable[[], None] | None = None) -> None:
+        """Abort ``producer``'s open transaction (nothing it published becomes visible)."""
+        abort_transaction(producer, on_waiting)
+
+    def _offsets_to_commit(self, records: Iterable[ConsumerRecord],
+                           suspects_until: int | None) -> dict[TopicPartition, OffsetAndMetadata]:
+        offsets = self._next_offsets(records)
+        if suspects_until is not None:
+            # Every record of a crashed batch was in its one attempt: the next suspect starts at 1.
+            offsets = {tp: OffsetAndMetadata(meta.offset, f"{ATTEMPT_MARK}1:{suspects_until}", meta.leader_epoch)
+                       if meta.offset <= suspects_until else meta for tp, meta in offsets.items()}
+        return offsets
+
     def commit(self, records: Iterable[ConsumerRecord], suspects_until: int | None = None) -> dict[TopicPartition, int]:
         """Commit ``records`` as processed (offset + 1 per partition); returns the offsets.
 
@@ -204,11 +259,7 @@ class BatchConsumer:
         Raises :class:`BusError` when the group has moved the partition to another
         member meanwhile; those records will be re-delivered there.
         """
-        offsets = self._next_offsets(records)
-        if suspects_until is not None:
-            # Every record of a crashed batch was in its one attempt: the next suspect starts at 1.
-            offsets = {tp: OffsetAndMetadata(meta.offset, f"{ATTEMPT_MARK}1:{suspects_until}", meta.leader_epoch)
-                       if meta.offset <= suspects_until else meta for tp, meta in offsets.items()}
+        offsets = self._offsets_to_commit(records, suspects_until)
         if offsets:
             _retrying("commit", lambda: self.consumer.commit(offsets), self.retry)
         return {tp: meta.offset for tp, meta in offsets.items()}

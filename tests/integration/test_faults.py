@@ -114,3 +114,26 @@ def test_a_dependency_down_for_longer_than_every_timeout_pauses_the_chain_and_lo
     _wait_for(lambda: all(_gauge(stack, s, "fittingroom_dependency_up", f'dependency="{dependency}"') != 0
                           for s in ("segmentation", "style", "translation", "compositing")),
               60, f"every worker reporting {dependency} back")
+
+
+def test_a_stage_killed_mid_batch_publishes_each_completion_exactly_once(client, stack, kafka_bootstrap):
+    from collections import Counter
+
+    from fittingroom.bus import BatchConsumer
+    from fittingroom.chain import COMPLETED
+
+    ids = _submit(client, 10)
+    _wait_for(lambda: any(client.Get(tryon_pb2.GetRequest(request_id=i), timeout=5).stage == events_pb2.COMPLETED
+                          for i in ids), 240, "the first completion")
+    stack.services["compositing"].kill()  # SIGKILL with the rest of the requests in flight
+    stack.restart("compositing")
+    finals = _finals(client, ids, timeout_s=240)
+    assert len(finals) == len(ids) and all(s.stage == events_pb2.COMPLETED for s in finals.values()), stack.logs()
+    seen: Counter = Counter()
+    with BatchConsumer(kafka_bootstrap, f"count-{ids[0]}", [COMPLETED], max_batch=500, max_wait_ms=500) as reader:
+        idle = 0
+        while idle < 4:  # read the whole topic (read-committed, as every consumer here does)
+            batch = reader.poll_batch()
+            seen.update(r.key.decode() for r in batch if r.key and r.key.decode() in set(ids))
+            idle = 0 if batch else idle + 1
+    assert seen == Counter({i: 1 for i in ids})

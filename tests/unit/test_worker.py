@@ -76,6 +76,14 @@ class FakeConsumer:
     def rewind(self, records):
         self.log.append(("rewind", [r.offset for r in records]))
 
+    def commit_in_transaction(self, producer, records, suspects_until=None, on_waiting=None):
+        self.commit(records, suspects_until)
+        producer.commit_transaction()
+
+    @staticmethod
+    def abort_in_transaction(producer, on_waiting=None):
+        producer.abort_transaction()
+
 
 @dataclass
 class FakeProducer:
@@ -83,6 +91,15 @@ class FakeProducer:
 
     def flush(self):
         self.log.append(("flush",))
+
+    def begin_transaction(self):
+        self.log.append(("begin",))
+
+    def commit_transaction(self):
+        self.log.append(("end",))
+
+    def abort_transaction(self):
+        self.log.append(("abort",))
 
 
 class Handler:
@@ -321,3 +338,19 @@ def test_pausing_on_a_dependency_is_not_counted_as_a_death():
     published = [(e[1], e[2]) for e in log if e[0] == "publish"]
     assert published == [(SPEC.output_topic, "a")]
     assert events_pb2.TryOnEvent.FromString(next(e[3] for e in log if e[0] == "publish")).attempt == 1
+
+
+def test_in_transactional_mode_outputs_and_offsets_commit_together_or_not_at_all():
+    worker, log = _worker(Handler({"a": ["ok"], "b": [NoGarmentError("none")]}))
+    worker.transactional = True
+    worker.process([_record("a", 0), _record("b", 1)])
+    assert [e[0] for e in log] == ["begin", "publish", "publish", "commit", "end"]
+
+    def broken_publish(*_args, **_kwargs):
+        raise BusUnavailableError("broker gone mid-batch")
+
+    worker, log = _worker(Handler({"a": ["ok"]}))
+    worker.transactional, worker.publish = True, broken_publish
+    with pytest.raises(BusUnavailableError):
+        worker.process([_record("a", 0)])
+    assert [e[0] for e in log] == ["begin", "abort"]  # nothing committed: the batch comes back

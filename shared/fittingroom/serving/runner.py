@@ -8,7 +8,9 @@ finish in-flight calls for ``drain_seconds``, exit.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -95,11 +97,15 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
         settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-{definition.name}", [spec.input_topic],
         max_batch=settings.worker_max_batch, max_wait_ms=settings.worker_max_wait_ms,
     )
-    producer = make_producer(settings.kafka_bootstrap, client_id=f"fittingroom-{definition.name}")
+    # Unique per process: a restarted one is a new producer, and the group generation fences a zombie.
+    transactional_id = (f"{settings.kafka_group_prefix}-{definition.name}-{socket.gethostname()}-{os.getpid()}"
+                        if settings.kafka_transactions else None)
+    producer = make_producer(settings.kafka_bootstrap, client_id=f"fittingroom-{definition.name}",
+                             transactional_id=transactional_id)
     on_health = (lambda up: server.set_status(WORKER_HEALTH, up)) if server is not None else None
     return StageWorker(spec, handle, consumer, producer, publish, RetryPolicy(),
                        request_deadline_s=settings.request_deadline_s, on_health=on_health,
-                       max_attempts=settings.max_attempts)
+                       max_attempts=settings.max_attempts, transactional=settings.kafka_transactions)
 
 
 class Supervisor:

@@ -71,7 +71,7 @@ class StageWorker:
 
     def __init__(self, spec: StageSpec, handler: BatchHandler, consumer, producer, publish, retry: RetryPolicy,
                  request_deadline_s: float = 600.0, on_health: Callable[[bool], None] | None = None,
-                 max_pause_s: float = 5.0, max_attempts: int = 3) -> None:
+                 max_pause_s: float = 5.0, max_attempts: int = 3, transactional: bool = False) -> None:
         self.spec = spec
         self.handler = handler
         self.consumer = consumer
@@ -82,6 +82,7 @@ class StageWorker:
         self.on_health = on_health or (lambda _up: None)
         self.max_pause_s = max_pause_s
         self.max_attempts = max_attempts
+        self.transactional = transactional
         self.stopping = threading.Event()
         self._pauses = 0
         # The attempt markers this process wrote: (topic, partition) -> (offset, attempt, alone, last).
@@ -146,23 +147,24 @@ class StageWorker:
         """
         records, attempt, suspects_until = self._isolate_suspect(records)
         if attempt > self.max_attempts:
-            self._give_up(records[0], attempt - 1, suspects_until)
+            self._publish_and_commit(records, suspects_until, lambda: self._give_up(records[0], attempt - 1))
             return
         self.consumer.mark_attempt(records, attempt, suspects_until)
         for record in records:
             self._marked.setdefault((record.topic, record.partition),
                                     (record.offset, attempt, suspects_until is not None, suspects_until))
         BATCH_SIZE.labels(self.spec.name).observe(len(records))
-        events, valid = [], []
+        events, valid, unreadable = [], [], []
         for record in records:
             try:
                 event = parse_event(record.value)
             except ValueError as exc:
-                self._dead_letter(record, str(exc))
+                unreadable.append((record, str(exc)))
                 continue
             event.attempt = attempt
             events.append(event)
             valid.append(record)
+        results: list = []
         if events:
             start = time.perf_counter()
             INFLIGHT.labels(self.spec.name, "kafka").inc(len(events))
@@ -177,13 +179,45 @@ class StageWorker:
                     log.warning("stopping with transient failures; batch left uncommitted for redelivery")
                     return
                 raise DependencyDown("storage", waiting[0])
+
+        def publish_all() -> None:
+            for record, reason in unreadable:
+                self._dead_letter(record, reason)
             for record, event, result in zip(valid, events, results):
                 if isinstance(result, HandlerCrash):
                     self._dead_letter(record, str(result))
                 self._emit(event, result)
-        self.producer.flush()
-        self.consumer.commit(records, suspects_until)
+
+        self._publish_and_commit(records, suspects_until, publish_all)
         record_consumer_lag(self.spec.name, self.consumer.consumer)
+
+    def _publish_and_commit(self, records: Sequence, suspects_until: int | None, publish_all: Callable[[], None]) -> None:
+        """Publish a batch's outputs, then commit its input offsets: in one Kafka transaction when transactional.
+
+        Without transactions a death between the two redelivers the batch and its
+        outputs appear twice; with them, read-committed consumers see them once.
+        """
+        if not self.transactional:
+            publish_all()
+            self.producer.flush()
+            self.consumer.commit(records, suspects_until)
+            return
+        self.producer.begin_transaction()
+        try:
+            publish_all()
+        except BaseException:
+            try:
+                self.consumer.abort_in_transaction(self.producer, self._waiting_for_kafka)
+            except Exception as abort_error:  # noqa: BLE001 - the original error is what matters
+                log.warning("abort of the batch's transaction failed", extra={"error": str(abort_error)})
+            raise
+        self.consumer.commit_in_transaction(self.producer, records, suspects_until, self._waiting_for_kafka)
+
+    def _waiting_for_kafka(self) -> None:
+        """Called while a transaction's commit waits on an unreachable broker: visibly degraded."""
+        DEPENDENCY_UP.labels(self.spec.name, "kafka").set(0)
+        self.on_health(False)
+        log.warning("waiting for the broker to settle the batch's transaction")
 
     def _isolate_suspect(self, records: Sequence) -> tuple[Sequence, int, int | None]:
         """``(records, attempt, last suspect offset)``: the batch as attempt 1 when nothing is suspect,
@@ -222,8 +256,8 @@ class StageWorker:
             self.consumer.rewind(rest)
         return [first], attempt, last
 
-    def _give_up(self, record, attempts: int, suspects_until: int | None) -> None:
-        """A record that took the process down ``attempts`` times: DLQ, ``tryon.failed``, commit, go on."""
+    def _give_up(self, record, attempts: int) -> None:
+        """A record that took the process down ``attempts`` times: to the DLQ and ``tryon.failed``."""
         reason = f"the worker died {attempts} times handling it"
         self._dead_letter(record, reason)
         try:
@@ -233,8 +267,6 @@ class StageWorker:
         if event is not None:
             event.attempt = attempts
             self._emit(event, HandlerCrash(reason))
-        self.producer.flush()
-        self.consumer.commit([record], suspects_until)
 
     def _expired(self, event: events_pb2.TryOnEvent) -> bool:
         """Whether the request is older than its deadline (then a transient failure fails it)."""
