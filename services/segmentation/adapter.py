@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from fittingroom.cache import LruCache
@@ -52,9 +53,11 @@ class SegmentationStage:
     """Batch handler for ``tryon.requests`` → ``tryon.segmented``."""
 
     def __init__(
-        self, model: nn.Module, store: ObjectStore, settings: Settings, pose_estimator: PoseEstimator | None = None
+        self, model: nn.Module, store: ObjectStore, settings: Settings, pose_estimator: PoseEstimator | None = None,
+        *, device: torch.device | str,
     ) -> None:
         self.model = model
+        self.device = device
         self.pose_estimator = pose_estimator
         self.store = store
         self.settings = settings
@@ -80,9 +83,9 @@ class SegmentationStage:
     def _segment_all(self, photos: list["_Photos"]) -> list["_Found"]:
         """Garments of every person, and of every product not in the cache (persons and products apart)."""
         threshold = self.settings.score_threshold
-        persons = segment_garments_batch(self.model, [p.person for p in photos], threshold)
+        persons = segment_garments_batch(self.model, [p.person for p in photos], threshold, device=self.device)
         new = [p.style for p in photos if isinstance(p.style, np.ndarray)]
-        products = iter(segment_garments_batch(self.model, new, threshold) if new else [])
+        products = iter(segment_garments_batch(self.model, new, threshold, device=self.device) if new else [])
         return [_Found(p, on_person, next(products) if isinstance(p.style, np.ndarray) else None)
                 for p, on_person in zip(photos, persons)]
 

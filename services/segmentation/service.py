@@ -16,11 +16,12 @@ from fittingroom.v1 import stages_pb2_grpc
 
 
 def _load(settings: Settings) -> LoadedService:
+    device = select_device(settings.device)
     with timed_load(SERVICE, parse_model_ref(settings.segmentation_model)[0]):
-        model, _ = load_model(model_registry(settings), settings.segmentation_model, select_device(settings.device))
+        model, _ = load_model(model_registry(settings), settings.segmentation_model, device)
     with timed_load(SERVICE, "body-prior"):
         pose = PoseEstimator(threads=max(1, settings.torch_threads)) if settings.body_prior else None
-    return LoadedService(handle_batch=SegmentationStage(model, request_store(settings), settings, pose).handle_batch)
+    return LoadedService(handle_batch=SegmentationStage(model, request_store(settings), settings, pose, device=device).handle_batch)
 
 
 DEFINITION = ServiceDefinition(

@@ -73,12 +73,13 @@ def segment_garments_batch(
     images: Sequence[np.ndarray],
     score_threshold: float = 0.5,
     mask_threshold: float = 0.5,
+    *,
+    device: torch.device | str,
 ) -> list[list[Garment]]:
-    """Segment several photos in one forward pass (workers batch requests)."""
+    """Segment several photos in one forward pass (workers batch requests) on ``device``, where the model is."""
     if not images:
         return []
     tensors = [image_to_tensor(image) for image in images]
-    device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():
         outputs = model([t.to(device) for t in tensors])
@@ -90,9 +91,11 @@ def segment_garments(
     image: np.ndarray,
     score_threshold: float = 0.5,
     mask_threshold: float = 0.5,
+    *,
+    device: torch.device | str,
 ) -> list[Garment]:
     """Garments found in one HxWx3 uint8 RGB photo, sorted by score (highest first)."""
-    return segment_garments_batch(model, [image], score_threshold, mask_threshold)[0]
+    return segment_garments_batch(model, [image], score_threshold, mask_threshold, device=device)[0]
 
 
 def select_garment(garments: Sequence[Garment], policy: str = "largest") -> Garment:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from fittingroom.cache import LruCache
 from fittingroom.garments import Garment, StyleLabel
@@ -44,8 +45,10 @@ class StyleStage:
     """Batch handler for ``tryon.segmented`` → ``tryon.styled``."""
 
     def __init__(self, model: StyleNet, colours: list[str], patterns: list[str],
-                 translation_classes: list[str], store: ObjectStore, settings: Settings) -> None:
+                 translation_classes: list[str], store: ObjectStore, settings: Settings, *,
+                 device: torch.device | str) -> None:
         self.model = model
+        self.device = device
         self.colours = colours
         self.patterns = patterns
         self.translation_classes = translation_classes
@@ -69,7 +72,7 @@ class StyleStage:
         """Each loaded :class:`_Product` with its label; cached descriptions pass through."""
         new = [item for item in found if isinstance(item, _Product)]
         labels = iter(classify_style_batch(self.model, self.colours, self.patterns,
-                                           [p.image for p in new], [p.garment for p in new]) if new else [])
+                                           [p.image for p in new], [p.garment for p in new], device=self.device) if new else [])
         return [(item, next(labels)) if isinstance(item, _Product) else item for item in found]
 
     def _describe(self, event: events_pb2.TryOnEvent, item) -> Described:

@@ -17,10 +17,11 @@ from fittingroom.v1 import stages_pb2_grpc
 
 def _load(settings: Settings) -> LoadedService:
     registry = model_registry(settings)
+    device = select_device(settings.device)
     with timed_load(SERVICE, parse_model_ref(settings.style_model)[0]):
-        model, manifest = load_model(registry, settings.style_model, select_device(settings.device))
+        model, manifest = load_model(registry, settings.style_model, device)
     colours, patterns = style_classes(manifest)
-    stage = StyleStage(model, colours, patterns, available_style_classes(registry), request_store(settings), settings)
+    stage = StyleStage(model, colours, patterns, available_style_classes(registry), request_store(settings), settings, device=device)
     return LoadedService(handle_batch=stage.handle_batch)
 
 

@@ -55,12 +55,12 @@ def decode_style_classes(classes: Sequence[str]) -> tuple[list[str], list[str]]:
 
 @torch.no_grad()
 def predict_styles(
-    model: StyleNet, colours: Sequence[str], patterns: Sequence[str], inputs: np.ndarray
+    model: StyleNet, colours: Sequence[str], patterns: Sequence[str], inputs: np.ndarray, *,
+    device: torch.device | str,
 ) -> list[StyleLabel]:
-    """Labels for a batch of prepared inputs (``N×S×S×3`` uint8 from :func:`style_input`)."""
+    """Labels for a batch of prepared inputs (``N×S×S×3`` uint8 from :func:`style_input`), on ``device``."""
     if len(inputs) == 0:
         return []
-    device = next(model.parameters()).device
     colour_logits, pattern_logits = model(to_model_tensor(inputs).to(device))
     c_prob, c_idx = colour_logits.softmax(dim=1).max(dim=1)
     p_prob, p_idx = pattern_logits.softmax(dim=1).max(dim=1)
@@ -76,10 +76,12 @@ def classify_style(
     patterns: Sequence[str],
     image: np.ndarray,
     garment: Garment,
+    *,
+    device: torch.device | str,
 ) -> StyleLabel:
     """Colour × pattern class of one garment (confidence = colour prob × pattern prob),
     with the garment's measured colour as ``product_lab``."""
-    return classify_style_batch(model, colours, patterns, [image], [garment])[0]
+    return classify_style_batch(model, colours, patterns, [image], [garment], device=device)[0]
 
 
 def classify_style_batch(
@@ -88,6 +90,8 @@ def classify_style_batch(
     patterns: Sequence[str],
     images: Sequence[np.ndarray],
     garments: Sequence[Garment],
+    *,
+    device: torch.device | str,
 ) -> list[StyleLabel]:
     """:func:`classify_style` for many (image, garment) pairs in one forward pass."""
     if len(images) != len(garments):
@@ -95,7 +99,7 @@ def classify_style_batch(
     if not images:
         return []
     batch = np.stack([style_input(img, g, model.input_size) for img, g in zip(images, garments)])
-    labels = predict_styles(model, colours, patterns, batch)
+    labels = predict_styles(model, colours, patterns, batch, device=device)
     return [
         dataclasses.replace(label, product_lab=measure_garment_colour(img, g.mask))
         for label, img, g in zip(labels, images, garments)

@@ -195,11 +195,11 @@ def evaluate_registered(data_root: Path, store_dir: Path, name: str = "stylenet"
                         batch_size: int = 128) -> StyleEvaluation:
     """Score a registered StyleNet on a split; optionally write confusion PNGs to ``out_dir``."""
     registry = ModelRegistry.with_starter_models(LocalFolderStore(store_dir))
-    model, manifest = load_model(registry, f"{name}:{version}" if version else name, select_device(device))
+    target = select_device(device)
+    model, manifest = load_model(registry, f"{name}:{version}" if version else name, target)
     colours, patterns = style_classes(manifest)
     dataset = StyleCropDataset(data_root, split, colours=colours, patterns=patterns, size=model.input_size)
-    evaluation = evaluate_style(model, DataLoader(dataset, batch_size=batch_size),
-                                next(model.parameters()).device)
+    evaluation = evaluate_style(model, DataLoader(dataset, batch_size=batch_size), target)
     if out_dir is not None:
         write_confusion_plots(evaluation, colours, patterns, out_dir)
     return evaluation

@@ -10,6 +10,7 @@ import time
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from fittingroom.errors import UnknownStyleError
@@ -26,8 +27,10 @@ SERVICE = "translation"
 class TranslationStage:
     """Batch handler for ``tryon.styled`` → ``tryon.translated``."""
 
-    def __init__(self, generator_for: Callable[[str], nn.Module], available: list[str], store: ObjectStore) -> None:
+    def __init__(self, generator_for: Callable[[str], nn.Module], available: list[str], store: ObjectStore, *,
+                 device: torch.device | str) -> None:
         self.generator_for = generator_for
+        self.device = device
         self.available = available
         self.store = store
 
@@ -38,7 +41,7 @@ class TranslationStage:
             Batch.of(events)
             .map(lambda event, _: self._load(event))
             .map_groups(lambda event, _: event.style.translation_key,
-                        lambda key, crops: translate_batch(self.generator_for(key), np.stack(crops)))
+                        lambda key, crops: translate_batch(self.generator_for(key), np.stack(crops), device=self.device))
             .map(lambda event, image: self._finish(event, image, started))
             .results()
         )

@@ -65,17 +65,20 @@ def _bench_size(pipeline, person: np.ndarray, style: np.ndarray, backbone: str, 
     fabric = analysis.fabric if result.exact_pattern else None
     generator = pipeline.generator(analysis.translation_key)
     square = translation_input(person, garment)
-    translated = translate_garment(generator, square)
+    device = pipeline.device
+    translated = translate_garment(generator, square, device=device)
     stages = {
-        "segmentation": lambda: segment_garments(segmenter, person, 0.0),
+        "segmentation": lambda: segment_garments(segmenter, person, 0.0, device=device),
         "style": lambda: classify_style(
             pipeline.classifier,
             pipeline.style_colours,
             pipeline.style_patterns,
             style,
-            select_garment(segment_garments(pipeline.segmenter, style, pipeline.settings.score_threshold)),
+            select_garment(segment_garments(pipeline.segmenter, style, pipeline.settings.score_threshold,
+                                            device=device)),
+            device=device,
         ),
-        "translation": lambda: translate_garment(generator, translation_input(person, garment)),
+        "translation": lambda: translate_garment(generator, translation_input(person, garment), device=device),
         "compositing": lambda: composite_garment(
             person, garment, translated, pipeline.settings.feather_px, target, fabric
         ),

@@ -68,7 +68,8 @@ def score_pair(pipeline, person: np.ndarray, product: np.ndarray, mask: np.ndarr
     label = result.style.label
     score = PairScore(*names, ran=True, product_class=label.key, garment=result.person_garment.category_name)
     garment = result.person_garment
-    again = classify_style(pipeline.classifier, pipeline.style_colours, pipeline.style_patterns, result.image, garment)
+    again = classify_style(pipeline.classifier, pipeline.style_colours, pipeline.style_patterns, result.image, garment,
+                           device=pipeline.device)
     score.reclassified = again.key
     product_colour = np.array(measure_garment_colour(product, result.style.garment.mask))
     measured = np.array(measure_garment_colour(result.image, garment.mask))

@@ -83,9 +83,11 @@ class TryOnPipeline:
         self.store = MemoryStore("requests")
         classes = available_style_classes(registry)
         self.stages: dict[str, BatchHandler] = {
-            "segmentation": SegmentationStage(self.segmenter, self.store, settings, self.pose_estimator),
-            "style": StyleStage(self.classifier, self.style_colours, self.style_patterns, classes, self.store, settings),
-            "translation": TranslationStage(self.generator, classes, self.store),
+            "segmentation": SegmentationStage(self.segmenter, self.store, settings, self.pose_estimator,
+                                              device=self.device),
+            "style": StyleStage(self.classifier, self.style_colours, self.style_patterns, classes, self.store, settings,
+                                device=self.device),
+            "translation": TranslationStage(self.generator, classes, self.store, device=self.device),
             "compositing": CompositingStage(self.store, settings),
         }
         missing = {spec.name for spec in CHAIN} ^ set(self.stages)
@@ -115,9 +117,11 @@ class TryOnPipeline:
         cached = self._analyses.get(digest)
         if cached is not None:
             return cached
-        garments = segment_garments(self.segmenter, style_image, score_threshold=self.settings.score_threshold)
+        garments = segment_garments(self.segmenter, style_image, score_threshold=self.settings.score_threshold,
+                                    device=self.device)
         garment = product_garment(style_image, garments)
-        label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment)
+        label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment,
+                               device=self.device)
         key = resolve_translation_key(label, self.translation_classes, fallback=self.settings.style_fallback)
         analysis = StyleAnalysis(garment, label, key, product_fabric(style_image, garment, label))
         self._analyses.put(digest, analysis)

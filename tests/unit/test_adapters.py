@@ -84,7 +84,7 @@ def test_translation_runs_each_generator_once_per_group_and_keeps_failures_in_pl
             raise RuntimeError("blue weights are corrupt")
         return _identity_generator()
 
-    stage = TranslationStage(generator_for, ["red-solid", "blue-solid"], store)
+    stage = TranslationStage(generator_for, ["red-solid", "blue-solid"], store, device="cpu")
     events = [_translation_event(store, "a", "red-solid", 10), _translation_event(store, "b", "blue-solid", 20),
               _translation_event(store, "c", "red-solid", 30), _translation_event(store, "d", "teal-solid", 40)]
     a, b, c, d = stage.handle_batch(events)

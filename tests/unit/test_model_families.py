@@ -53,3 +53,13 @@ def test_trainers_share_one_options_base_and_their_clis_are_their_fields():
         assert shared <= fields
         assert set(inspect.signature(cli.train).parameters) == fields
         assert all(f.metadata.get("help") for f in dataclasses.fields(options)), options.__name__
+
+
+def test_the_device_is_carried_not_rediscovered():
+    """Loaders place a model on the device decided once; stage functions take it as an argument."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = [str(path.relative_to(root)) for folder in ("services", "shared")
+                 for path in (root / folder).rglob("*.py") if "parameters()).device" in path.read_text()]
+    assert not offenders

@@ -63,13 +63,13 @@ def test_random_model_returns_well_formed_garments():
     torch.manual_seed(0)
     model = maskrcnn_mobilenet_v3_large_fpn(box_score_thresh=0.0, min_size=96, max_size=128)
     image = np.random.default_rng(0).integers(0, 256, (100, 80, 3), dtype=np.uint8)
-    garments = segment_garments(model, image, score_threshold=0.0, mask_threshold=0.3)
+    garments = segment_garments(model, image, score_threshold=0.0, mask_threshold=0.3, device="cpu")
     assert garments, "a random model with no score threshold should still emit detections"
     scores = [g.score for g in garments]
     assert scores == sorted(scores, reverse=True)
     for garment in garments:
         _check_garment(garment, 100, 80)
-    batch = segment_garments_batch(model, [image, image[:60]], score_threshold=0.0, mask_threshold=0.3)
+    batch = segment_garments_batch(model, [image, image[:60]], score_threshold=0.0, mask_threshold=0.3, device="cpu")
     assert len(batch) == 2 and all(g.mask.shape == (60, 80) for g in batch[1])
 
 
@@ -78,7 +78,7 @@ def test_random_model_returns_well_formed_garments():
 def test_bad_images_raise(bad):
     model = maskrcnn_mobilenet_v3_large_fpn()
     with pytest.raises(BadImageError):
-        segment_garments(model, bad)
+        segment_garments(model, bad, device="cpu")
 
 
 def _garment(category, area, score):

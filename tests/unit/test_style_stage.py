@@ -94,7 +94,7 @@ def test_classify_style_returns_label_with_product_confidence():
     image, mask = _scene()
     model = _model()
     garment = Garment(mask, (20, 10, 60, 30), 1)
-    label = classify_style(model, COLOUR_NAMES, PATTERNS, image, garment)
+    label = classify_style(model, COLOUR_NAMES, PATTERNS, image, garment, device="cpu")
     assert label.colour in COLOUR_NAMES and label.pattern in PATTERNS
     with torch.no_grad():
         c, p = model(to_model_tensor(style_input(image, garment)))
@@ -109,12 +109,12 @@ def test_batch_matches_single_calls():
     other[mask] = (40, 150, 60)
     garments = [Garment(mask, (20, 10, 60, 30), 1)] * 2
     model = _model()
-    batch = classify_style_batch(model, COLOUR_NAMES, PATTERNS, [image, other], garments)
-    singles = [classify_style(model, COLOUR_NAMES, PATTERNS, im, g)
+    batch = classify_style_batch(model, COLOUR_NAMES, PATTERNS, [image, other], garments, device="cpu")
+    singles = [classify_style(model, COLOUR_NAMES, PATTERNS, im, g, device="cpu")
                for im, g in zip([image, other], garments)]
     assert [b.key for b in batch] == [s.key for s in singles]
     assert [b.confidence for b in batch] == pytest.approx([s.confidence for s in singles], rel=1e-4)
-    assert classify_style_batch(model, COLOUR_NAMES, PATTERNS, [], []) == []
+    assert classify_style_batch(model, COLOUR_NAMES, PATTERNS, [], [], device="cpu") == []
 
 
 def test_class_encoding_round_trips():

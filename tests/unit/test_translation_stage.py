@@ -22,7 +22,7 @@ def make_generator():
 
 def test_translate_garment_shape_and_dtype():
     crop = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    out = translate_garment(make_generator(), crop)
+    out = translate_garment(make_generator(), crop, device="cpu")
     assert out.shape == (256, 256, 3) and out.dtype == np.uint8
     assert out.std() > 0
 
@@ -30,9 +30,9 @@ def test_translate_garment_shape_and_dtype():
 def test_translate_batch_matches_single_crops():
     crops = np.random.default_rng(1).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     gen = make_generator()
-    batch = translate_batch(gen, crops)
+    batch = translate_batch(gen, crops, device="cpu")
     assert batch.shape == crops.shape
-    single = translate_garment(gen, crops[1])
+    single = translate_garment(gen, crops[1], device="cpu")
     assert np.abs(batch[1].astype(int) - single.astype(int)).max() <= 1
 
 
@@ -41,7 +41,7 @@ def test_translate_batch_matches_single_crops():
 ])
 def test_bad_crops_raise(bad):
     with pytest.raises(BadImageError):
-        translate_garment(make_generator(), bad)
+        translate_garment(make_generator(), bad, device="cpu")
 
 
 def save_generator(registry, name="red-stripes", version="v1"):
@@ -58,7 +58,7 @@ def test_registry_round_trip_in_half(tmp_path):
     assert manifest.dtype == "float16" and manifest.architecture == ARCH
     assert not loaded.training
     crop = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    diff = translate_garment(loaded, crop).astype(int) - translate_garment(original, crop).astype(int)
+    diff = translate_garment(loaded, crop, device="cpu").astype(int) - translate_garment(original, crop, device="cpu").astype(int)
     assert np.abs(diff).max() <= 2
     assert available_style_classes(registry) == ["red-stripes"]
 
