@@ -93,3 +93,48 @@ def test_translation_runs_each_generator_once_per_group_and_keeps_failures_in_pl
     for done, value in ((a, 10), (c, 30)):
         assert done.stage == events_pb2.TRANSLATED
         assert np.abs(load_array(store, done.translated, "translated").astype(int) - value).max() <= 1
+
+
+def _photo_event(store, request_id: str, person: np.ndarray | None, style: np.ndarray) -> events_pb2.TryOnEvent:
+    event = events_pb2.TryOnEvent(request_id=request_id)
+    if person is not None:
+        event.person_image.CopyFrom(put_object(store, f"requests/{request_id}/person.png", _png(person), "image/png"))
+    event.style_image.CopyFrom(put_object(store, f"requests/{request_id}/style.png", _png(style), "image/png"))
+    return event
+
+
+@pytest.fixture(scope="module")
+def starter_registry(tmp_path_factory):
+    from fittingroom.registry import ModelRegistry
+
+    return ModelRegistry.with_starter_models(LocalFolderStore(tmp_path_factory.mktemp("models")))
+
+
+def test_segmentation_then_style_over_a_local_store_with_the_product_cached(store, starter_registry):
+    from fittingroom.images import SAMPLES_DIR, read_image
+    from fittingroom.registry import available_style_classes
+    from fittingroom.segmentation.adapter import SegmentationStage
+    from fittingroom.segmentation.model import load_model as load_segmentation
+    from fittingroom.style.adapter import StyleStage
+    from fittingroom.style.model import load_model as load_style
+    from fittingroom.style.stage import style_classes
+
+    settings = Settings(body_prior=False)
+    segmenter, _ = load_segmentation(starter_registry, settings.segmentation_model, "cpu")
+    segmentation = SegmentationStage(segmenter, store, settings, device="cpu")
+    person, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
+    first, second = _photo_event(store, "one", person, style), _photo_event(store, "two", person, style)
+    broken = _photo_event(store, "broken", None, style)
+    one, two, failed = segmentation.handle_batch([first, second, broken])
+    assert isinstance(failed, BadRequestError) and "person image" in str(failed)
+    assert one.stage == events_pb2.SEGMENTED and one.translation_input.shape == [256, 256, 3]
+    assert one.style_garment.mask.key == two.style_garment.mask.key  # the product's mask, content-addressed
+
+    classifier, manifest = load_style(starter_registry, settings.style_model, "cpu")
+    colours, patterns = style_classes(manifest)
+    styling = StyleStage(classifier, colours, patterns, available_style_classes(starter_registry), store, settings,
+                         device="cpu")
+    labelled = styling.handle_batch([one])[0]
+    again = styling.handle_batch([two])[0]  # the second shopper: a cache hit
+    assert labelled.stage == events_pb2.STYLED and labelled.style.colour == "red"
+    assert again.style.key == labelled.style.key and again.style.translation_key == labelled.style.translation_key
