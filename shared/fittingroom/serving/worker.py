@@ -85,6 +85,7 @@ class StageWorker:
         self.transactional = transactional
         self.stopping = threading.Event()
         self._pauses = 0
+        self._reported_up = False
         # The attempt markers this process wrote: (topic, partition) -> (offset, attempt, alone, last).
         # Finding its own marker again (after a pause) is not a death.
         self._marked: dict[tuple[str, int], tuple[int, int, bool, int | None]] = {}
@@ -113,24 +114,31 @@ class StageWorker:
 
     def _pause(self, dependency: str, exc: BaseException, records: Sequence) -> None:
         """Keep the offsets, put the batch back, wait a little, and try again."""
-        DEPENDENCY_UP.labels(self.spec.name, dependency).set(0)
-        self.on_health(False)
+        self._report_down(dependency)
         self._pauses += 1
         log.warning("dependency down, consumption paused", extra={"dependency": dependency, "error": str(exc)})
         if records:
             try:
                 self.consumer.rewind(records)
-            except (BusError, KafkaError, AttributeError, AssertionError) as rewind_error:
+            except (BusError, KafkaError) as rewind_error:
                 log.warning("rewind failed; the group will redeliver", extra={"error": str(rewind_error)})
         self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(self._pauses, 5)))
 
+    def _report_down(self, dependency: str) -> None:
+        DEPENDENCY_UP.labels(self.spec.name, dependency).set(0)
+        self.on_health(False)
+        self._reported_up = False
+
     def _resumed(self) -> None:
+        """After a batch went through: report the dependencies up (once, not on every poll)."""
         if self._pauses:
             log.info("dependencies back, consumption resumed")
             self._pauses = 0
-        for dependency in ("kafka", "storage"):
-            DEPENDENCY_UP.labels(self.spec.name, dependency).set(1)
-        self.on_health(True)
+        if not self._reported_up:
+            for dependency in ("kafka", "storage"):
+                DEPENDENCY_UP.labels(self.spec.name, dependency).set(1)
+            self.on_health(True)
+            self._reported_up = True
 
     def process(self, records: Sequence) -> None:
         """Handle one polled batch end to end, then commit it.
@@ -215,8 +223,7 @@ class StageWorker:
 
     def _waiting_for_kafka(self) -> None:
         """Called while a transaction's commit waits on an unreachable broker: visibly degraded."""
-        DEPENDENCY_UP.labels(self.spec.name, "kafka").set(0)
-        self.on_health(False)
+        self._report_down("kafka")
         log.warning("waiting for the broker to settle the batch's transaction")
 
     def _isolate_suspect(self, records: Sequence) -> tuple[Sequence, int, int | None]:
