@@ -1,11 +1,16 @@
-"""How the gateway runs: TryOnService, the stage clients and the status feed."""
+"""How the gateway runs: TryOnService, the stage clients, and the status projector and view."""
 
 from __future__ import annotations
 
-from fittingroom.chain import GATEWAY, PROGRESS_TOPICS
+import os
+import socket
+
+from fittingroom.bus import TopicReader
+from fittingroom.chain import GATEWAY, PROGRESS_TOPICS, STATUS
 from fittingroom.gateway.servicer import TryOnServicer
 from fittingroom.gateway.stages import StageClients
-from fittingroom.gateway.tracker import StatusTracker, TrackerFeed
+from fittingroom.gateway.status_feed import StatusProjector, StatusView
+from fittingroom.gateway.tracker import StatusTracker
 from fittingroom.serving.runner import LoadedService, ServiceDefinition
 from fittingroom.serving.stores import request_store
 from fittingroom.settings import Settings
@@ -25,16 +30,29 @@ class Gateway:
     def load(self, settings: Settings) -> LoadedService:
         if not settings.enable_worker or self.servicer is None:
             return LoadedService()
-        import socket
-        import uuid
-
-        from fittingroom.bus import BatchConsumer, make_producer, publish
+        from fittingroom.bus import make_producer, publish
 
         self.servicer.connect_events(make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway"), publish)
-        group = f"{settings.kafka_group_prefix}-gateway-{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        consumer = BatchConsumer(settings.kafka_bootstrap, group, list(PROGRESS_TOPICS),
-                                 max_batch=256, max_wait_ms=settings.worker_max_wait_ms)
-        return LoadedService(background=[TrackerFeed(self.servicer.tracker, consumer)])
+        tracker = self.servicer.tracker
+        view = StatusView(tracker, TopicReader(settings.kafka_bootstrap, STATUS, client_id="fittingroom-gateway-view"))
+        view.catch_up(settings.status_catch_up_s)
+        return LoadedService(background=[_projector(settings, tracker), view])
+
+
+def _projector(settings: Settings, tracker: StatusTracker) -> StatusProjector:
+    """The replica's member of the gateway's shared status group (range-assigned, see ``status_feed``)."""
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+    from fittingroom.bus import BatchConsumer, make_producer, publish
+
+    consumer = BatchConsumer(settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-gateway-status",
+                             list(PROGRESS_TOPICS), max_batch=256, max_wait_ms=settings.worker_max_wait_ms,
+                             partition_assignment_strategy=(RangePartitionAssignor,))
+    transactional_id = (f"{settings.kafka_group_prefix}-gateway-status-{socket.gethostname()}-{os.getpid()}"
+                        if settings.kafka_transactions else None)
+    producer = make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway-status",
+                             transactional_id=transactional_id)
+    return StatusProjector(tracker, consumer, producer, publish, settings.kafka_transactions)
 
 
 _GATEWAY = Gateway()

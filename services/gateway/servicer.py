@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fittingroom.errors import BadRequestError
 from fittingroom.gateway.stages import StageClients
-from fittingroom.gateway.tracker import FINAL, StatusTracker
+from fittingroom.gateway.tracker import FINAL, StatusTracker, status_of
 from fittingroom.images import decode_image
 from fittingroom.chain import REQUESTS
 from fittingroom.serving.blobs import storage_errors
@@ -92,7 +92,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
             raise TransientError("the event path is not connected (Kafka worker disabled or starting)")
         event = self._event(request)
         self.publish(self.producer, REQUESTS, event.request_id, event.SerializeToString())
-        self.tracker.record(event)
+        self.tracker.record(status_of(event))
         return tryon_pb2.SubmitResponse(request_id=event.request_id)
 
     def Get(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnStatus:

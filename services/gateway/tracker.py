@@ -1,33 +1,33 @@
-"""Request status as the gateway sees it, fed by the stage topics.
+"""Request status as the gateway sees it: each request's stages, moving only forward.
 
-Every gateway replica reads every progress topic under its own consumer group,
-so ``Get`` and ``Watch`` work whichever replica a client reaches. A request's
-stage only moves forward and its completion is counted once, however many
-times at-least-once delivery repeats an event.
+Fed by the status view (``tryon.status``, every replica reads all of it) and by
+the replica's own ``Submit``; the status projector asks it whether an event
+moves a request forward before publishing it (``status_feed``).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections import OrderedDict
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from kafka.errors import KafkaError
 
-from fittingroom.errors import BusError
-from fittingroom.serving.metrics import END_TO_END_LATENCY, KAFKA_MESSAGES, REQUESTS
-from fittingroom.serving.errors import error_code_name
-from fittingroom.serving.worker import parse_event
 from fittingroom.v1 import events_pb2, tryon_pb2
 
-SERVICE = "gateway"
-log = logging.getLogger(__name__)
 FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 
 
+def advances(current: int | None, stage: int) -> bool:
+    """Whether ``stage`` moves a request at ``current`` (``None``: unknown) forward.
+
+    Redelivered, late and repeated events do not: a stage never goes back and a
+    final state (completed or failed) is never left.
+    """
+    return current is None or (current not in FINAL and stage > current)
+
+
 def status_of(event: events_pb2.TryOnEvent) -> tryon_pb2.TryOnStatus:
+    """The status an event reports, stamped now."""
     updated = Timestamp()
     updated.GetCurrentTime()
     return tryon_pb2.TryOnStatus(
@@ -45,38 +45,37 @@ class StatusTracker:
         self._history: dict[str, list[tryon_pb2.TryOnStatus]] = {}
         self._changed = threading.Condition()
 
-    def record(self, event: events_pb2.TryOnEvent) -> bool:
-        """Apply an event; False when it is stale or a repeat of a final state."""
+    def record(self, status: tryon_pb2.TryOnStatus) -> bool:
+        """Apply a status; False when it does not move its request forward (see :func:`advances`)."""
         with self._changed:
-            current = self._statuses.get(event.request_id)
-            if current is not None and (current.stage in FINAL or current.stage >= event.stage):
+            current = self._statuses.get(status.request_id)
+            if not advances(current.stage if current is not None else None, status.stage):
                 return False
-            status = status_of(event)
-            history = self._history.setdefault(event.request_id, [])
-            if event.stage != events_pb2.FAILED:
+            history = self._history.setdefault(status.request_id, [])
+            if status.stage != events_pb2.FAILED:
                 history.extend(self._skipped(current, status))
             history.append(status)
-            self._statuses[event.request_id] = status
-            self._statuses.move_to_end(event.request_id)
+            self._statuses[status.request_id] = status
+            self._statuses.move_to_end(status.request_id)
             while len(self._statuses) > self.capacity:
                 old, _ = self._statuses.popitem(last=False)
                 self._history.pop(old, None)
             self._changed.notify_all()
-        if event.stage in FINAL:
-            outcome = "ok" if event.stage == events_pb2.COMPLETED else error_code_name(event.error)
-            REQUESTS.labels(SERVICE, "kafka", outcome).inc()
-            if event.HasField("created"):
-                age = time.time() - event.created.ToMicroseconds() / 1e6
-                END_TO_END_LATENCY.labels(SERVICE, "kafka", outcome).observe(max(age, 0.0))
         return True
+
+    def stage(self, request_id: str) -> int | None:
+        """The request's current stage, ``None`` if unknown here."""
+        with self._changed:
+            current = self._statuses.get(request_id)
+            return current.stage if current is not None else None
 
     @staticmethod
     def _skipped(current: tryon_pb2.TryOnStatus | None, status: tryon_pb2.TryOnStatus) -> list[tryon_pb2.TryOnStatus]:
         """Stages a later event implies but whose own event has not arrived yet.
 
-        Progress topics are read together, so a ``styled`` event can overtake its
-        ``segmented`` one; the envelope accumulates fields, so the later event
-        proves the earlier stage happened and Watch still streams every stage in order.
+        Progress topics are read together, and a compacted ``tryon.status`` keeps
+        only a request's latest status; the envelope accumulates fields, so a later
+        status proves the earlier stages happened and Watch still streams every stage in order.
         """
         first = (current.stage + 1) if current is not None else events_pb2.SUBMITTED
         filled = []
@@ -100,35 +99,3 @@ class StatusTracker:
         with self._changed:
             self._changed.wait_for(lambda: len(self._history.get(request_id, [])) > seen, timeout=timeout)
             return list(self._history.get(request_id, []))[seen:]
-
-
-class TrackerFeed:
-    """Background loop: progress topics → :class:`StatusTracker`."""
-
-    def __init__(self, tracker: StatusTracker, consumer) -> None:
-        self.tracker = tracker
-        self.consumer = consumer
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        """Follow the progress topics until stopped; a broker outage pauses it, a bad record is skipped."""
-        while not self.stopping.is_set():
-            try:
-                records = self.consumer.poll_batch()
-                for record in records:
-                    try:
-                        self.tracker.record(parse_event(record.value))
-                    except ValueError:
-                        KAFKA_MESSAGES.labels(SERVICE, record.topic, "unparsable").inc()
-                if records:
-                    self.consumer.commit(records)
-            except (BusError, KafkaError) as exc:
-                log.warning("status feed paused: broker unreachable", extra={"error": str(exc)})
-                self.stopping.wait(1.0)
-        try:
-            self.consumer.close()
-        except (BusError, KafkaError) as exc:
-            log.warning("status feed close failed", extra={"error": str(exc)})
-
-    def stop(self) -> None:
-        self.stopping.set()

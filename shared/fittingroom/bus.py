@@ -30,7 +30,7 @@ T = TypeVar("T")
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
 
 __all__ = [
-    "BatchConsumer", "ConsumerRecord", "RecordMetadata",
+    "BatchConsumer", "ConsumerRecord", "RecordMetadata", "TopicReader",
     "is_transient", "make_producer", "publish",
 ]
 
@@ -319,3 +319,62 @@ class BatchConsumer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class TopicReader:
+    """Reads one whole topic from its beginning, then follows it; no consumer group, nothing committed.
+
+    Every reader sees every record, which is how each gateway replica rebuilds its
+    view of a compacted topic (``tryon.status``) at start. Read-committed: a
+    transaction's records appear once it commits. Partitions added to the topic
+    later are picked up by :meth:`refresh_partitions`.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, client_id: str, retry: RetryPolicy | None = None,
+                 **overrides: object) -> None:
+        self.topic = topic
+        self.retry = retry or RetryPolicy(deadline_s=30.0)
+        config: dict[str, object] = dict(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            reconnect_backoff_max_ms=2_000,
+            metadata_max_age_ms=10_000,
+        )
+        config.update(overrides)
+        self.consumer: KafkaConsumer = _retrying(f"connect reader to {bootstrap}", lambda: KafkaConsumer(**config),
+                                                 NO_RETRY)
+        self.refresh_partitions()
+
+    def refresh_partitions(self) -> int:
+        """Assign every partition the topic has now; new ones are read from their beginning. Returns the count."""
+        found = _retrying(f"fetch partitions of {self.topic}",
+                          lambda: self.consumer.partitions_for_topic(self.topic) or None, self.retry)
+        partitions = {TopicPartition(self.topic, p) for p in found}
+        assigned = self.consumer.assignment()
+        if partitions != assigned:
+            self.consumer.assign(sorted(partitions))
+            new = sorted(partitions - assigned)
+            if new:
+                self.consumer.seek_to_beginning(*new)
+        return len(partitions)
+
+    def poll(self, timeout_ms: int = 500, max_records: int = 1000) -> list[ConsumerRecord]:
+        """The records that arrived, in order per partition (empty after ``timeout_ms`` without any)."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        return [record for records in polled.values() for record in records]
+
+    def end_offsets(self) -> dict[TopicPartition, int]:
+        """Per partition, the offset after its last committed record now."""
+        return _retrying("read end offsets", lambda: self.consumer.end_offsets(sorted(self.consumer.assignment())),
+                         self.retry)
+
+    def reached(self, ends: Mapping[TopicPartition, int]) -> bool:
+        """Whether this reader has read up to ``ends`` (an earlier :meth:`end_offsets`)."""
+        return all(self.consumer.position(tp) >= end for tp, end in ends.items())
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)

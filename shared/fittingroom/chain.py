@@ -17,6 +17,9 @@ from dataclasses import dataclass
 REQUESTS = "tryon.requests"
 FAILED = "tryon.failed"
 DLQ = "tryon.dlq"
+# The latest TryOnStatus of each request, keyed by request id and compacted: the
+# gateway's durable status. One writer per request (the gateway's status projector).
+STATUS = "tryon.status"
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ SERVICES: tuple[ServiceSpec, ...] = (GATEWAY, *CHAIN)
 COMPLETED = CHAIN[-1].output_topic
 # What the gateway follows to report a request's progress: every step, and failure.
 PROGRESS_TOPICS: tuple[str, ...] = (REQUESTS, *(s.output_topic for s in CHAIN), FAILED)
-ALL_TOPICS: tuple[str, ...] = (*PROGRESS_TOPICS, DLQ)
+COMPACTED_TOPICS: tuple[str, ...] = (STATUS,)
+ALL_TOPICS: tuple[str, ...] = (*PROGRESS_TOPICS, STATUS, DLQ)
 
 
 def stage(name: str) -> StageSpec:

@@ -12,9 +12,10 @@ from typing import Iterable
 
 import typer
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from fittingroom.bus import is_transient
-from fittingroom.chain import ALL_TOPICS
+from fittingroom.chain import ALL_TOPICS, COMPACTED_TOPICS
 from fittingroom.retry import RetryPolicy, retry_call
 from fittingroom.s3store import MinioStore
 
@@ -39,28 +40,49 @@ def topic_partitions(admin: KafkaAdminClient, topics: Iterable[str]) -> dict[str
     }
 
 
+def compacted_topic_config(retention_days: int) -> dict[str, str]:
+    """Configs of a compacted topic (``tryon.status``): the latest record per key, for ``retention_days``.
+
+    ``compact,delete``: compaction keeps one status per request id, and records
+    older than the request data's expiry go too (their photos are gone anyway).
+    Hourly segments let the cleaner compact all but the last hour.
+    """
+    return {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(retention_days * 86_400_000),
+        "segment.ms": str(3_600_000),
+        "min.cleanable.dirty.ratio": "0.1",
+    }
+
+
 def ensure_topics(
     admin: KafkaAdminClient,
     topics: Iterable[str],
     partitions: int,
     replication: int = 1,
     timeout_ms: int = 30_000,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, int]:
-    """Create missing topics, grow smaller ones; wait until all have leaders.
+    """Create missing topics, grow smaller ones, set ``configs`` per topic; wait until all have leaders.
 
     Returns the partition count of every topic afterwards.
     """
     topics = list(topics)
+    configs = configs or {}
     current = topic_partitions(admin, topics)
     missing = [t for t in topics if t not in current]
     if missing:
         admin.create_topics(
-            {t: {"num_partitions": partitions, "replication_factor": replication} for t in missing},
+            {t: {"num_partitions": partitions, "replication_factor": replication, "configs": configs.get(t, {})}
+             for t in missing},
             timeout_ms=timeout_ms,
         )
     smaller = {t: partitions for t, n in current.items() if n < partitions}
     if smaller:
         admin.create_partitions(smaller, timeout_ms=timeout_ms)
+    existing = [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs[t]) for t in current if configs.get(t)]
+    if existing:
+        admin.alter_configs(existing)
     admin.wait_for_topics(topics, timeout_ms=timeout_ms)
     return topic_partitions(admin, topics)
 
@@ -90,14 +112,16 @@ def main(
     """Create the tryon.* topics and the request/model buckets (idempotent)."""
     admin = connect_admin(bootstrap)
     try:
-        counts = ensure_topics(admin, ALL_TOPICS, partitions, replication)
+        configs = {topic: compacted_topic_config(expiry_days) for topic in COMPACTED_TOPICS}
+        counts = ensure_topics(admin, ALL_TOPICS, partitions, replication, configs=configs)
     finally:
         admin.close()
     requests, models = (MinioStore(s3_endpoint, access_key, secret_key, bucket, secure=secure)
                         for bucket in (requests_bucket, models_bucket))
     ensure_buckets(requests, models, expiry_days)
     for topic in ALL_TOPICS:
-        typer.echo(f"topic  {topic:<18} {counts.get(topic, 0)} partitions")
+        compacted = ", compacted" if topic in COMPACTED_TOPICS else ""
+        typer.echo(f"topic  {topic:<18} {counts.get(topic, 0)} partitions{compacted}")
     typer.echo(f"bucket {requests_bucket:<18} objects expire after {expiry_days} days")
     typer.echo(f"bucket {models_bucket}")
 

@@ -64,6 +64,7 @@ class Settings:
     grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
     worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
+    status_catch_up_s: float = field(default=30.0, metadata={"help": "gateway start: read tryon.status up to its end for at most this long before serving"})
     kafka_transactions: bool = field(default=True, metadata={"help": "stage workers publish a batch's outputs and commit its input offsets in one Kafka transaction (consumers read committed): each output once, even after a SIGKILL"})
     max_attempts: int = field(default=3, metadata={"help": "a Kafka record whose handling took the worker process down this many times goes to tryon.dlq and tryon.failed"})
     request_deadline_s: float = field(default=600.0, metadata={"help": "a request whose dependency (object storage) stays down fails only after this long from its creation; until then workers pause and retry"})

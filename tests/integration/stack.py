@@ -96,6 +96,16 @@ class Stack:
         self.services[name].start()
         wait_serving(self.services[name].address, START_TIMEOUT_S)
 
+    def add_replica(self, name: str, label: str) -> ServiceProcess:
+        """Start one more replica of ``name`` on its own ports (same settings otherwise); wait for SERVING."""
+        first = self.services[name]
+        port, metrics_port = free_port(), free_port()
+        env = dict(first.env, FITTINGROOM_GRPC_PORT=str(port), FITTINGROOM_METRICS_PORT=str(metrics_port))
+        replica = ServiceProcess(name, port, metrics_port, env, first.log_path.with_name(f"{label}.log"))
+        replica.start()
+        wait_serving(replica.address, START_TIMEOUT_S)
+        return replica
+
     def logs(self) -> str:
         return "\n".join(f"--- {s.name}\n{s.log_path.read_text(errors='replace')[-3000:]}" for s in self.services.values())
 

@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING, Callable
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from fittingroom.bus import BatchConsumer, ConsumerRecord, make_producer, publish
 from fittingroom.chain import ALL_TOPICS as TOPICS
+from fittingroom.chain import STATUS
 from fittingroom.errors import BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
 from fittingroom.retry import RetryPolicy
 from fittingroom.s3store import MinioStore
+
+from conftest import admin_call
 
 if TYPE_CHECKING:
     from conftest import MinioConfig, ServerControl
@@ -103,6 +107,13 @@ def test_store_rides_out_minio_restart(
 def test_tryon_topics_exist(kafka_admin: KafkaAdminClient, kafka_partitions: int) -> None:
     described = {t["name"]: len(t["partitions"]) for t in kafka_admin.describe_topics(list(TOPICS))}
     assert described == {topic: kafka_partitions for topic in TOPICS}
+
+
+def test_the_status_topic_is_compacted(kafka_admin: KafkaAdminClient) -> None:
+    resource = ConfigResource(ConfigResourceType.TOPIC, STATUS)
+    configs = admin_call(lambda: kafka_admin.describe_configs([resource]))["topic"][STATUS]
+    assert configs["cleanup.policy"]["value"] == "compact,delete"
+    assert int(configs["retention.ms"]["value"]) > 0
 
 
 def test_unreachable_broker_is_a_typed_error() -> None:

@@ -11,11 +11,11 @@ from fittingroom.errors import BadImageError, TransientError, UnknownStyleError
 from fittingroom.gateway.tracker import StatusTracker
 from fittingroom.serving.errors import ERROR_CODE_METADATA
 from fittingroom.serving.grpc_server import ServiceInterceptor
-from fittingroom.v1 import events_pb2
+from fittingroom.v1 import events_pb2, tryon_pb2
 
 
 def _event(stage, request_id="r1"):
-    return events_pb2.TryOnEvent(request_id=request_id, stage=stage)
+    return tryon_pb2.TryOnStatus(request_id=request_id, stage=stage)
 
 
 def test_stages_only_move_forward_and_a_final_state_is_counted_once():

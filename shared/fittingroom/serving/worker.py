@@ -60,6 +60,32 @@ def observe_end_to_end(service: str, path: str, event: events_pb2.TryOnEvent, ou
         END_TO_END_LATENCY.labels(service, path, outcome).observe(max(age, 0.0))
 
 
+def publish_and_commit(consumer, producer, records: Sequence, publish_all: Callable[[], None], transactional: bool,
+                       on_waiting: Callable[[], None] | None = None, suspects_until: int | None = None) -> None:
+    """Publish a batch's outputs (``publish_all``), then commit its input offsets: in one Kafka transaction
+    when ``transactional``.
+
+    Without transactions a death between the two redelivers the batch and its
+    outputs appear twice; with them, read-committed consumers see them once.
+    ``on_waiting`` is called while the transaction waits on an unreachable broker.
+    """
+    if not transactional:
+        publish_all()
+        producer.flush()
+        consumer.commit(records, suspects_until)
+        return
+    producer.begin_transaction()
+    try:
+        publish_all()
+    except BaseException:
+        try:
+            consumer.abort_in_transaction(producer, on_waiting)
+        except Exception as abort_error:  # noqa: BLE001 - the original error is what matters
+            log.warning("abort of the batch's transaction failed", extra={"error": str(abort_error)})
+        raise
+    consumer.commit_in_transaction(producer, records, suspects_until, on_waiting)
+
+
 class StageWorker:
     """Runs one stage's batch handler over its Kafka input topic until stopped.
 
@@ -200,26 +226,8 @@ class StageWorker:
         record_consumer_lag(self.spec.name, self.consumer.consumer)
 
     def _publish_and_commit(self, records: Sequence, suspects_until: int | None, publish_all: Callable[[], None]) -> None:
-        """Publish a batch's outputs, then commit its input offsets: in one Kafka transaction when transactional.
-
-        Without transactions a death between the two redelivers the batch and its
-        outputs appear twice; with them, read-committed consumers see them once.
-        """
-        if not self.transactional:
-            publish_all()
-            self.producer.flush()
-            self.consumer.commit(records, suspects_until)
-            return
-        self.producer.begin_transaction()
-        try:
-            publish_all()
-        except BaseException:
-            try:
-                self.consumer.abort_in_transaction(self.producer, self._waiting_for_kafka)
-            except Exception as abort_error:  # noqa: BLE001 - the original error is what matters
-                log.warning("abort of the batch's transaction failed", extra={"error": str(abort_error)})
-            raise
-        self.consumer.commit_in_transaction(self.producer, records, suspects_until, self._waiting_for_kafka)
+        publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional,
+                           self._waiting_for_kafka, suspects_until)
 
     def _waiting_for_kafka(self) -> None:
         """Called while a transaction's commit waits on an unreachable broker: visibly degraded."""
