@@ -61,8 +61,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
             return put_object(self.store, request_key(request_id, "input", name.replace(" ", "_")), data,
                               "application/octet-stream")
 
-    def _event(self, request: tryon_pb2.TryOnRequest) -> events_pb2.TryOnEvent:
-        request_id = new_request_id(request.request_id)
+    def _event(self, request: tryon_pb2.TryOnRequest, request_id: str) -> events_pb2.TryOnEvent:
         created = Timestamp()
         created.GetCurrentTime()
         return events_pb2.TryOnEvent(
@@ -74,7 +73,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
 
     def TryOn(self, request: tryon_pb2.TryOnRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnResponse:
         started = time.perf_counter()
-        event = self._event(request)
+        event = self._event(request, new_request_id(request.request_id))
         with request_context(event.request_id):
             done = self.stages.run_chain(event, context.time_remaining())
         response = tryon_pb2.TryOnResponse(
@@ -90,7 +89,11 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
     def Submit(self, request: tryon_pb2.TryOnRequest, context: grpc.ServicerContext) -> tryon_pb2.SubmitResponse:
         if self.producer is None:
             raise TransientError("the event path is not connected (Kafka worker disabled or starting)")
-        event = self._event(request)
+        request_id = new_request_id(request.request_id)
+        if self.tracker.stage(request_id) is not None:
+            # A retried Submit (the reply was lost): the request exists; nothing is stored or rerun.
+            return tryon_pb2.SubmitResponse(request_id=request_id)
+        event = self._event(request, request_id)
         self.publish(self.producer, REQUESTS, event.request_id, event.SerializeToString())
         self.tracker.record(status_of(event))
         return tryon_pb2.SubmitResponse(request_id=event.request_id)

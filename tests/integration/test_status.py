@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
+import uuid
 
 import grpc
 
+from fittingroom.bus import BatchConsumer
+from fittingroom.chain import REQUESTS
 from fittingroom.images import SAMPLES_DIR
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
 from stack import wait_serving
@@ -46,7 +49,19 @@ def _wait_for(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.3)
 
 
-def test_status_is_durable_across_replicas_and_restarts_and_completions_are_counted_once(stack):
+def _published(bootstrap: str, topic: str, request_id: str) -> int:
+    """How many records ``topic`` holds for ``request_id`` (read whole, read-committed)."""
+    found = 0
+    with BatchConsumer(bootstrap, f"count-{uuid.uuid4().hex}", [topic], max_batch=500, max_wait_ms=500) as reader:
+        idle = 0
+        while idle < 4:
+            batch = reader.poll_batch()
+            found += sum(1 for r in batch if r.key == request_id.encode())
+            idle = 0 if batch else idle + 1
+    return found
+
+
+def test_status_is_durable_across_replicas_and_restarts_and_completions_are_counted_once(stack, kafka_bootstrap):
     first = stack.services["gateway"]
     replica = stack.add_replica("gateway", "gateway-replica")
     channel_a, client_a = _stub(first.address)
@@ -66,6 +81,12 @@ def test_status_is_durable_across_replicas_and_restarts_and_completions_are_coun
 
         _wait_for(lambda: counted() >= len(ids), 30, "the completions counted")
         assert counted() == len(ids), "a completion was counted by more than one replica"
+
+        # Submitting an existing id again (a client retrying a lost reply) reruns nothing.
+        again = client_b.Submit(tryon_pb2.TryOnRequest(request_id=ids[0], person_image=person, style_image=style),
+                                timeout=30)
+        assert again.request_id == ids[0] and _stages(client_b, ids[:1]) == {ids[0]: events_pb2.COMPLETED}
+        assert _published(kafka_bootstrap, REQUESTS, ids[0]) == 1
 
         counted_by_first = _completions_counted(first.metrics_port)
         replica.kill()  # SIGKILL: nothing flushed, nothing handed over

@@ -212,6 +212,15 @@ def test_an_event_that_crashes_the_handler_goes_to_the_dlq_and_its_neighbours_go
     assert log[-1] == ("commit", [0, 1, 2])
 
 
+def test_an_untyped_error_in_one_outcome_is_a_crash_and_a_typed_one_a_failure():
+    worker, log = _worker(Handler({"a": [IndexError("axis 1 is out of bounds")], "b": [NoGarmentError("none")]}))
+    worker.process([_record("a", 0), _record("b", 1)])
+    published = [(e[1], e[2]) for e in log if e[0] == "publish"]
+    assert published == [(DLQ, "k"), (FAILED, "a"), (FAILED, "b")]
+    crashed = events_pb2.TryOnEvent.FromString(log[1][3])
+    assert crashed.error.code == common_pb2.ErrorCode.Value("INTERNAL") and "IndexError" in crashed.error.message
+
+
 class ScriptedConsumer(FakeConsumer):
     """poll_batch answers from a script: a list of records, or an exception to raise."""
 

@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from kafka.errors import KafkaError
 
 from fittingroom.chain import COMPLETED, DLQ, FAILED, StageSpec
-from fittingroom.errors import BusError, DependencyDown, HandlerCrash, TransientError
+from fittingroom.errors import BusError, DependencyDown, FittingroomError, HandlerCrash, TransientError
 from fittingroom.retry import RetryPolicy
 from fittingroom.serving.errors import error_code_name, error_message
 from fittingroom.serving.metrics import (
@@ -310,7 +310,22 @@ class StageWorker:
         return results
 
     def _safe_handle(self, batch: list[events_pb2.TryOnEvent]) -> list:
-        """The handler's outcomes; when it crashes on the batch, each event is run alone to find the poison."""
+        """The handler's outcomes; when it crashes on the batch, each event is run alone to find the poison.
+
+        An untyped exception in an event's outcome (a bug or a malformed input the
+        stage's maths tripped on, not a :class:`FittingroomError`) is a crash too:
+        that event goes to the DLQ as well as ``tryon.failed``.
+        """
+        return [self._crash_if_untyped(event, result) for event, result in zip(batch, self._handle(batch))]
+
+    @staticmethod
+    def _crash_if_untyped(event: events_pb2.TryOnEvent, result):
+        if not isinstance(result, Exception) or isinstance(result, FittingroomError):
+            return result
+        log.error("stage crashed on an event", extra={"request_id": event.request_id, "error": repr(result)})
+        return HandlerCrash(f"handler crashed: {type(result).__name__}: {result}")
+
+    def _handle(self, batch: list[events_pb2.TryOnEvent]) -> list:
         try:
             return self.handler.handle_batch(batch)
         except TransientError as exc:
@@ -320,7 +335,7 @@ class StageWorker:
                 log.exception("stage crashed on an event", extra={"request_id": batch[0].request_id})
                 return [HandlerCrash(f"handler crashed: {type(exc).__name__}: {exc}")]
             log.warning("stage crashed on a batch; running its events one by one", extra={"error": repr(exc)})
-            return [result for event in batch for result in self._safe_handle([event])]
+            return [result for event in batch for result in self._handle([event])]
 
     def _emit(self, event: events_pb2.TryOnEvent, result) -> None:
         if isinstance(result, Exception):
