@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from fittingroom.bus import TopicReader
+from fittingroom.bus import AtomicPublisher, TopicReader
 from fittingroom.chain import GATEWAY, PROGRESS_TOPICS, STATUS
 from fittingroom.gateway.servicer import TryOnServicer
 from fittingroom.gateway.stages import StageClients
@@ -30,13 +30,28 @@ class Gateway:
     def load(self, settings: Settings) -> LoadedService:
         if not settings.enable_worker or self.servicer is None:
             return LoadedService()
-        from fittingroom.bus import make_producer, publish
-
-        self.servicer.connect_events(make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway"), publish)
         tracker = self.servicer.tracker
         view = StatusView(tracker, TopicReader(settings.kafka_bootstrap, STATUS, client_id="fittingroom-gateway-view"))
         view.catch_up(settings.status_catch_up_s)
+        # Only now: Submit's idempotency check needs the ids the view knows.
+        self.servicer.connect_events(_submit_publisher(settings))
         return LoadedService(background=[_projector(settings, tracker), view])
+
+
+def _transactional_id(settings: Settings, role: str) -> str | None:
+    """Unique per process: a restarted one is a new producer (the old one's transactions are fenced)."""
+    if not settings.kafka_transactions:
+        return None
+    return f"{settings.kafka_group_prefix}-gateway-{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def _submit_publisher(settings: Settings) -> AtomicPublisher:
+    from fittingroom.bus import make_producer
+
+    transactional_id = _transactional_id(settings, "submit")
+    return AtomicPublisher(lambda: make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway",
+                                                 transactional_id=transactional_id),
+                           transactional=settings.kafka_transactions).connect()
 
 
 def _projector(settings: Settings, tracker: StatusTracker) -> StatusProjector:
@@ -48,11 +63,14 @@ def _projector(settings: Settings, tracker: StatusTracker) -> StatusProjector:
     consumer = BatchConsumer(settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-gateway-status",
                              list(PROGRESS_TOPICS), max_batch=256, max_wait_ms=settings.worker_max_wait_ms,
                              partition_assignment_strategy=(RangePartitionAssignor,))
-    transactional_id = (f"{settings.kafka_group_prefix}-gateway-status-{socket.gethostname()}-{os.getpid()}"
-                        if settings.kafka_transactions else None)
-    producer = make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway-status",
+    transactional_id = _transactional_id(settings, "status")
+
+    def new_producer():
+        return make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway-status",
                              transactional_id=transactional_id)
-    return StatusProjector(tracker, consumer, producer, publish, settings.kafka_transactions)
+
+    return StatusProjector(tracker, consumer, new_producer(), publish, settings.kafka_transactions,
+                           renew_producer=new_producer)
 
 
 _GATEWAY = Gateway()

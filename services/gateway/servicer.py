@@ -7,13 +7,15 @@ import uuid
 from typing import Iterator
 
 import grpc
+from kafka.errors import KafkaError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from fittingroom.errors import BadRequestError
+from fittingroom.errors import BadRequestError, BusError
 from fittingroom.gateway.stages import StageClients
 from fittingroom.gateway.tracker import FINAL, StatusTracker, status_of
 from fittingroom.images import decode_image
-from fittingroom.chain import REQUESTS
+from fittingroom.bus import AtomicPublisher
+from fittingroom.chain import REQUESTS, STATUS
 from fittingroom.serving.blobs import storage_errors
 from fittingroom.errors import ErrorCode
 from fittingroom.errors import TransientError, UpstreamError
@@ -43,12 +45,11 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
         self.store = store
         self.stages = stages
         self.tracker = tracker
-        self.producer = None
-        self.publish = None
+        self.publisher: AtomicPublisher | None = None
 
-    def connect_events(self, producer, publish) -> None:
-        """Enable the event path (Submit) once a Kafka producer exists."""
-        self.producer, self.publish = producer, publish
+    def connect_events(self, publisher: AtomicPublisher) -> None:
+        """Enable the event path (Submit) once the replica's status view has caught up."""
+        self.publisher = publisher
 
     def _photo(self, request_id: str, data: bytes, ref: common_pb2.ObjectRef, name: str) -> common_pb2.ObjectRef:
         """Validate one photo (inline bytes or a stored reference) and store it."""
@@ -87,16 +88,26 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
         return response
 
     def Submit(self, request: tryon_pb2.TryOnRequest, context: grpc.ServicerContext) -> tryon_pb2.SubmitResponse:
-        if self.producer is None:
+        """Store the photos, then publish the request and its first status together.
+
+        Idempotent: a request id already known (a client retrying a lost reply)
+        returns that request, with nothing stored or rerun. A bus failure answers
+        UNAVAILABLE with nothing published, so the retry is safe.
+        """
+        if self.publisher is None:
             raise TransientError("the event path is not connected (Kafka worker disabled or starting)")
         request_id = new_request_id(request.request_id)
         if self.tracker.stage(request_id) is not None:
-            # A retried Submit (the reply was lost): the request exists; nothing is stored or rerun.
             return tryon_pb2.SubmitResponse(request_id=request_id)
         event = self._event(request, request_id)
-        self.publish(self.producer, REQUESTS, event.request_id, event.SerializeToString())
-        self.tracker.record(status_of(event))
-        return tryon_pb2.SubmitResponse(request_id=event.request_id)
+        status = status_of(event)
+        try:
+            self.publisher.publish([(REQUESTS, request_id, event.SerializeToString()),
+                                    (STATUS, request_id, status.SerializeToString())])
+        except (BusError, KafkaError) as exc:
+            raise TransientError(f"the event bus is unreachable; retry with request_id {request_id}: {exc}") from exc
+        self.tracker.record(status)
+        return tryon_pb2.SubmitResponse(request_id=request_id)
 
     def Get(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnStatus:
         status = self.tracker.get(request.request_id)

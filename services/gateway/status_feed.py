@@ -1,5 +1,6 @@
 """The gateway's durable status: progress topics → ``tryon.status`` (one writer) → every replica's view.
 
+``Submit`` publishes a request and its first status together (one transaction).
 ``StatusProjector`` runs in every replica under one shared consumer group, so
 each progress event is handled by exactly one replica. It publishes the status
 the event moves its request to on the compacted ``tryon.status`` topic, keyed
@@ -31,7 +32,7 @@ from fittingroom.errors import BusError
 from fittingroom.gateway.tracker import FINAL, StatusTracker, advances, status_of
 from fittingroom.serving.errors import error_code_name
 from fittingroom.serving.metrics import DEPENDENCY_UP, KAFKA_MESSAGES, REQUESTS
-from fittingroom.serving.worker import observe_end_to_end, parse_event, publish_and_commit
+from fittingroom.serving.worker import observe_end_to_end, parse_event, publish_and_commit, renewed
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 SERVICE = "gateway"
@@ -42,7 +43,8 @@ class StatusProjector:
     """Progress events → the statuses they move requests to, on ``tryon.status``."""
 
     def __init__(self, tracker: StatusTracker, consumer, producer, publish: Callable, transactional: bool,
-                 capacity: int = 100_000, max_pause_s: float = 5.0) -> None:
+                 capacity: int = 100_000, max_pause_s: float = 5.0,
+                 renew_producer: Callable[[], object] | None = None) -> None:
         self.tracker = tracker
         self.consumer = consumer
         self.producer = producer
@@ -50,6 +52,7 @@ class StatusProjector:
         self.transactional = transactional
         self.capacity = capacity
         self.max_pause_s = max_pause_s
+        self.renew_producer = renew_producer
         self.stopping = threading.Event()
         # Stages this replica published: its own writes reach its view only after the commit.
         self._written: OrderedDict[str, int] = OrderedDict()
@@ -72,6 +75,7 @@ class StatusProjector:
                 DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
                 log.warning("status projector paused: broker unreachable", extra={"error": str(exc)})
                 self._rewind(records)
+                self.producer = renewed(self.producer, self.renew_producer)
                 self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(pauses, 5)))
         try:
             self.consumer.close()
@@ -126,7 +130,7 @@ class StatusProjector:
             rid = event.request_id
             if rid not in stages:
                 stages[rid] = self._known_stage(rid)
-            if advances(stages[rid], event.stage) or self._unpublished_submission(rid, stages[rid], event.stage):
+            if advances(stages[rid], event.stage):
                 stages[rid] = event.stage
                 moves.append((event, status_of(event)))
         return moves
@@ -136,10 +140,6 @@ class StatusProjector:
         seen = self.tracker.stage(request_id)
         known = [stage for stage in (written, seen) if stage is not None]
         return max(known, key=lambda stage: (stage in FINAL, stage)) if known else None
-
-    def _unpublished_submission(self, request_id: str, known: int | None, stage: int) -> bool:
-        """A submission known here only from this replica's own ``Submit`` (recorded before it is durable)."""
-        return stage == known == events_pb2.SUBMITTED and request_id not in self._written
 
     def _remember(self, request_id: str, stage: int) -> None:
         self._written[request_id] = stage

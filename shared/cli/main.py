@@ -41,6 +41,7 @@ def _mount_services() -> None:
 def _mount_tools() -> None:
     from fittingroom.cli.bench import stages
     from fittingroom.cli.bench_distributed import distributed
+    from fittingroom.cli.chaos import chaos
     from fittingroom.cli.client import app as client_app
     from fittingroom.cli.evaluate_tryon import evaluate_tryon
     from fittingroom.cli.starter import build_starter
@@ -50,6 +51,7 @@ def _mount_tools() -> None:
     bench_app.command("distributed")(distributed)
     app.add_typer(bench_app, name="bench")
     app.add_typer(client_app, name="client")
+    app.command()(chaos)
     models_cli.app.command("build-starter")(build_starter)
     evaluate_app.command("tryon")(evaluate_tryon)
 

@@ -10,12 +10,13 @@ protobuf bytes; the partition key is the request id.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, Iterable, Mapping, Sequence, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -25,12 +26,14 @@ from fittingroom.retry import NO_RETRY, RetryPolicy, retry_call
 log = logging.getLogger(__name__)
 # Committed-offset metadata that marks an attempt in progress at that offset.
 ATTEMPT_MARK = "fittingroom-attempt:"
+TRANSACTION_TIMEOUT_MS = 15_000
+SESSION_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
 
 __all__ = [
-    "BatchConsumer", "ConsumerRecord", "RecordMetadata", "TopicReader",
+    "AtomicPublisher", "BatchConsumer", "ConsumerRecord", "RecordMetadata", "TopicReader",
     "is_transient", "make_producer", "publish",
 ]
 
@@ -82,11 +85,24 @@ def make_producer(bootstrap: str, client_id: str, linger_ms: int = 5, transactio
     )
     if transactional_id:
         config["transactional_id"] = transactional_id
+        # A process killed mid-transaction leaves it open, and read-committed consumers of
+        # its partitions wait for the broker to abort it: this long at most.
+        config["transaction_timeout_ms"] = TRANSACTION_TIMEOUT_MS
     config.update(overrides)
     producer = _retrying(f"connect producer to {bootstrap}", lambda: KafkaProducer(**config), NO_RETRY)
     if transactional_id:
         _retrying("initialise transactions", producer.init_transactions, RetryPolicy(deadline_s=30.0))
     return producer
+
+
+def producer_broken(producer: KafkaProducer) -> bool:
+    """Whether a transactional producer is in an error state it cannot leave (replace it with a new one).
+
+    E.g. its transaction timed out on the broker while the broker was away, or a
+    commit failed: kafka-python then refuses every further transaction.
+    """
+    manager = getattr(producer, "_transaction_manager", None)
+    return bool(manager is not None and manager.is_transactional() and manager.has_error())
 
 
 def _header_list(headers: Headers | None) -> list[tuple[str, bytes]]:
@@ -121,10 +137,17 @@ def publish(
 
 
 def await_transaction(producer: KafkaProducer, result, on_waiting: Callable[[], None] | None = None,
-                      poll_s: float = 5.0) -> None:
-    """Wait for a transactional request (commit, abort, offsets) to finish; raise its error if it failed."""
+                      poll_s: float = 5.0, timeout_s: float | None = None) -> None:
+    """Wait for a transactional request (commit, abort, offsets) to finish; raise its error if it failed.
+
+    Without ``timeout_s`` it waits as long as the broker is away (calling
+    ``on_waiting`` every ``poll_s``); with it, :class:`BusUnavailableError` after that long.
+    """
     producer._sender.wakeup()
+    started = time.monotonic()
     while not result.wait(timeout_ms=int(poll_s * 1000)):
+        if timeout_s is not None and time.monotonic() - started > timeout_s:
+            raise BusUnavailableError(f"kafka transaction not settled after {timeout_s:.0f}s")
         if on_waiting is not None:
             on_waiting()
 
@@ -184,6 +207,10 @@ class BatchConsumer:
             max_poll_records=max_batch,
             reconnect_backoff_max_ms=2_000,
             metadata_max_age_ms=10_000,
+            # A member killed without leaving holds its partitions until its session
+            # expires: 10 s, not the client's 45 s (heartbeats run in their own thread).
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
         )
         config.update(overrides)
         topics = list(topics)
@@ -322,17 +349,17 @@ class BatchConsumer:
 
 
 class TopicReader:
-    """Reads one whole topic from its beginning, then follows it; no consumer group, nothing committed.
+    """Reads whole topics from their beginning, then follows them; no consumer group, nothing committed.
 
     Every reader sees every record, which is how each gateway replica rebuilds its
-    view of a compacted topic (``tryon.status``) at start. Read-committed: a
-    transaction's records appear once it commits. Partitions added to the topic
-    later are picked up by :meth:`refresh_partitions`.
+    view of a compacted topic (``tryon.status``) at start, and how a chaos run
+    counts outcomes. Read-committed: a transaction's records appear once it
+    commits. Partitions added later are picked up by :meth:`refresh_partitions`.
     """
 
-    def __init__(self, bootstrap: str, topic: str, client_id: str, retry: RetryPolicy | None = None,
+    def __init__(self, bootstrap: str, topics: str | Sequence[str], client_id: str, retry: RetryPolicy | None = None,
                  **overrides: object) -> None:
-        self.topic = topic
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.retry = retry or RetryPolicy(deadline_s=30.0)
         config: dict[str, object] = dict(
             bootstrap_servers=bootstrap,
@@ -350,10 +377,11 @@ class TopicReader:
         self.refresh_partitions()
 
     def refresh_partitions(self) -> int:
-        """Assign every partition the topic has now; new ones are read from their beginning. Returns the count."""
-        found = _retrying(f"fetch partitions of {self.topic}",
-                          lambda: self.consumer.partitions_for_topic(self.topic) or None, self.retry)
-        partitions = {TopicPartition(self.topic, p) for p in found}
+        """Assign every partition the topics have now; new ones are read from their beginning. Returns the count."""
+        partitions = set()
+        for topic in self.topics:
+            found = _retrying(f"fetch partitions of {topic}", lambda: self._partitions_of(topic), self.retry)
+            partitions |= {TopicPartition(topic, p) for p in found}
         assigned = self.consumer.assignment()
         if partitions != assigned:
             self.consumer.assign(sorted(partitions))
@@ -361,6 +389,12 @@ class TopicReader:
             if new:
                 self.consumer.seek_to_beginning(*new)
         return len(partitions)
+
+    def _partitions_of(self, topic: str) -> set[int]:
+        found = self.consumer.partitions_for_topic(topic)
+        if not found:
+            raise UnknownTopicOrPartitionError(f"{topic} has no partitions yet")  # retriable: asked again
+        return found
 
     def poll(self, timeout_ms: int = 500, max_records: int = 1000) -> list[ConsumerRecord]:
         """The records that arrived, in order per partition (empty after ``timeout_ms`` without any)."""
@@ -378,3 +412,60 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
+
+
+class AtomicPublisher:
+    """Publishes a group of records all or none (one Kafka transaction), one group at a time.
+
+    For a request that must appear on several topics together (a submission and its
+    first status). When a transaction's outcome is unknown (the broker went away
+    mid-commit) the producer is replaced: a new producer with the same
+    transactional id fences the old one and aborts whatever it left open, so the
+    group is then either fully visible or not at all. With ``transactional`` off
+    it publishes the records in order (at least once).
+    """
+
+    def __init__(self, make: Callable[[], KafkaProducer], transactional: bool, timeout_s: float = 10.0) -> None:
+        self.make = make
+        self.transactional = transactional
+        self.timeout_s = timeout_s
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def connect(self) -> "AtomicPublisher":
+        """Create the producer now (transactions initialised) rather than at the first publish."""
+        with self._lock:
+            self._producer = self._producer or self.make()
+        return self
+
+    def publish(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+        """Publish ``(topic, key, value)`` messages; raises :class:`BusError` (nothing visible) on failure."""
+        with self._lock:
+            producer = self._producer or self.make()
+            self._producer = producer
+            if not self.transactional:
+                for topic, key, value in messages:
+                    publish(producer, topic, key, value, retry=RetryPolicy(deadline_s=self.timeout_s))
+                return
+            try:
+                producer.begin_transaction()
+                for topic, key, value in messages:
+                    publish(producer, topic, key, value, retry=RetryPolicy(deadline_s=self.timeout_s))
+                await_transaction(producer, producer._transaction_manager.begin_commit(), timeout_s=self.timeout_s)
+            except BaseException:
+                self._discard()
+                raise
+
+    def _discard(self) -> None:
+        """Drop the producer; its successor (same transactional id) aborts what it left open."""
+        producer, self._producer = self._producer, None
+        try:
+            producer.close(timeout=1)
+        except Exception as exc:  # noqa: BLE001 - closing a broken producer may fail; it is dropped either way
+            log.warning("closing a failed transactional producer failed", extra={"error": str(exc)})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None

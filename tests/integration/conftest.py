@@ -11,11 +11,8 @@ left running; the MinIO restart helper then needs FITTINGROOM_INFRA_DIR too.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -24,29 +21,21 @@ import pytest
 from kafka import KafkaAdminClient
 
 from fittingroom.bus import is_transient
+from fittingroom.cli.localstack import InfraControl, start_infra, stop_infra
 from fittingroom.provision import connect_admin
 from fittingroom.retry import RetryPolicy, retry_call
 from fittingroom.s3store import MinioStore
 
 T = TypeVar("T")
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `stack` under --import-mode=importlib
-INFRA_DIR = Path(__file__).resolve().parents[2] / "shared" / "infra"
-FIRST_START_TIMEOUT_S = 900  # a fresh machine builds MinIO and fetches Kafka first
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # helpers beside the tests, under --import-mode=importlib
 
 
 @dataclass(frozen=True)
 class Infra:
-    """The running stack: its FITTINGROOM_* environment and how to drive its scripts."""
+    """The running Kafka and MinIO: their FITTINGROOM_* environment, and whether this session started them."""
 
     env: dict[str, str]
     owned: bool
-
-    def script(self, name: str, action: str, timeout_s: float = 120) -> None:
-        """Run ``shared/infra/<name> <action>`` against this stack's state folder."""
-        if "FITTINGROOM_INFRA_DIR" not in self.env:
-            raise RuntimeError("reused stack without FITTINGROOM_INFRA_DIR: cannot drive its scripts")
-        subprocess.run(["bash", str(INFRA_DIR / name), action], env={**os.environ, **self.env},
-                       check=True, timeout=timeout_s)
 
 
 @dataclass(frozen=True)
@@ -68,30 +57,15 @@ class MinioConfig:
 class ServerControl:
     """Stops and starts one test server (same port and data) for fault tests."""
 
-    def __init__(self, infra: Infra, script: str) -> None:
-        self.infra = infra
-        self.script = script
+    def __init__(self, infra: Infra, server: str) -> None:
+        self.control = InfraControl(infra.env)
+        self.server = server
 
     def stop(self) -> None:
-        self.infra.script(self.script, "stop")
+        self.control.stop(self.server)
 
     def start(self) -> None:
-        self.infra.script(self.script, "start")
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that were free a moment ago."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of infra.env as a dict."""
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key: value for key, value in pairs}
+        self.control.start(self.server)
 
 
 @pytest.fixture(scope="session")
@@ -100,22 +74,11 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     if os.environ.get("FITTINGROOM_KAFKA_BOOTSTRAP") and os.environ.get("FITTINGROOM_S3_ENDPOINT"):
         yield Infra({k: v for k, v in os.environ.items() if k.startswith("FITTINGROOM_")}, owned=False)
         return
-    state = tmp_path_factory.mktemp("infra")
-    kafka, controller, minio, console = free_ports(4)
-    env = {
-        "FITTINGROOM_INFRA_DIR": str(state),
-        "FITTINGROOM_KAFKA_PORT": str(kafka),
-        "FITTINGROOM_KAFKA_CONTROLLER_PORT": str(controller),
-        "FITTINGROOM_MINIO_PORT": str(minio),
-        "FITTINGROOM_MINIO_CONSOLE_PORT": str(console),
-        "FITTINGROOM_INFRA_OWNER_PID": str(os.getpid()),
-    }
-    infra = Infra(env, owned=True)
+    env = start_infra(tmp_path_factory.mktemp("infra"))
     try:
-        infra.script("infra.sh", "up", timeout_s=FIRST_START_TIMEOUT_S)
-        yield Infra({**env, **read_env_file(state / "infra.env")}, owned=True)
+        yield Infra(env, owned=True)
     finally:
-        infra.script("infra.sh", "down")
+        stop_infra(env)
 
 
 @pytest.fixture(scope="session")
@@ -183,19 +146,19 @@ def minio_store(minio_config: MinioConfig) -> MinioStore:
 @pytest.fixture(scope="session")
 def minio_server(infra: Infra) -> ServerControl:
     """Stop/start control over the test MinIO (fault tests)."""
-    return ServerControl(infra, "minio.sh")
+    return ServerControl(infra, "minio")
 
 
 @pytest.fixture(scope="session")
 def kafka_server(infra: Infra) -> ServerControl:
     """Stop/start control over the test Kafka broker (fault tests)."""
-    return ServerControl(infra, "kafka.sh")
+    return ServerControl(infra, "kafka")
 
 
 @pytest.fixture(scope="session")
 def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory):
     """All five services as real processes, wired to the session's Kafka and MinIO."""
-    from stack import start_stack
+    from fittingroom.cli.localstack import start_stack
 
     running = start_stack(infra.env, tmp_path_factory.mktemp("stack"))
     yield running

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from stack import SERVICES
+from fittingroom.cli.localstack import SERVICES
 
 
 def _scrape(port: int) -> str:

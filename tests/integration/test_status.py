@@ -13,7 +13,7 @@ from fittingroom.bus import BatchConsumer
 from fittingroom.chain import REQUESTS
 from fittingroom.images import SAMPLES_DIR
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
-from stack import wait_serving
+from fittingroom.cli.localstack import wait_serving
 
 FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 COMPLETIONS = 'fittingroom_requests_total{outcome="ok",service="gateway",transport="kafka"}'

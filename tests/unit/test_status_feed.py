@@ -85,13 +85,13 @@ def test_a_request_another_replica_finished_is_not_published_or_counted_again():
     assert published == [] and _completions() == before
 
 
-def test_a_submission_this_replica_recorded_itself_is_still_made_durable():
+def test_a_submission_published_straight_to_kafka_gets_its_status_and_a_gateway_submit_not_again():
     tracker = StatusTracker()
-    tracker.record(status_of(events_pb2.TryOnEvent(request_id="r1", stage=events_pb2.SUBMITTED)))  # Submit
+    tracker.record(status_of(events_pb2.TryOnEvent(request_id="r1", stage=events_pb2.SUBMITTED)))  # via Submit
     projector, _, published = _projector(tracker)
-    projector.process([_event_record(REQUESTS_TOPIC, 0, events_pb2.SUBMITTED)])
-    projector.process([_event_record(REQUESTS_TOPIC, 0, events_pb2.SUBMITTED)])  # redelivered
-    assert published == [(STATUS, "r1", events_pb2.SUBMITTED)]
+    projector.process([_event_record(REQUESTS_TOPIC, 0, events_pb2.SUBMITTED, "r1"),
+                       _event_record(REQUESTS_TOPIC, 1, events_pb2.SUBMITTED, "r2")])  # a shop's own publisher
+    assert published == [(STATUS, "r2", events_pb2.SUBMITTED)]
 
 
 class FakeReader:

@@ -363,3 +363,36 @@ def test_in_transactional_mode_outputs_and_offsets_commit_together_or_not_at_all
     with pytest.raises(BusUnavailableError):
         worker.process([_record("a", 0)])
     assert [e[0] for e in log] == ["begin", "abort"]  # nothing committed: the batch comes back
+
+
+class _Manager:
+    def __init__(self, error: bool) -> None:
+        self.error = error
+
+    def is_transactional(self) -> bool:
+        return True
+
+    def has_error(self) -> bool:
+        return self.error
+
+
+class _TransactionalProducer:
+    def __init__(self, error: bool) -> None:
+        self._transaction_manager = _Manager(error)
+        self.closed = False
+
+    def close(self, timeout=None) -> None:
+        self.closed = True
+
+
+def test_a_transactional_producer_in_an_error_state_is_replaced_at_the_pause_and_a_healthy_one_kept():
+    from fittingroom.serving.worker import renewed
+
+    healthy, broken, fresh = _TransactionalProducer(False), _TransactionalProducer(True), _TransactionalProducer(False)
+    assert renewed(healthy, lambda: fresh) is healthy
+    assert renewed(broken, lambda: fresh) is fresh and broken.closed
+
+    def broker_still_away():
+        raise BusUnavailableError("no broker")
+
+    assert renewed(broken, broker_still_away) is broken  # kept, tried again at the next pause

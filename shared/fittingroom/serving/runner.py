@@ -100,12 +100,15 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
     # Unique per process: a restarted one is a new producer, and the group generation fences a zombie.
     transactional_id = (f"{settings.kafka_group_prefix}-{definition.name}-{socket.gethostname()}-{os.getpid()}"
                         if settings.kafka_transactions else None)
-    producer = make_producer(settings.kafka_bootstrap, client_id=f"fittingroom-{definition.name}",
+    def new_producer():
+        return make_producer(settings.kafka_bootstrap, client_id=f"fittingroom-{definition.name}",
                              transactional_id=transactional_id)
+
     on_health = (lambda up: server.set_status(WORKER_HEALTH, up)) if server is not None else None
-    return StageWorker(spec, handle, consumer, producer, publish, RetryPolicy(),
+    return StageWorker(spec, handle, consumer, new_producer(), publish, RetryPolicy(),
                        request_deadline_s=settings.request_deadline_s, on_health=on_health,
-                       max_attempts=settings.max_attempts, transactional=settings.kafka_transactions)
+                       max_attempts=settings.max_attempts, transactional=settings.kafka_transactions,
+                       renew_producer=new_producer)
 
 
 class Supervisor:

@@ -86,6 +86,30 @@ def publish_and_commit(consumer, producer, records: Sequence, publish_all: Calla
     consumer.commit_in_transaction(producer, records, suspects_until, on_waiting)
 
 
+def renewed(producer, renew: Callable[[], object] | None):
+    """``producer``, or a new one from ``renew`` when it is broken (see :func:`fittingroom.bus.producer_broken`).
+
+    A new producer with the same transactional id fences the old one and aborts
+    what it left open. If the broker is still away, the broken one is kept and
+    this is tried again at the next pause.
+    """
+    from fittingroom.bus import producer_broken
+
+    if renew is None or not producer_broken(producer):
+        return producer
+    try:
+        fresh = renew()
+    except (BusError, KafkaError) as exc:
+        log.warning("replacing the broken producer failed; trying again later", extra={"error": str(exc)})
+        return producer
+    log.warning("transactional producer was in an error state; replaced it")
+    try:
+        producer.close(timeout=1)
+    except Exception as exc:  # noqa: BLE001 - the broken producer is dropped either way
+        log.warning("closing the broken producer failed", extra={"error": str(exc)})
+    return fresh
+
+
 class StageWorker:
     """Runs one stage's batch handler over its Kafka input topic until stopped.
 
@@ -97,7 +121,8 @@ class StageWorker:
 
     def __init__(self, spec: StageSpec, handler: BatchHandler, consumer, producer, publish, retry: RetryPolicy,
                  request_deadline_s: float = 600.0, on_health: Callable[[bool], None] | None = None,
-                 max_pause_s: float = 5.0, max_attempts: int = 3, transactional: bool = False) -> None:
+                 max_pause_s: float = 5.0, max_attempts: int = 3, transactional: bool = False,
+                 renew_producer: Callable[[], object] | None = None) -> None:
         self.spec = spec
         self.handler = handler
         self.consumer = consumer
@@ -109,6 +134,7 @@ class StageWorker:
         self.max_pause_s = max_pause_s
         self.max_attempts = max_attempts
         self.transactional = transactional
+        self.renew_producer = renew_producer
         self.stopping = threading.Event()
         self._pauses = 0
         self._reported_up = False
@@ -148,6 +174,7 @@ class StageWorker:
                 self.consumer.rewind(records)
             except (BusError, KafkaError) as rewind_error:
                 log.warning("rewind failed; the group will redeliver", extra={"error": str(rewind_error)})
+        self.producer = renewed(self.producer, self.renew_producer)
         self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(self._pauses, 5)))
 
     def _report_down(self, dependency: str) -> None:

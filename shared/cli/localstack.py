@@ -1,4 +1,10 @@
-"""The five Fittingroom services as real processes on loopback, for integration tests."""
+"""The five Fittingroom services as real processes on loopback: for integration tests and ``fittingroom chaos``.
+
+Each service runs ``python -m fittingroom.cli.serve <name>`` on free ports,
+wired to a running Kafka and MinIO (``infra.sh up``'s environment); a
+:class:`ServiceProcess` can be SIGKILLed and started again, and
+:class:`InfraControl` stops and starts the broker or object store.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
 REPO = Path(__file__).resolve().parents[2]
+INFRA_SCRIPTS = REPO / "shared" / "infra"
 START_TIMEOUT_S = 240
 
 
@@ -112,6 +120,67 @@ class Stack:
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
+
+
+@dataclass(frozen=True)
+class InfraControl:
+    """Stops and starts the local broker (``kafka``) or object store (``minio``) of a running ``infra.sh up``."""
+
+    env: dict[str, str]
+
+    def run(self, server: str, action: str, timeout_s: float = 180) -> None:
+        if "FITTINGROOM_INFRA_DIR" not in self.env:
+            raise RuntimeError("no FITTINGROOM_INFRA_DIR: cannot drive the infra scripts")
+        subprocess.run(["bash", str(INFRA_SCRIPTS / f"{server}.sh"), action], env={**os.environ, **self.env},
+                       check=True, timeout=timeout_s, stdout=subprocess.DEVNULL)
+
+    def stop(self, server: str) -> None:
+        self.run(server, "stop")
+
+    def start(self, server: str) -> None:
+        self.run(server, "start")
+
+
+FIRST_START_TIMEOUT_S = 900  # a fresh machine builds MinIO and fetches Kafka first
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of infra.env as a dict."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def start_infra(state: Path) -> dict[str, str]:
+    """A private Kafka and MinIO on free loopback ports with ``state`` as their folder; their FITTINGROOM_* env.
+
+    A watchdog stops them if this process dies; :func:`stop_infra` stops them otherwise.
+    """
+    kafka, controller, minio, console = free_ports(4)
+    env = {
+        "FITTINGROOM_INFRA_DIR": str(state),
+        "FITTINGROOM_KAFKA_PORT": str(kafka),
+        "FITTINGROOM_KAFKA_CONTROLLER_PORT": str(controller),
+        "FITTINGROOM_MINIO_PORT": str(minio),
+        "FITTINGROOM_MINIO_CONSOLE_PORT": str(console),
+        "FITTINGROOM_INFRA_OWNER_PID": str(os.getpid()),
+    }
+    InfraControl(env).run("infra", "up", timeout_s=FIRST_START_TIMEOUT_S)
+    return {**env, **read_env_file(state / "infra.env")}
+
+
+def stop_infra(env: dict[str, str]) -> None:
+    InfraControl(env).run("infra", "down")
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago."""
+    import socket
+
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 def start_stack(infra_env: dict[str, str], work: Path) -> Stack:
