@@ -48,6 +48,29 @@ def template(helm: str, *extra: str, release: str = "fr") -> subprocess.Complete
                     "--kube-version", KUBE_VERSION, *extra)
 
 
+# Pod-template annotation that hashes the chart-made Secret (rolls pods when it changes).
+SECRET_CHECKSUM = "checksum/s3-secret"
+
+
+def without_generated_credentials(objects: list[dict]) -> list[dict]:
+    """A render with what the chart draws at random blanked: Secret contents and their checksum.
+
+    Offline renders (``helm template``) generate fresh keys every time, so two
+    renders are only comparable once those are taken out.
+    """
+    blanked = []
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            obj = {**obj, "data": dict.fromkeys(obj.get("data", {}), "")}
+        template = obj.get("spec", {}).get("template", {})
+        annotations = template.get("metadata", {}).get("annotations") or {}
+        if SECRET_CHECKSUM in annotations:
+            metadata = {**template["metadata"], "annotations": {**annotations, SECRET_CHECKSUM: ""}}
+            obj = {**obj, "spec": {**obj["spec"], "template": {**template, "metadata": metadata}}}
+        blanked.append(obj)
+    return blanked
+
+
 def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
     """Objects of one kind keyed by their component label (or name)."""
     found = {}
