@@ -165,6 +165,10 @@ class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
+class MissingCredentialsError(SettingsError):
+    """Object storage is configured without the keys to reach it (caught at start, not at a request)."""
+
+
 class RetryError(Exception):
     """Raised by ``retry_call`` when the deadline passes; wraps the last error."""
 
