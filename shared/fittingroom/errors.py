@@ -98,6 +98,10 @@ class BadRequestError(FittingroomError):
     code = ErrorCode.BAD_REQUEST
 
 
+class ObjectTooLargeError(BadRequestError):
+    """An object or tensor read by reference is over the read cap; refused before it is downloaded."""
+
+
 class BlobIntegrityError(FittingroomError):
     """A stored blob does not match the dtype, shape or sha256 in its reference."""
 
