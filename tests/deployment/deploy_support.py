@@ -30,10 +30,21 @@ PROFILES: dict[str, list[str]] = {
         "--set", "kafka.bootstrapKey=bootstrap.servers",
     ],
 }
-# Also linted and validated: the skaffold dev profile (no KEDA, no Prometheus Operator).
+# TLS material from one Secret the operator made, or from cert-manager.
+TLS_PROFILES: dict[str, list[str]] = {
+    "tls-existing-secret": ["--set", "tls.enabled=true", "--set", "tls.existingSecret=fittingroom-tls"],
+    "tls-cert-manager": [
+        "--set", "tls.enabled=true", "--set", "tls.certManager.enabled=true",
+        "--set", "tls.certManager.issuerRef.name=fittingroom-ca",
+        "--set", "tls.certManager.issuerRef.kind=ClusterIssuer",
+    ],
+}
+# Also linted and validated: the skaffold dev profile (no KEDA, no Prometheus Operator)
+# and the TLS profiles.
 ALL_PROFILES: dict[str, list[str]] = {
     **PROFILES,
     "dev": ["-f", str(CHART / "values-cpu.yaml"), "-f", str(CHART / "values-dev.yaml")],
+    **TLS_PROFILES,
 }
 
 

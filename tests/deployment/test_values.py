@@ -9,12 +9,14 @@ import yaml
 from deploy_support import CHART, template, without_generated_credentials
 
 # Values whose content is passed through as a whole (not descended into).
-FREE_FORM = {"env", "resources", "nodeSelector", "tolerations", "affinity", "labels", "pullSecrets"}
+FREE_FORM = {"env", "resources", "nodeSelector", "tolerations", "affinity", "labels", "pullSecrets",
+             "namespaceSelector", "podSelector"}
 # Free-form values get a content of their own kind.
 FREE_FORM_MUTATION = {
     "env": {"FITTINGROOM_LOG_LEVEL": "DEBUG"}, "resources": {"limits": {"cpu": "3"}},
     "nodeSelector": {"mutated": "yes"}, "labels": {"mutated": "yes"}, "pullSecrets": [{"name": "mutated"}],
     "tolerations": [{"key": "mutated", "operator": "Exists"}],
+    "namespaceSelector": {"matchLabels": {"mutated": "yes"}}, "podSelector": {"matchLabels": {"mutated": "yes"}},
     "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
         {"weight": 1, "preference": {"matchExpressions": [{"key": "mutated", "operator": "Exists"}]}}]}},
 }
@@ -25,6 +27,10 @@ CONTEXT = {
     "services.<name>.nodeSelector": {"services": {"{name}": {"gpu": {"enabled": False}}}},
     "services.<name>.tolerations": {"services": {"{name}": {"gpu": {"enabled": False}}}},
     "services.<name>.affinity": {"services": {"{name}": {"gpu": {"enabled": False}}}},
+    "tls.existingSecret": {"tls": {"enabled": True, "existingSecret": "fittingroom-tls"}},
+    "tls.certManager.enabled": {"tls": {"enabled": True, "existingSecret": "fittingroom-tls"}},
+    **{f"tls.certManager.issuerRef.{key}": {"tls": {"enabled": True, "certManager": {
+        "enabled": True, "issuerRef": {"name": "fittingroom-ca"}}}} for key in ("name", "kind", "group")},
 }
 
 
