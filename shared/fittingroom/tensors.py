@@ -25,9 +25,9 @@ from fittingroom.storage import ObjectStore
 from fittingroom.v1 import common_pb2
 
 # Largest tensor payload read by reference. The largest the stages write is a
-# packed garment mask of a maximum-size photo (DEFAULT_MAX_PIXELS / 8 bytes, 5 MB)
-# or a float32 256×256×3 crop; 64 MiB leaves room and bounds what a forged
-# reference can make a service allocate.
+# packed garment mask of a maximum-size photo (DEFAULT_MAX_PIXELS / 8 bytes, 5 MB);
+# the 256×256×3 translator crops are under 1 MB. 64 MiB leaves room and bounds what
+# a forged reference can make a service allocate.
 DEFAULT_MAX_TENSOR_BYTES = 64 * 1024 * 1024
 # Largest opaque object (an encoded photo or result) read by reference: a PNG of
 # the largest allowed RGBA photo stored without compression, plus room for its chunks.
