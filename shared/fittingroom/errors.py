@@ -98,6 +98,10 @@ class BadRequestError(FittingroomError):
     code = ErrorCode.BAD_REQUEST
 
 
+class ObjectTooLargeError(BadRequestError):
+    """An object or tensor read by reference is over the read cap; refused before it is downloaded."""
+
+
 class BlobIntegrityError(FittingroomError):
     """A stored blob does not match the dtype, shape or sha256 in its reference."""
 
@@ -163,6 +167,10 @@ class ObjectNotFoundError(KeyError):
 
 class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
+
+
+class MissingCredentialsError(SettingsError):
+    """Object storage is configured without the keys to reach it (caught at start, not at a request)."""
 
 
 class RetryError(Exception):

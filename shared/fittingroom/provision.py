@@ -3,7 +3,9 @@
 Run by ``shared/infra/infra.sh up`` (``python -m fittingroom.provision``), and safe
 to run again: existing topics are kept (grown to the requested partition count if
 they have fewer), existing buckets are kept and their lifecycle rule is rewritten.
-Every option falls back to the ``FITTINGROOM_*`` variable that infra.sh writes.
+Every option falls back to the ``FITTINGROOM_*`` variable that infra.sh writes; the
+MinIO keys have no default (infra.sh draws a random pair per infra folder, the chart
+takes them from a Secret), so a run without them stops before touching anything.
 """
 
 from __future__ import annotations
@@ -102,8 +104,8 @@ def main(
     partitions: int = typer.Option(6, envvar="FITTINGROOM_KAFKA_PARTITIONS", min=1, help="partitions per topic"),
     replication: int = typer.Option(1, envvar="FITTINGROOM_KAFKA_REPLICATION", min=1, help="replication factor"),
     s3_endpoint: str = typer.Option("127.0.0.1:9000", envvar="FITTINGROOM_S3_ENDPOINT", help="MinIO host:port"),
-    access_key: str = typer.Option("fittingroom", envvar="FITTINGROOM_S3_ACCESS_KEY"),
-    secret_key: str = typer.Option("fittingroom-secret", envvar="FITTINGROOM_S3_SECRET_KEY"),
+    access_key: str = typer.Option(..., envvar="FITTINGROOM_S3_ACCESS_KEY", help="MinIO access key (no default)"),
+    secret_key: str = typer.Option(..., envvar="FITTINGROOM_S3_SECRET_KEY", help="MinIO secret key (no default)"),
     secure: bool = typer.Option(False, envvar="FITTINGROOM_S3_SECURE", help="use https"),
     requests_bucket: str = typer.Option("fittingroom-requests", envvar="FITTINGROOM_REQUESTS_BUCKET"),
     models_bucket: str = typer.Option("fittingroom-models", envvar="FITTINGROOM_MODELS_BUCKET"),

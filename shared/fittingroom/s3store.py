@@ -125,6 +125,15 @@ class MinioStore:
         except ObjectNotFoundError:
             raise ObjectNotFoundError(key) from None
 
+    def size(self, key: str) -> int:
+        """Bytes stored under ``key`` (a HEAD request); :class:`ObjectNotFoundError` if none."""
+        _check_key(key)
+        try:
+            stat = self._call(f"stat {key}", lambda: self.client.stat_object(self.bucket, key))
+        except ObjectNotFoundError:
+            raise ObjectNotFoundError(key) from None
+        return int(stat.size or 0)
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
         _check_key(key)

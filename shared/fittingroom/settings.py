@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fittingroom.chain import SERVICES, stage
-from fittingroom.errors import SettingsError
+from fittingroom.errors import MissingCredentialsError, SettingsError
 from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 PREFIX = "FITTINGROOM_"
@@ -54,8 +54,8 @@ class Settings:
     kafka_bootstrap: str = field(default="127.0.0.1:9092", metadata={"help": "Kafka bootstrap servers (host:port[,host:port])"})
     kafka_group_prefix: str = field(default="fittingroom", metadata={"help": "consumer groups are <prefix>-<service>"})
     s3_endpoint: str = field(default="", metadata={"help": "MinIO/S3 host:port; empty means the local store folder"})
-    s3_access_key: str = field(default="", metadata={"help": "MinIO/S3 access key (from a Secret in Kubernetes)"})
-    s3_secret_key: str = field(default="", metadata={"help": "MinIO/S3 secret key (from a Secret in Kubernetes)"})
+    s3_access_key: str = field(default="", metadata={"help": "MinIO/S3 access key (from a Secret in Kubernetes); required with FITTINGROOM_S3_ENDPOINT"})
+    s3_secret_key: str = field(default="", metadata={"help": "MinIO/S3 secret key (from a Secret in Kubernetes); required with FITTINGROOM_S3_ENDPOINT"})
     s3_secure: bool = field(default=False, metadata={"help": "use TLS to reach MinIO/S3"})
     requests_bucket: str = field(default="fittingroom-requests", metadata={"help": "bucket for request photos, tensors and results"})
     models_bucket: str = field(default="fittingroom-models", metadata={"help": "bucket holding the model registry"})
@@ -95,9 +95,26 @@ class Settings:
         """The decode limits every door applies to an uploaded image (``read_image``'s keywords)."""
         return {"max_pixels": self.max_image_pixels, "max_bytes": self.max_image_bytes}
 
+    def s3_credentials(self) -> tuple[str, str]:
+        """(access key, secret key) for the MinIO/S3 endpoint; both must be set.
+
+        An empty key would make the client anonymous and every request fail with
+        AccessDenied, so a process missing one refuses to start instead.
+        """
+        missing = [PREFIX + name.upper() for name in ("s3_access_key", "s3_secret_key") if not getattr(self, name)]
+        if missing:
+            raise MissingCredentialsError(
+                f"{PREFIX}S3_ENDPOINT={self.s3_endpoint!r} needs {' and '.join(missing)} "
+                "(object storage credentials; unset the endpoint to use the local store folder)"
+            )
+        return self.s3_access_key, self.s3_secret_key
+
     def validate(self) -> None:
         """Check cross-field rules; raises SettingsError naming the variable."""
         from fittingroom.garments import CATEGORIES
+
+        if self.s3_endpoint:
+            self.s3_credentials()
 
         if self.garment_policy not in GARMENT_POLICIES and self.garment_policy not in CATEGORIES:
             raise SettingsError(f"{PREFIX}GARMENT_POLICY={self.garment_policy!r}: expected {GARMENT_POLICIES_HELP}")

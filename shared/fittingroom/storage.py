@@ -11,6 +11,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from stat import S_ISREG
 from typing import Protocol
 
 from fittingroom.errors import ObjectNotFoundError
@@ -29,6 +30,13 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
     def get(self, key: str) -> bytes: ...
+
+    def size(self, key: str) -> int:
+        """Bytes stored under ``key``, from metadata (nothing is downloaded); ``ObjectNotFoundError`` if none.
+
+        Readers check it against their cap before they call :meth:`get`.
+        """
+        ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -77,6 +85,16 @@ class LocalFolderStore:
         except FileNotFoundError:
             raise ObjectNotFoundError(key) from None
 
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(key) from None
+        if not S_ISREG(stat.st_mode):
+            raise ObjectNotFoundError(key)
+        return stat.st_size
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -111,6 +129,13 @@ class MemoryStore:
         with self._lock:
             try:
                 return self._objects[_check_key(key)]
+            except KeyError:
+                raise ObjectNotFoundError(key) from None
+
+    def size(self, key: str) -> int:
+        with self._lock:
+            try:
+                return len(self._objects[_check_key(key)])
             except KeyError:
                 raise ObjectNotFoundError(key) from None
 

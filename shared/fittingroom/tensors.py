@@ -4,18 +4,37 @@ Arrays are stored in numpy's ``.npy`` format (no pickling allowed on load); the
 reference carries dtype, shape and sha256 so a reader can check what it got.
 Object keys derive from the request id and stage, so re-processing a message
 overwrites the same objects (idempotent).
+
+References can come from outside (a Kafka publisher, a caller's ``person_ref``), so
+reads trust nothing they point at: the stored size is checked against a cap before
+any byte is downloaded, and a tensor's ``.npy`` header must announce exactly the
+dtype, shape and C order of its reference before its payload is turned into an array.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 
 import numpy as np
 
-from fittingroom.errors import BadRequestError, BlobIntegrityError
+from fittingroom.errors import BadRequestError, BlobIntegrityError, ObjectTooLargeError
+from fittingroom.images import DEFAULT_MAX_PIXELS
 from fittingroom.storage import ObjectStore
 from fittingroom.v1 import common_pb2
+
+# Largest tensor payload read by reference. The largest the stages write is a
+# packed garment mask of a maximum-size photo (DEFAULT_MAX_PIXELS / 8 bytes, 5 MB);
+# the 256×256×3 translator crops are under 1 MB. 64 MiB leaves room and bounds what
+# a forged reference can make a service allocate.
+DEFAULT_MAX_TENSOR_BYTES = 64 * 1024 * 1024
+# Largest opaque object (an encoded photo or result) read by reference: a PNG of
+# the largest allowed RGBA photo stored without compression, plus room for its chunks.
+DEFAULT_MAX_OBJECT_BYTES = 4 * DEFAULT_MAX_PIXELS + 1024 * 1024
+# Largest .npy header (magic, length and the dict describing the array). np.save
+# pads it to 128 bytes for the few dimensions we store.
+NPY_MAX_HEADER_BYTES = 4096
 
 
 
@@ -32,10 +51,6 @@ def encode_array(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def decode_array(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
-
-
 def put_tensor(store: ObjectStore, key: str, array: np.ndarray) -> common_pb2.TensorRef:
     """Write an array and return its reference."""
     data = encode_array(array)
@@ -46,17 +61,81 @@ def put_tensor(store: ObjectStore, key: str, array: np.ndarray) -> common_pb2.Te
     )
 
 
-def get_tensor(store: ObjectStore, ref: common_pb2.TensorRef) -> np.ndarray:
-    """Read an array and check it against its reference."""
-    data = store.get(ref.key)
+def _tensor_layout(ref: common_pb2.TensorRef, max_bytes: int) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(dtype, shape, payload bytes) a tensor reference promises, refused when unusable or over the cap."""
+    try:
+        dtype = np.dtype(ref.dtype)
+    except (TypeError, ValueError):
+        raise BadRequestError(f"{ref.key}: tensor dtype {ref.dtype!r} is not a numpy dtype") from None
+    if not ref.dtype or dtype.hasobject or dtype.itemsize == 0:
+        raise BadRequestError(f"{ref.key}: tensor dtype {ref.dtype!r} is not allowed (plain numbers only)")
+    shape = tuple(int(n) for n in ref.shape)
+    if any(n < 0 for n in shape):
+        raise BadRequestError(f"{ref.key}: tensor shape {list(shape)} has a negative dimension")
+    count = math.prod(shape)
+    if count > max_bytes or count * dtype.itemsize > max_bytes:
+        raise ObjectTooLargeError(
+            f"{ref.key}: tensor {ref.dtype}{list(shape)} is over the {max_bytes}-byte read limit")
+    return dtype, shape, count * dtype.itemsize
+
+
+def _npy_payload(key: str, data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> memoryview:
+    """The payload of ``.npy`` bytes whose header announces exactly ``dtype``, ``shape``, C order.
+
+    The header is parsed with numpy's own reader (size-capped), never ``np.load``, so
+    no pickle is ever unpickled and nothing is allocated from what the header claims.
+    """
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(stream, max_header_size=NPY_MAX_HEADER_BYTES)
+        elif version == (2, 0):
+            header = np.lib.format.read_array_header_2_0(stream, max_header_size=NPY_MAX_HEADER_BYTES)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, SyntaxError, EOFError) as exc:
+        raise BlobIntegrityError(f"{key}: not a readable .npy array: {exc}") from None
+    stored_shape, fortran_order, stored_dtype = header
+    if stored_dtype.hasobject:
+        raise BlobIntegrityError(f"{key}: stored array holds Python objects (pickled); refused")
+    if stored_dtype != dtype or tuple(stored_shape) != shape or fortran_order:
+        order = "Fortran" if fortran_order else "C"
+        raise BlobIntegrityError(
+            f"{key}: stored {stored_dtype}{list(stored_shape)} ({order} order), "
+            f"reference says {dtype}{list(shape)} (C order)")
+    payload = memoryview(data)[stream.tell():]
+    if len(payload) != math.prod(shape) * dtype.itemsize:
+        raise BlobIntegrityError(
+            f"{key}: payload is {len(payload)} bytes, {dtype}{list(shape)} needs {math.prod(shape) * dtype.itemsize}")
+    return payload
+
+
+def _fetch_capped(store: ObjectStore, key: str, max_bytes: int) -> bytes:
+    """The object's bytes, refused from its stored size before download when over ``max_bytes``."""
+    stored = store.size(key)
+    if stored > max_bytes:
+        raise ObjectTooLargeError(f"{key}: object is {stored} bytes, over the {max_bytes}-byte read limit")
+    data = store.get(key)
+    if len(data) > max_bytes:
+        raise ObjectTooLargeError(f"{key}: object grew to {len(data)} bytes while read, over {max_bytes}")
+    return data
+
+
+def get_tensor(store: ObjectStore, ref: common_pb2.TensorRef,
+               max_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> np.ndarray:
+    """Read an array and check it against its reference, within ``max_bytes`` of payload.
+
+    Order of checks: the reference itself (a plain dtype, within the cap), the stored
+    size (before download), the sha256, then the ``.npy`` header against the
+    reference (before the payload becomes an array).
+    """
+    dtype, shape, payload_bytes = _tensor_layout(ref, max_bytes)
+    data = _fetch_capped(store, ref.key, payload_bytes + NPY_MAX_HEADER_BYTES)
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
         raise BlobIntegrityError(f"{ref.key}: sha256 mismatch")
-    array = decode_array(data)
-    if str(array.dtype) != ref.dtype or list(array.shape) != list(ref.shape):
-        raise BlobIntegrityError(
-            f"{ref.key}: stored {array.dtype}{list(array.shape)}, reference says {ref.dtype}{list(ref.shape)}"
-        )
-    return array
+    payload = _npy_payload(ref.key, data, dtype, shape)
+    return np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
 
 
 def put_object(store: ObjectStore, key: str, data: bytes, content_type: str) -> common_pb2.ObjectRef:
@@ -68,9 +147,18 @@ def put_object(store: ObjectStore, key: str, data: bytes, content_type: str) -> 
     )
 
 
-def get_object(store: ObjectStore, ref: common_pb2.ObjectRef) -> bytes:
-    """Read opaque bytes and check their sha256 when the reference has one."""
-    data = store.get(ref.key)
+def get_object(store: ObjectStore, ref: common_pb2.ObjectRef,
+               max_bytes: int = DEFAULT_MAX_OBJECT_BYTES) -> bytes:
+    """Read opaque bytes of at most ``max_bytes``, refused before download when larger.
+
+    The size the reference states and the stored size are both checked against the
+    cap before download; after it, that size and the sha256, when the reference has them.
+    """
+    if ref.size > max_bytes:
+        raise ObjectTooLargeError(f"{ref.key}: reference says {ref.size} bytes, over the {max_bytes}-byte read limit")
+    data = _fetch_capped(store, ref.key, max_bytes)
+    if ref.size and len(data) != ref.size:
+        raise BlobIntegrityError(f"{ref.key}: stored {len(data)} bytes, reference says {ref.size}")
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
         raise BlobIntegrityError(f"{ref.key}: sha256 mismatch")
     return data

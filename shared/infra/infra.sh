@@ -12,8 +12,9 @@
 # /tmp/fittingroom-infra-<uid>), FITTINGROOM_KAFKA_PORT, FITTINGROOM_KAFKA_CONTROLLER_PORT,
 # FITTINGROOM_MINIO_PORT, FITTINGROOM_MINIO_CONSOLE_PORT, FITTINGROOM_KAFKA_PARTITIONS (6),
 # FITTINGROOM_REQUESTS_BUCKET, FITTINGROOM_MODELS_BUCKET,
-# FITTINGROOM_REQUESTS_EXPIRY_DAYS (7), FITTINGROOM_INFRA_KEEP_DATA=1 (down keeps
-# data), FITTINGROOM_INFRA_OWNER_PID (stop everything when that process exits),
+# FITTINGROOM_REQUESTS_EXPIRY_DAYS (7), FITTINGROOM_S3_ACCESS_KEY and
+# FITTINGROOM_S3_SECRET_KEY (default: a random pair per infra folder, written to
+# infra.env), FITTINGROOM_INFRA_KEEP_DATA=1 (down keeps data), FITTINGROOM_INFRA_OWNER_PID (stop everything when that process exits),
 # FITTINGROOM_PYTHON (interpreter for the provisioning step).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -35,6 +36,8 @@ python_bin() {
 
 write_env() {
     local tmp="$ENV_FILE.tmp"
+    # Readable by this user only: it holds the MinIO keys.
+    install -m 600 /dev/null "$tmp"
     cat > "$tmp" <<EOF
 FITTINGROOM_INFRA_DIR=$STATE_DIR
 FITTINGROOM_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
@@ -80,6 +83,7 @@ up() {
     local t0 minio_job
     t0="$(now)"
     mkdir -p "$STATE_DIR"
+    load_s3_credentials
     bash "$INFRA_DIR/fetch-minio.sh"
     bash "$INFRA_DIR/fetch-kafka.sh"
     bash "$INFRA_DIR/minio.sh" start &

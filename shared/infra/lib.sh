@@ -36,14 +36,38 @@ MINIO_VERSION="${FITTINGROOM_MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 MINIO_BIN="${FITTINGROOM_MINIO_BIN:-$CACHE_DIR/bin/minio}"
 MINIO_PORT="${FITTINGROOM_MINIO_PORT:-9000}"
 MINIO_CONSOLE_PORT="${FITTINGROOM_MINIO_CONSOLE_PORT:-9001}"
-S3_ACCESS_KEY="${FITTINGROOM_S3_ACCESS_KEY:-fittingroom}"
-S3_SECRET_KEY="${FITTINGROOM_S3_SECRET_KEY:-fittingroom-secret}"
+S3_ACCESS_KEY="${FITTINGROOM_S3_ACCESS_KEY:-}"
+S3_SECRET_KEY="${FITTINGROOM_S3_SECRET_KEY:-}"
 MINIO_DIR="$STATE_DIR/minio"
+MINIO_CREDENTIALS="$MINIO_DIR/credentials"
 
 READY_TIMEOUT="${FITTINGROOM_INFRA_TIMEOUT:-90}"
 
 log() { printf '[infra] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# random_hex BYTES: that many random bytes from the kernel, as hex.
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+# load_s3_credentials: set S3_ACCESS_KEY / S3_SECRET_KEY. Both from the environment
+# (or the last infra.env) when given; otherwise the pair of this infra folder, drawn
+# at random the first time and kept in $MINIO_CREDENTIALS (mode 600, deleted with the
+# MinIO data by `infra.sh down`), so no local MinIO runs on a well-known key pair.
+# 20 and 40 characters: the longest access and secret keys MinIO generates itself.
+load_s3_credentials() {
+    if [[ -n "$S3_ACCESS_KEY" && -n "$S3_SECRET_KEY" ]]; then
+        return 0
+    fi
+    if [[ -n "$S3_ACCESS_KEY$S3_SECRET_KEY" ]]; then
+        die "set both FITTINGROOM_S3_ACCESS_KEY and FITTINGROOM_S3_SECRET_KEY, or neither (a random pair is made)"
+    fi
+    if [[ ! -s "$MINIO_CREDENTIALS" ]]; then
+        mkdir -p "$MINIO_DIR"
+        (umask 077 && printf '%s\n%s\n' "fr$(random_hex 9)" "$(random_hex 20)" > "$MINIO_CREDENTIALS.tmp")
+        mv -f "$MINIO_CREDENTIALS.tmp" "$MINIO_CREDENTIALS"
+    fi
+    { read -r S3_ACCESS_KEY && read -r S3_SECRET_KEY; } < "$MINIO_CREDENTIALS"
+}
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

@@ -4,7 +4,8 @@
 #
 # Ports: FITTINGROOM_MINIO_PORT (S3 API, 9000), FITTINGROOM_MINIO_CONSOLE_PORT (9001,
 # console disabled but the port is reserved). Credentials: FITTINGROOM_S3_ACCESS_KEY /
-# FITTINGROOM_S3_SECRET_KEY (the secret needs 8+ characters).
+# FITTINGROOM_S3_SECRET_KEY (the secret needs 8+ characters), else a random pair
+# kept for this infra folder (lib.sh load_s3_credentials).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PIDFILE="$MINIO_DIR/minio.pid"
@@ -26,6 +27,7 @@ start() {
         return 0
     fi
     require_free_ports minio "$MINIO_PORT" "$MINIO_CONSOLE_PORT"
+    load_s3_credentials
     ((${#S3_SECRET_KEY} >= 8)) || die "minio: FITTINGROOM_S3_SECRET_KEY needs at least 8 characters"
     local t0
     t0="$(now)"

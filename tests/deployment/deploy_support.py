@@ -30,10 +30,21 @@ PROFILES: dict[str, list[str]] = {
         "--set", "kafka.bootstrapKey=bootstrap.servers",
     ],
 }
-# Also linted and validated: the skaffold dev profile (no KEDA, no Prometheus Operator).
+# TLS material from one Secret the operator made, or from cert-manager.
+TLS_PROFILES: dict[str, list[str]] = {
+    "tls-existing-secret": ["--set", "tls.enabled=true", "--set", "tls.existingSecret=fittingroom-tls"],
+    "tls-cert-manager": [
+        "--set", "tls.enabled=true", "--set", "tls.certManager.enabled=true",
+        "--set", "tls.certManager.issuerRef.name=fittingroom-ca",
+        "--set", "tls.certManager.issuerRef.kind=ClusterIssuer",
+    ],
+}
+# Also linted and validated: the skaffold dev profile (no KEDA, no Prometheus Operator)
+# and the TLS profiles.
 ALL_PROFILES: dict[str, list[str]] = {
     **PROFILES,
     "dev": ["-f", str(CHART / "values-cpu.yaml"), "-f", str(CHART / "values-dev.yaml")],
+    **TLS_PROFILES,
 }
 
 
@@ -46,6 +57,29 @@ def template(helm: str, *extra: str, release: str = "fr") -> subprocess.Complete
     """`helm template` of the chart as an operator would install it."""
     return run_helm(helm, "template", release, str(CHART), "--namespace", NAMESPACE,
                     "--kube-version", KUBE_VERSION, *extra)
+
+
+# Pod-template annotation that hashes the chart-made Secret (rolls pods when it changes).
+SECRET_CHECKSUM = "checksum/s3-secret"
+
+
+def without_generated_credentials(objects: list[dict]) -> list[dict]:
+    """A render with what the chart draws at random blanked: Secret contents and their checksum.
+
+    Offline renders (``helm template``) generate fresh keys every time, so two
+    renders are only comparable once those are taken out.
+    """
+    blanked = []
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            obj = {**obj, "data": dict.fromkeys(obj.get("data", {}), "")}
+        template = obj.get("spec", {}).get("template", {})
+        annotations = template.get("metadata", {}).get("annotations") or {}
+        if SECRET_CHECKSUM in annotations:
+            metadata = {**template["metadata"], "annotations": {**annotations, SECRET_CHECKSUM: ""}}
+            obj = {**obj, "spec": {**obj["spec"], "template": {**template, "metadata": metadata}}}
+        blanked.append(obj)
+    return blanked
 
 
 def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:

@@ -106,6 +106,45 @@ labels:
   value: {{ .Values.s3.modelsBucket | quote }}
 {{- end -}}
 
+{{/* Where every pod mounts its TLS files (tls.crt, tls.key, ca.crt). */}}
+{{- define "fittingroom.tlsMountPath" -}}/etc/fittingroom/tls{{- end -}}
+
+{{/* Where the TLS files come from: "existingSecret", "certManager" or "" (TLS off); refuses an unusable choice. */}}
+{{- define "fittingroom.tlsSource" -}}
+{{- $tls := .Values.tls -}}
+{{- if $tls.enabled -}}
+{{- if and $tls.existingSecret $tls.certManager.enabled -}}
+{{- fail "tls: set either tls.existingSecret or tls.certManager.enabled, not both" -}}
+{{- else if $tls.existingSecret -}}existingSecret
+{{- else if $tls.certManager.enabled -}}
+{{- $_ := required "tls.certManager.issuerRef.name is required with tls.certManager.enabled" $tls.certManager.issuerRef.name -}}certManager
+{{- else -}}
+{{- fail "tls.enabled needs tls.existingSecret or tls.certManager.enabled (with tls.certManager.issuerRef.name)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret one service's TLS files are mounted from. */}}
+{{- define "fittingroom.tlsSecretName" -}}
+{{- .root.Values.tls.existingSecret | default (printf "%s-tls" (include "fittingroom.component" .)) -}}
+{{- end -}}
+
+{{/* FITTINGROOM_TLS_* variables: the mounted files, or explicit plaintext. */}}
+{{- define "fittingroom.tlsEnv" -}}
+{{- if include "fittingroom.tlsSource" . }}
+{{- $dir := include "fittingroom.tlsMountPath" . }}
+- name: FITTINGROOM_TLS_CERT
+  value: {{ printf "%s/tls.crt" $dir | quote }}
+- name: FITTINGROOM_TLS_KEY
+  value: {{ printf "%s/tls.key" $dir | quote }}
+- name: FITTINGROOM_TLS_CA
+  value: {{ printf "%s/ca.crt" $dir | quote }}
+{{- else }}
+- name: FITTINGROOM_TLS_PLAINTEXT
+  value: "true"
+{{- end }}
+{{- end -}}
+
 {{/* Every FITTINGROOM_* variable of one service's container. */}}
 {{- define "fittingroom.serviceEnv" -}}
 {{ include "fittingroom.connectionEnv" .root | trim }}
@@ -119,6 +158,9 @@ labels:
   value: {{ .svc.drainSeconds | quote }}
 - name: FITTINGROOM_DEVICE
   value: {{ ternary "cuda" "cpu" (eq (include "fittingroom.gpu" .) "true") | quote }}
+- name: FITTINGROOM_GRPC_REFLECTION
+  value: {{ .root.Values.grpc.reflection | quote }}
+{{ include "fittingroom.tlsEnv" .root | trim }}
 {{- if eq .name "gateway" }}
 {{- range $stage := list "segmentation" "style" "translation" "compositing" }}
 - name: FITTINGROOM_{{ upper $stage }}_ADDRESS

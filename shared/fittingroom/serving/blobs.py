@@ -12,9 +12,9 @@ from typing import Iterator
 
 import numpy as np
 
-from fittingroom.errors import BadRequestError
+from fittingroom.errors import BadRequestError, ImageTooLargeError, ObjectTooLargeError
 from fittingroom.garments import Garment, category_name
-from fittingroom.images import decode_image, encode_image
+from fittingroom.images import DEFAULT_MAX_BYTES, decode_image, encode_image
 from fittingroom.errors import ObjectNotFoundError, StorageUnavailableError, TransientError
 from fittingroom.storage import ObjectStore
 from fittingroom.tensors import get_object, get_tensor, put_object, put_tensor, request_key
@@ -33,11 +33,19 @@ def storage_errors(what: str) -> Iterator[None]:
 
 
 def load_image(store: ObjectStore, ref: common_pb2.ObjectRef, what: str, **limits: int) -> np.ndarray:
-    """Fetch and decode a stored photo (bad bytes raise BadImageError)."""
+    """Fetch and decode a stored photo (bad bytes raise BadImageError).
+
+    A photo over the byte limit is refused from its stored size, before download,
+    with the same ``image_too_large`` error as one sent inline.
+    """
     if not ref.key:
         raise BadRequestError(f"{what} is missing")
+    max_bytes = limits.get("max_bytes", DEFAULT_MAX_BYTES)
     with storage_errors(what):
-        data = get_object(store, ref)
+        try:
+            data = get_object(store, ref, max_bytes=max_bytes)
+        except ObjectTooLargeError as exc:
+            raise ImageTooLargeError(f"{what}: {exc.message}") from None
     return decode_image(data, name=what, **limits)
 
 

@@ -149,7 +149,12 @@ class Supervisor:
 
 
 def run_service(definition: ServiceDefinition, settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT (exit code 0) or a background loop dies (1), then drain."""
+    """Run until SIGTERM/SIGINT (exit code 0) or a background loop dies (1), then drain.
+
+    Settings are validated before anything listens, so a misconfigured service
+    (e.g. object storage without credentials) exits at start, not at its first request.
+    """
+    settings.validate()
     configure_logging(definition.name, settings.log_level)
     port = settings.grpc_port or definition.spec.grpc_port
     serve_metrics(settings.metrics_port or port + 1000)

@@ -15,9 +15,8 @@ def bucket_store(settings: Settings, bucket: str) -> ObjectStore:
     if settings.s3_endpoint:
         from fittingroom.s3store import MinioStore
 
-        return MinioStore(
-            settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, bucket, secure=settings.s3_secure
-        )
+        access_key, secret_key = settings.s3_credentials()
+        return MinioStore(settings.s3_endpoint, access_key, secret_key, bucket, secure=settings.s3_secure)
     return LocalFolderStore(settings.store_dir / bucket)
 
 

@@ -1,0 +1,221 @@
+"""The chart's security: no fixed credential in any Secret, TLS files from a Secret or
+cert-manager, NetworkPolicies that let only the gateway, the ingress controller and
+Prometheus in, reflection off."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import yaml
+from deploy_support import ALL_PROFILES, CHART, NAMESPACE, SERVICES, by_kind, template
+
+TLS_DIR = "/etc/fittingroom/tls"
+TLS_ENV = {"FITTINGROOM_TLS_CERT": f"{TLS_DIR}/tls.crt", "FITTINGROOM_TLS_KEY": f"{TLS_DIR}/tls.key",
+           "FITTINGROOM_TLS_CA": f"{TLS_DIR}/ca.crt"}
+
+
+def _scalars(node) -> set[str]:
+    """Every scalar written in a values file, as text."""
+    if isinstance(node, dict):
+        return set().union(*(_scalars(v) for v in node.values()), set())
+    if isinstance(node, list):
+        return set().union(*(_scalars(v) for v in node), set())
+    return {str(node)}
+
+
+def _secret_values(objects: list[dict]) -> dict[tuple[str, str], str]:
+    """(Secret name, key) -> decoded value, for every Secret of a render."""
+    found = {}
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            for key, value in (obj.get("data") or {}).items():
+                found[(obj["metadata"]["name"], key)] = base64.b64decode(value).decode()
+            for key, value in (obj.get("stringData") or {}).items():
+                found[(obj["metadata"]["name"], key)] = value
+    return found
+
+
+def _render(helm: str, *args: str) -> list[dict]:
+    out = template(helm, *args)
+    assert out.returncode == 0, out.stderr
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+@pytest.mark.parametrize("profile", ALL_PROFILES)
+def test_no_secret_holds_a_fixed_credential(helm, profile):
+    """Two renders draw different keys, none of them written in any values file."""
+    literals = set().union(*(_scalars(yaml.safe_load((CHART / name).read_text()))
+                             for name in ("values.yaml", "values-cpu.yaml", "values-dev.yaml")))
+    first = _secret_values(_render(helm, *ALL_PROFILES[profile]))
+    second = _secret_values(_render(helm, *ALL_PROFILES[profile]))
+    assert first.keys() == second.keys()
+    for key, value in first.items():
+        assert value not in literals, (profile, key)
+        assert len(value) >= 20, (profile, key)
+        assert value != second[key], f"{key} is the same in two renders: a fixed default"
+
+
+def test_default_install_generates_the_minio_keys(rendered):
+    [secret] = by_kind(rendered["defaults"], "Secret").values()
+    assert set(secret["data"]) == {"access-key", "secret-key"}
+    assert "stringData" not in secret
+
+
+def test_generated_keys_are_kept_across_upgrades():
+    """The keys are read back from the live Secret (lookup) before any are drawn.
+
+    `helm template` cannot reach a cluster, so this reads the template: each key
+    comes from the looked-up Secret first, and only falls back to a random draw.
+    """
+    text = (CHART / "templates" / "secret.yaml").read_text()
+    assert 'lookup "v1" "Secret" .Release.Namespace $name' in text
+    for key in ("accessKeyKey", "secretKeyKey"):
+        assert f"get $kept .Values.s3.{key} | default (randAlphaNum" in text
+
+
+def test_values_offer_no_key_pair(values):
+    assert "accessKey" not in values["s3"] and "secretKey" not in values["s3"]
+
+
+def _pod(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]
+
+
+def _env(deployment: dict) -> dict:
+    [container] = _pod(deployment)["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def _tls_secret_mounted(deployment: dict) -> str | None:
+    """Name of the Secret mounted read-only at the TLS folder, if any."""
+    pod = _pod(deployment)
+    [container] = pod["containers"]
+    mounts = [m for m in container.get("volumeMounts", []) if m["mountPath"] == TLS_DIR]
+    if not mounts:
+        return None
+    [mount] = mounts
+    assert mount["readOnly"] is True
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    return volume["secret"]["secretName"]
+
+
+# ---- TLS
+
+
+def test_tls_off_is_explicit_plaintext_and_mounts_nothing(rendered):
+    assert not by_kind(rendered["defaults"], "Certificate")
+    for name, deployment in by_kind(rendered["defaults"], "Deployment").items():
+        env = _env(deployment)
+        assert env["FITTINGROOM_TLS_PLAINTEXT"] == "true", name
+        assert not set(TLS_ENV) & set(env), name
+        assert _tls_secret_mounted(deployment) is None, name
+
+
+def test_tls_from_an_existing_secret(rendered):
+    objects = rendered["tls-existing-secret"]
+    assert not by_kind(objects, "Certificate")
+    for name, deployment in by_kind(objects, "Deployment").items():
+        env = _env(deployment)
+        assert _tls_secret_mounted(deployment) == "fittingroom-tls", name
+        assert {key: env.get(key) for key in TLS_ENV} == TLS_ENV, name
+        assert "FITTINGROOM_TLS_PLAINTEXT" not in env, name
+
+
+def test_tls_from_cert_manager_one_certificate_per_service(rendered):
+    objects = rendered["tls-cert-manager"]
+    certificates = by_kind(objects, "Certificate")
+    assert sorted(certificates) == sorted(SERVICES)
+    deployments = by_kind(objects, "Deployment")
+    services = by_kind(objects, "Service")
+    for name, certificate in certificates.items():
+        spec = certificate["spec"]
+        assert spec["issuerRef"] == {"name": "fittingroom-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+        assert {"server auth", "client auth"} <= set(spec["usages"]), "mutual TLS: both ends present it"
+        assert _tls_secret_mounted(deployments[name]) == spec["secretName"], name
+        env = _env(deployments[name])
+        assert {key: env.get(key) for key in TLS_ENV} == TLS_ENV, name
+        service = services[name]["metadata"]["name"]
+        assert {service, f"{service}.{NAMESPACE}.svc"} <= set(spec["dnsNames"]), name
+    secret_names = [c["spec"]["secretName"] for c in certificates.values()]
+    assert len(set(secret_names)) == len(SERVICES), "each service its own key"
+
+
+def test_stage_certificates_cover_the_names_the_gateway_dials(rendered):
+    objects = rendered["tls-cert-manager"]
+    certificates = by_kind(objects, "Certificate")
+    gateway_env = _env(by_kind(objects, "Deployment")["gateway"])
+    for stage in SERVICES[1:]:
+        address = gateway_env[f"FITTINGROOM_{stage.upper()}_ADDRESS"]  # dns:///<host>:<port>
+        host = address.removeprefix("dns:///").rsplit(":", 1)[0]
+        assert host in certificates[stage]["spec"]["dnsNames"], (stage, host)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "tls.enabled=true"], "tls.enabled needs tls.existingSecret or tls.certManager.enabled"),
+    (["--set", "tls.enabled=true", "--set", "tls.existingSecret=s", "--set", "tls.certManager.enabled=true",
+      "--set", "tls.certManager.issuerRef.name=ca"], "not both"),
+    (["--set", "tls.enabled=true", "--set", "tls.certManager.enabled=true"], "tls.certManager.issuerRef.name is required"),
+])
+def test_unusable_tls_choices_are_refused(helm, args, message):
+    out = template(helm, *args)
+    assert out.returncode != 0
+    assert message in out.stderr
+
+
+@pytest.mark.parametrize("args, expected", [([], "false"), (["--set", "grpc.reflection=true"], "true")])
+def test_reflection_is_off_unless_enabled(helm, args, expected):
+    for deployment in by_kind(_render(helm, *args), "Deployment").values():
+        assert _env(deployment)["FITTINGROOM_GRPC_REFLECTION"] == expected
+
+
+# ---- NetworkPolicy
+
+
+def _rule_for(policy: dict, port: str) -> dict:
+    [rule] = [r for r in policy["spec"]["ingress"] if [p["port"] for p in r["ports"]] == [port]]
+    return rule
+
+
+def test_network_policies_admit_only_gateway_ingress_and_prometheus(rendered, values):
+    objects = rendered["defaults"]
+    policies = by_kind(objects, "NetworkPolicy")
+    deployments = by_kind(objects, "Deployment")
+    assert sorted(policies) == sorted(SERVICES)
+    prometheus = values["networkPolicy"]["prometheus"]
+    ingress = values["networkPolicy"]["ingress"]
+    gateway_pods = deployments["gateway"]["spec"]["selector"]
+    for name, policy in policies.items():
+        spec = policy["spec"]
+        assert spec["podSelector"] == deployments[name]["spec"]["selector"], name
+        assert spec["policyTypes"] == ["Ingress"]
+        assert len(spec["ingress"]) == 2, "nothing but gRPC and metrics"
+        container_ports = {p["name"] for p in _pod(deployments[name])["containers"][0]["ports"]}
+        assert {"grpc", "metrics"} <= container_ports
+        assert _rule_for(policy, "metrics")["from"] == [prometheus]
+        callers = _rule_for(policy, "grpc")["from"]
+        if name == "gateway":
+            assert callers == [ingress]
+        else:
+            assert callers == [{"podSelector": gateway_pods}], name
+
+
+def test_network_policy_selectors_come_from_values(helm, tmp_path):
+    """Helm merges maps into the defaults; a default label goes with `label: null` (README)."""
+    default_namespace = "kubernetes.io/metadata.name"
+    values_file = tmp_path / "net.yaml"
+    values_file.write_text(yaml.safe_dump({"networkPolicy": {
+        "ingress": {"namespaceSelector": {"matchLabels": {default_namespace: None, "team": "edge"}},
+                    "podSelector": {"matchLabels": {"app": "envoy"}}},
+        "prometheus": {"namespaceSelector": {"matchLabels": {default_namespace: "observability"}}},
+    }}))
+    policies = by_kind(_render(helm, "-f", str(values_file)), "NetworkPolicy")
+    assert _rule_for(policies["gateway"], "grpc")["from"] == [
+        {"namespaceSelector": {"matchLabels": {"team": "edge"}}, "podSelector": {"matchLabels": {"app": "envoy"}}}]
+    assert _rule_for(policies["style"], "metrics")["from"] == [
+        {"namespaceSelector": {"matchLabels": {default_namespace: "observability"}},
+         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+
+
+def test_network_policies_can_be_turned_off(helm):
+    assert not by_kind(_render(helm, "--set", "networkPolicy.enabled=false"), "NetworkPolicy")
