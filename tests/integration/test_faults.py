@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.request
 
@@ -49,10 +48,11 @@ def _metric(stack, service: str, name: str) -> float:
 
 def test_stage_killed_mid_run_loses_nothing_and_completes_each_once(client, stack):
     ids = _submit(client, 12)
-    time.sleep(1.0)
+    _wait_for(lambda: any(_stage(client, i) >= events_pb2.STYLED for i in ids), 120, "a request reaching translation")
+    in_flight = [i for i in ids if _stage(client, i) < events_pb2.COMPLETED]
     stack.services["translation"].kill()
-    time.sleep(2.0)
     stack.restart("translation")
+    assert in_flight, "every request had completed before the kill"
     finals = _finals(client, ids, timeout_s=240)
     assert len(finals) == len(ids), stack.logs()
     assert all(s.stage == events_pb2.COMPLETED for s in finals.values()), [s.error.message for s in finals.values()]
@@ -62,9 +62,11 @@ def test_stage_killed_mid_run_loses_nothing_and_completes_each_once(client, stac
 
 def test_object_storage_outage_is_ridden_out_with_retries(client, stack, minio_server):
     ids = _submit(client, 6)
+    _wait_for(lambda: _stage(client, ids[0]) >= events_pb2.SEGMENTED, 120, "the first request under way")
+    assert _stage(client, ids[-1]) < events_pb2.COMPLETED, "every request had completed before the outage"
     minio_server.stop()
-    time.sleep(4.0)
-    threading.Timer(0.0, minio_server.start).start()
+    time.sleep(4.0)  # the fault itself: shorter than the stages' retry deadline
+    minio_server.start()
     finals = _finals(client, ids, timeout_s=240)
     assert len(finals) == len(ids), stack.logs()
     assert all(s.stage == events_pb2.COMPLETED for s in finals.values()), [s.error.message for s in finals.values()]
@@ -78,6 +80,10 @@ def _gauge(stack, service: str, name: str, labels: str) -> float | None:
         if line.startswith(name + "{") and labels in line:
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+def _stage(client, request_id: str) -> int:
+    return client.Get(tryon_pb2.GetRequest(request_id=request_id), timeout=5).stage
 
 
 def _wait_for(predicate, timeout_s: float, what: str) -> None:
