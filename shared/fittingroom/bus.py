@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable, Iterable, Mapping, Sequence, TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 from kafka.producer.future import RecordMetadata
@@ -169,6 +169,19 @@ def _parse_mark(committed: OffsetAndMetadata | None, offset: int) -> tuple[int, 
         return None
 
 
+class _CountRebalances(ConsumerRebalanceListener):
+    """Counts partition revocations, so a batch gathered across one is known to be stale."""
+
+    def __init__(self, owner: "BatchConsumer") -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked) -> None:
+        self.owner.rebalances += 1
+
+    def on_partitions_assigned(self, assigned) -> None:
+        pass
+
+
 class BatchConsumer:
     """A group member that hands out batches and commits only what was processed.
 
@@ -215,7 +228,9 @@ class BatchConsumer:
         config.update(overrides)
         topics = list(topics)
         self.consumer: KafkaConsumer = _retrying(
-            f"connect consumer to {bootstrap}", lambda: KafkaConsumer(*topics, **config), NO_RETRY)
+            f"connect consumer to {bootstrap}", lambda: KafkaConsumer(**config), NO_RETRY)
+        self.rebalances = 0
+        self.consumer.subscribe(topics, listener=_CountRebalances(self))
         # Fetch topic metadata before the first group join: a member that joins
         # without it is assigned nothing until the next metadata refresh.
         _retrying("fetch topic metadata", self.consumer.topics, self.retry)
@@ -230,7 +245,12 @@ class BatchConsumer:
         deadline = time.monotonic() + self.max_wait_ms / 1000.0
         while len(batch) < self.max_batch:
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            seen = self.rebalances
             polled = self.consumer.poll(timeout_ms=remaining_ms, max_records=self.max_batch - len(batch))
+            if self.rebalances != seen:
+                # Partitions moved during this poll: what was gathered before may now be
+                # another member's (it starts from the last commit), or be fetched again here.
+                batch = []
             for records in polled.values():
                 batch.extend(records)
             if remaining_ms == 0:

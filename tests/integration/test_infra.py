@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING, Callable
 
 import pytest
@@ -182,6 +183,36 @@ def test_uncommitted_batch_is_redelivered(kafka_bootstrap: str, make_topic: Make
     assert len(seen) == 12 and len(batches) > 1
     assert all(offset >= 1 for offset in committed.values())
     assert sorted(r.value for r in redelivered) == sorted(seen - done)
+
+
+def test_a_batch_gathered_across_a_rebalance_holds_only_what_is_still_this_members(
+        kafka_bootstrap: str, make_topic: MakeTopic) -> None:
+    """A member joining mid-batch: the batch must not keep records its new owner will also get, nor repeats."""
+    topic = make_topic(4)
+    group = f"g-rebalance-{uuid.uuid4().hex[:8]}"
+    first = BatchConsumer(kafka_bootstrap, group, [topic], max_batch=1000, max_wait_ms=200)
+    deadline = time.monotonic() + 60
+    while not first.consumer.assignment() and time.monotonic() < deadline:
+        first.poll_batch()  # joined alone, owning every partition, before anything is published
+    _produce(kafka_bootstrap, topic, 40)
+    first.max_wait_ms = 12_000
+    gathered: list[ConsumerRecord] = []
+    gathering = threading.Thread(target=lambda: gathered.extend(first.poll_batch()))
+    gathering.start()
+    second = BatchConsumer(kafka_bootstrap, group, [topic], max_batch=1000, max_wait_ms=500)
+    try:
+        deadline = time.monotonic() + 60
+        while not second.consumer.assignment() and time.monotonic() < deadline:
+            second.poll_batch()
+        gathering.join(timeout=60)
+        kept = {(r.partition, r.offset) for r in gathered}
+        mine = {tp.partition for tp in first.consumer.assignment()}
+        assert second.consumer.assignment() and mine, "no rebalance happened"
+        assert {partition for partition, _ in kept} <= mine
+        assert len(kept) == len(gathered), "a record was gathered twice"
+    finally:
+        first.close()
+        second.close()
 
 
 def test_rewind_redelivers_to_the_same_consumer(kafka_bootstrap: str, make_topic: MakeTopic) -> None:
