@@ -10,15 +10,14 @@ import grpc
 from kafka.errors import KafkaError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from fittingroom.errors import BadRequestError, BusError
+from fittingroom.errors import BadRequestError, BusError, RequestNotFoundError
 from fittingroom.gateway.stages import StageClients
 from fittingroom.gateway.tracker import FINAL, StatusTracker, status_of
 from fittingroom.images import decode_image
 from fittingroom.bus import AtomicPublisher
 from fittingroom.chain import REQUESTS, STATUS
 from fittingroom.serving.blobs import storage_errors
-from fittingroom.errors import ErrorCode
-from fittingroom.errors import TransientError, UpstreamError
+from fittingroom.errors import TransientError
 from fittingroom.serving.logs import request_context
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
@@ -109,14 +108,19 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
         self.tracker.record(status)
         return tryon_pb2.SubmitResponse(request_id=request_id)
 
-    def Get(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnStatus:
-        status = self.tracker.get(request.request_id)
+    def _known_status(self, request_id: str) -> tryon_pb2.TryOnStatus:
+        """The request's latest status, or NOT_FOUND."""
+        status = self.tracker.get(request_id)
         if status is None:
-            raise UpstreamError("NOT_FOUND", ErrorCode.BAD_REQUEST,
-                                f"unknown request {request.request_id!r} (not submitted, or not seen yet)")
+            raise RequestNotFoundError(f"unknown request {request_id!r} (not submitted, or not seen yet)")
         return status
 
+    def Get(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnStatus:
+        return self._known_status(request.request_id)
+
     def Watch(self, request: tryon_pb2.GetRequest, context: grpc.ServicerContext) -> Iterator[tryon_pb2.TryOnStatus]:
+        """Stream the request's statuses until a final one; an unknown id ends at once with NOT_FOUND."""
+        self._known_status(request.request_id)
         seen = 0
         while context.is_active():
             for status in self.tracker.wait_for_change(request.request_id, seen, WATCH_POLL_SECONDS):

@@ -183,8 +183,12 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in socks]
 
 
-def start_stack(infra_env: dict[str, str], work: Path) -> Stack:
-    """Seed the starter models into MinIO, then start every service and wait for SERVING."""
+def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...] = SERVICES) -> Stack:
+    """Seed the starter models into MinIO, then start ``services`` (all five by default) and wait for SERVING.
+
+    A gateway alone (``services=("gateway",)``) needs no models and starts in seconds:
+    enough for tests of its own edge (health, Watch, keys) that never reach a stage.
+    """
     base = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     base.update(infra_env)
     base.update({
@@ -197,12 +201,13 @@ def start_stack(infra_env: dict[str, str], work: Path) -> Stack:
         "FITTINGROOM_TORCH_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
     })
-    subprocess.run([sys.executable, "-m", "fittingroom.cli.main", "models", "seed"], env=base, check=True, cwd=REPO)
+    if set(services) - {"gateway"}:
+        subprocess.run([sys.executable, "-m", "fittingroom.cli.main", "models", "seed"], env=base, check=True, cwd=REPO)
     ports = {name: (free_port(), free_port()) for name in SERVICES}
     for name in SERVICES:
         base[f"FITTINGROOM_{name.upper()}_ADDRESS"] = f"127.0.0.1:{ports[name][0]}"
     stack = Stack(env=base)
-    for name in SERVICES:
+    for name in services:
         env = dict(base, FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
         stack.services[name].start()

@@ -62,6 +62,7 @@ class Settings:
     grpc_port: int = field(default=0, metadata={"help": "gRPC port; 0 means the service's default (" + _DEFAULT_PORTS + ")"})
     metrics_port: int = field(default=0, metadata={"help": "Prometheus /metrics port; 0 means gRPC port + 1000"})
     grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
+    grpc_max_streams: int = field(default=256, metadata={"help": "server streams (Watch) a service holds open at once, on threads of their own apart from unary calls and health checks; more are refused with RESOURCE_EXHAUSTED"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
     worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
     status_catch_up_s: float = field(default=30.0, metadata={"help": "gateway start: read tryon.status up to its end for at most this long before serving"})
@@ -127,6 +128,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}SCORE_THRESHOLD={self.score_threshold}: expected 0..1")
         if self.max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS={self.max_attempts}: expected at least 1")
+        if self.grpc_max_streams < 1:
+            raise SettingsError(f"{PREFIX}GRPC_MAX_STREAMS={self.grpc_max_streams}: expected at least 1")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")

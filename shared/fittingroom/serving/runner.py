@@ -162,7 +162,8 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     handle = StageHandle(definition.name)
     server = None
     if settings.enable_grpc:
-        server = GrpcServer(definition.name, port, settings.grpc_max_message_bytes)
+        server = GrpcServer(definition.name, port, settings.grpc_max_message_bytes,
+                            max_streams=settings.grpc_max_streams)
         definition.register(server, handle, settings)
         server.start()
     started = time.perf_counter()
