@@ -21,6 +21,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fittingroom.apikeys import add_key
+
 SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
 REPO = Path(__file__).resolve().parents[2]
 INFRA_SCRIPTS = REPO / "shared" / "infra"
@@ -87,10 +89,17 @@ class ServiceProcess:
                 self.kill()
 
 
+LOCAL_TENANT = "local"
+
+
 @dataclass
 class Stack:
+    """Running services; the gateway's key file holds a key for tenant ``local``, the stack's ``api_key``."""
+
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    api_keys_file: Path | None = None
+    api_key: str = ""
 
     @property
     def gateway(self) -> str:
@@ -104,11 +113,14 @@ class Stack:
         self.services[name].start()
         wait_serving(self.services[name].address, START_TIMEOUT_S)
 
-    def add_replica(self, name: str, label: str) -> ServiceProcess:
-        """Start one more replica of ``name`` on its own ports (same settings otherwise); wait for SERVING."""
+    def add_replica(self, name: str, label: str, **settings: str) -> ServiceProcess:
+        """Start one more replica of ``name`` on its own ports; wait for SERVING.
+
+        Same settings as the first, but for ``settings`` (``FITTINGROOM_*`` names and values).
+        """
         first = self.services[name]
         port, metrics_port = free_port(), free_port()
-        env = dict(first.env, FITTINGROOM_GRPC_PORT=str(port), FITTINGROOM_METRICS_PORT=str(metrics_port))
+        env = dict(first.env, **settings, FITTINGROOM_GRPC_PORT=str(port), FITTINGROOM_METRICS_PORT=str(metrics_port))
         replica = ServiceProcess(name, port, metrics_port, env, first.log_path.with_name(f"{label}.log"))
         replica.start()
         wait_serving(replica.address, START_TIMEOUT_S)
@@ -206,7 +218,10 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     ports = {name: (free_port(), free_port()) for name in SERVICES}
     for name in SERVICES:
         base[f"FITTINGROOM_{name.upper()}_ADDRESS"] = f"127.0.0.1:{ports[name][0]}"
-    stack = Stack(env=base)
+    keys_file = work / "api-keys"
+    api_key = add_key(keys_file, LOCAL_TENANT)
+    base.update({"FITTINGROOM_API_KEYS_FILE": str(keys_file), "FITTINGROOM_API_KEY": api_key})
+    stack = Stack(env=base, api_keys_file=keys_file, api_key=api_key)
     for name in services:
         env = dict(base, FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")

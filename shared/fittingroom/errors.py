@@ -34,6 +34,7 @@ class ErrorCode(str, Enum):
     INTERNAL = "internal"
     NOT_FOUND = "not_found"
     OVERLOADED = "overloaded"
+    UNAUTHENTICATED = "unauthenticated"
 
 
 class FittingroomError(Exception):
@@ -108,6 +109,12 @@ class RequestNotFoundError(FittingroomError):
     """No request with this id is known to the caller (never submitted, not seen yet, or someone else's)."""
 
     code = ErrorCode.NOT_FOUND
+
+
+class UnauthenticatedError(FittingroomError):
+    """The caller sent no API key, or one that is unknown or revoked."""
+
+    code = ErrorCode.UNAUTHENTICATED
 
 
 class OverloadedError(FittingroomError):

@@ -74,6 +74,13 @@ class Settings:
     style_address: str = field(default=stage("style").local_address, metadata={"help": "gateway → style service"})
     translation_address: str = field(default=stage("translation").local_address, metadata={"help": "gateway → translation service"})
     compositing_address: str = field(default=stage("compositing").local_address, metadata={"help": "gateway → compositing service"})
+    api_keys_file: str = field(default="", metadata={"help": "gateway: file of shop API keys, one 'tenant:sha256-of-key' line each (fittingroom keys add/revoke); re-read when it changes. Empty: the gateway refuses to start unless FITTINGROOM_ALLOW_ANONYMOUS"})
+    allow_anonymous: bool = field(default=False, metadata={"help": "gateway without API keys: serve every caller as tenant 'public' (logs a warning); for local trials only"})
+    api_key: str = field(default="", metadata={"help": "the API key clients (fittingroom client, bench-distributed, chaos) send as 'authorization: Bearer <key>'"})
+    tenant_rate_per_s: float = field(default=50.0, metadata={"help": "gateway: calls per second each tenant may make (token bucket); more get RESOURCE_EXHAUSTED with a retry-after-ms trailer"})
+    tenant_burst: int = field(default=200, metadata={"help": "gateway: calls a tenant may make at once above its rate (the bucket's size)"})
+    tenant_max_in_flight: int = field(default=256, metadata={"help": "gateway: a tenant's requests not yet final (TryOn calls running plus submitted requests); more get RESOURCE_EXHAUSTED"})
+    tenant_max_streams: int = field(default=64, metadata={"help": "gateway: Watch streams a tenant may hold open; more get RESOURCE_EXHAUSTED"})
     enable_grpc: bool = field(default=True, metadata={"help": "run the service's gRPC server"})
     enable_worker: bool = field(default=True, metadata={"help": "run the service's Kafka worker"})
     log_level: str = field(default="INFO", metadata={"help": "logging level of the JSON logs"})
@@ -128,6 +135,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}SCORE_THRESHOLD={self.score_threshold}: expected 0..1")
         if self.max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS={self.max_attempts}: expected at least 1")
+        if self.tenant_rate_per_s <= 0 or min(self.tenant_burst, self.tenant_max_in_flight, self.tenant_max_streams) < 1:
+            raise SettingsError(f"{PREFIX}TENANT_RATE_PER_S, _BURST, _MAX_IN_FLIGHT and _MAX_STREAMS must be positive")
         if self.grpc_max_streams < 1:
             raise SettingsError(f"{PREFIX}GRPC_MAX_STREAMS={self.grpc_max_streams}: expected at least 1")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):

@@ -6,7 +6,9 @@
 #   services.sh status
 #
 # Ports are the services' defaults from fittingroom.chain (gateway 50050 … compositing 50054, metrics
-# +1000). Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack).
+# +1000). Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack), and so do the gateway's
+# shop key file (api-keys, hashes only) and the key of the tenant 'local' that `make demo-distributed`
+# and `make bench-distributed` send (api-key, mode 600), both made once.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SERVICES=(segmentation style translation compositing gateway)
@@ -29,6 +31,10 @@ PY
 up() {
     [[ -f "$ENV_FILE" ]] || die "no $ENV_FILE: run 'infra.sh up' first"
     mkdir -p "$STACK_DIR"
+    if [[ ! -s "$STACK_DIR/api-key" ]]; then
+        (umask 077; "$PYTHON" -m fittingroom.cli.main keys add local --file "$STACK_DIR/api-keys" > "$STACK_DIR/api-key")
+    fi
+    export FITTINGROOM_API_KEYS_FILE="$STACK_DIR/api-keys"
     # Default ports come from the chain declaration (fittingroom.chain), the one place they are set.
     eval "$("$PYTHON" -c 'from fittingroom.chain import SERVICES; [print(f"port_{s.name}={s.grpc_port}") for s in SERVICES]')"
     for name in "${SERVICES[@]}"; do

@@ -20,6 +20,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERNAL: _ClassVar[ErrorCode]
     NOT_FOUND: _ClassVar[ErrorCode]
     OVERLOADED: _ClassVar[ErrorCode]
+    UNAUTHENTICATED: _ClassVar[ErrorCode]
 ERROR_CODE_UNSPECIFIED: ErrorCode
 BAD_IMAGE: ErrorCode
 IMAGE_TOO_LARGE: ErrorCode
@@ -31,6 +32,7 @@ BAD_REQUEST: ErrorCode
 INTERNAL: ErrorCode
 NOT_FOUND: ErrorCode
 OVERLOADED: ErrorCode
+UNAUTHENTICATED: ErrorCode
 
 class ObjectRef(_message.Message):
     __slots__ = ("bucket", "key", "content_type", "size", "sha256")
