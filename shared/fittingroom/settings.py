@@ -76,7 +76,7 @@ class Settings:
     compositing_address: str = field(default=stage("compositing").local_address, metadata={"help": "gateway → compositing service"})
     api_keys_file: str = field(default="", metadata={"help": "gateway: file of shop API keys, one 'tenant:sha256-of-key' line each (fittingroom keys add/revoke); re-read when it changes. Empty: the gateway refuses to start unless FITTINGROOM_ALLOW_ANONYMOUS"})
     allow_anonymous: bool = field(default=False, metadata={"help": "gateway without API keys: serve every caller as tenant 'public' (logs a warning); for local trials only"})
-    api_key: str = field(default="", metadata={"help": "the API key clients (fittingroom client, bench-distributed, chaos) send as 'authorization: Bearer <key>'"})
+    api_key: str = field(default="", metadata={"help": "the API key fittingroom client and bench distributed send as 'authorization: Bearer <key>'"})
     tenant_rate_per_s: float = field(default=50.0, metadata={"help": "gateway: calls per second each tenant may make (token bucket); more get RESOURCE_EXHAUSTED with a retry-after-ms trailer"})
     tenant_burst: int = field(default=200, metadata={"help": "gateway: calls a tenant may make at once above its rate (the bucket's size)"})
     tenant_max_in_flight: int = field(default=256, metadata={"help": "gateway: a tenant's requests not yet final (TryOn calls running plus submitted requests); more get RESOURCE_EXHAUSTED"})

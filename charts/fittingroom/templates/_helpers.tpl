@@ -107,6 +107,8 @@ labels:
 {{- end -}}
 
 {{/* Where every pod mounts its TLS files (tls.crt, tls.key, ca.crt). */}}
+{{- define "fittingroom.apiKeysMountPath" -}}/etc/fittingroom/api-keys{{- end -}}
+
 {{- define "fittingroom.tlsMountPath" -}}/etc/fittingroom/tls{{- end -}}
 
 {{/* Where the TLS files come from: "existingSecret", "certManager" or "" (TLS off); refuses an unusable choice. */}}
@@ -162,6 +164,13 @@ labels:
   value: {{ .root.Values.grpc.reflection | quote }}
 {{ include "fittingroom.tlsEnv" .root | trim }}
 {{- if eq .name "gateway" }}
+{{- if .root.Values.apiKeys.existingSecret }}
+- name: FITTINGROOM_API_KEYS_FILE
+  value: {{ printf "%s/%s" (include "fittingroom.apiKeysMountPath" .root) .root.Values.apiKeys.key | quote }}
+{{- else if .root.Values.apiKeys.allowAnonymous }}
+- name: FITTINGROOM_ALLOW_ANONYMOUS
+  value: "true"
+{{- end }}
 {{- range $stage := list "segmentation" "style" "translation" "compositing" }}
 - name: FITTINGROOM_{{ upper $stage }}_ADDRESS
   value: {{ printf "dns:///%s-headless:%v" (include "fittingroom.component" (dict "root" $.root "name" $stage)) (get $.root.Values.services $stage).grpcPort | quote }}
