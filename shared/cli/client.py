@@ -12,6 +12,7 @@ import typer
 from fittingroom.cli.errors import cli_errors
 from fittingroom.chain import GATEWAY
 from fittingroom.errors import ClientError
+from fittingroom.serving.tls import open_channel
 from fittingroom.settings import Settings
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
 
@@ -37,8 +38,9 @@ class ApiKeyInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
 @contextmanager
 def gateway_channel(gateway: str, api_key: str | None = None) -> Iterator[grpc.Channel]:
     """A channel to the gateway that sends ``api_key`` (default: FITTINGROOM_API_KEY) with every call."""
-    key = Settings.from_env().api_key if api_key is None else api_key
-    channel = grpc.insecure_channel(gateway)
+    settings = Settings.from_env()
+    key = settings.api_key if api_key is None else api_key
+    channel = open_channel(gateway, settings)  # TLS when FITTINGROOM_TLS_CA names the CA
     try:
         yield grpc.intercept_channel(channel, ApiKeyInterceptor(key)) if key else channel
     finally:

@@ -81,6 +81,11 @@ class Settings:
     tenant_burst: int = field(default=200, metadata={"help": "gateway: calls a tenant may make at once above its rate (the bucket's size)"})
     tenant_max_in_flight: int = field(default=256, metadata={"help": "gateway: a tenant's requests not yet final (TryOn calls running plus submitted requests); more get RESOURCE_EXHAUSTED"})
     tenant_max_streams: int = field(default=64, metadata={"help": "gateway: Watch streams a tenant may hold open; more get RESOURCE_EXHAUSTED"})
+    tls_cert: str = field(default="", metadata={"help": "PEM certificate this service presents: on its gRPC server and, for the gateway, to the stage services (mutual TLS)"})
+    tls_key: str = field(default="", metadata={"help": "PEM private key of FITTINGROOM_TLS_CERT"})
+    tls_ca: str = field(default="", metadata={"help": "PEM CA that signed the services' certificates: stage servers require client certificates it signed, the gateway and clients verify servers with it"})
+    tls_plaintext: bool = field(default=False, metadata={"help": "serve gRPC without TLS (logs a warning); a service with neither the TLS files nor this refuses to start"})
+    grpc_reflection: bool = field(default=False, metadata={"help": "gRPC server reflection (lets any caller list the API); off unless enabled"})
     enable_grpc: bool = field(default=True, metadata={"help": "run the service's gRPC server"})
     enable_worker: bool = field(default=True, metadata={"help": "run the service's Kafka worker"})
     log_level: str = field(default="INFO", metadata={"help": "logging level of the JSON logs"})
@@ -117,12 +122,24 @@ class Settings:
             )
         return self.s3_access_key, self.s3_secret_key
 
+    @property
+    def tls_files(self) -> tuple[str, str, str] | None:
+        """(cert, key, CA) paths when TLS is configured, else ``None``."""
+        return (self.tls_cert, self.tls_key, self.tls_ca) if self.tls_cert else None
+
+    def require_transport(self) -> None:
+        """A server needs TLS files, or plaintext asked for explicitly: SettingsError otherwise."""
+        if self.tls_files is None and not self.tls_plaintext:
+            raise SettingsError(f"no TLS: set {PREFIX}TLS_CERT, {PREFIX}TLS_KEY and {PREFIX}TLS_CA, "
+                                f"or {PREFIX}TLS_PLAINTEXT=true to serve gRPC in plaintext")
+
     def validate(self) -> None:
         """Check cross-field rules; raises SettingsError naming the variable."""
         from fittingroom.garments import CATEGORIES
 
         if self.s3_endpoint:
             self.s3_credentials()
+        self._validate_tls()
 
         if self.garment_policy not in GARMENT_POLICIES and self.garment_policy not in CATEGORIES:
             raise SettingsError(f"{PREFIX}GARMENT_POLICY={self.garment_policy!r}: expected {GARMENT_POLICIES_HELP}")
@@ -142,6 +159,14 @@ class Settings:
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
+
+    def _validate_tls(self) -> None:
+        """Certificate and key come together and with the CA; a CA alone is a client's (it verifies servers)."""
+        if bool(self.tls_cert) != bool(self.tls_key) or (self.tls_cert and not self.tls_ca):
+            raise SettingsError(f"TLS needs {PREFIX}TLS_CERT, {PREFIX}TLS_KEY and {PREFIX}TLS_CA together "
+                                f"(a client may set {PREFIX}TLS_CA alone)")
+        if self.tls_cert and self.tls_plaintext:
+            raise SettingsError(f"{PREFIX}TLS_PLAINTEXT=true contradicts {PREFIX}TLS_CERT; set one or the other")
 
     @staticmethod
     def documentation() -> list[tuple[str, str, str]]:

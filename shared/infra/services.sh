@@ -35,6 +35,8 @@ up() {
         (umask 077; "$PYTHON" -m fittingroom.cli.main keys add local --file "$STACK_DIR/api-keys" > "$STACK_DIR/api-key")
     fi
     export FITTINGROOM_API_KEYS_FILE="$STACK_DIR/api-keys"
+    # Loopback-only developer stack: plaintext, asked for explicitly (each service logs a warning).
+    export FITTINGROOM_TLS_PLAINTEXT="${FITTINGROOM_TLS_PLAINTEXT:-true}"
     # Default ports come from the chain declaration (fittingroom.chain), the one place they are set.
     eval "$("$PYTHON" -c 'from fittingroom.chain import SERVICES; [print(f"port_{s.name}={s.grpc_port}") for s in SERVICES]')"
     for name in "${SERVICES[@]}"; do

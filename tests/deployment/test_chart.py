@@ -172,10 +172,7 @@ def test_existing_secrets_are_used_and_not_created(rendered):
 
 # Variables the chart sets for server settings issue 10 is adding (TLS files or explicit
 # plaintext, reflection); they move into Settings with the servers that read them.
-CHART_AHEAD_OF_SETTINGS = {
-    "FITTINGROOM_TLS_CERT", "FITTINGROOM_TLS_KEY", "FITTINGROOM_TLS_CA", "FITTINGROOM_TLS_PLAINTEXT",
-    "FITTINGROOM_GRPC_REFLECTION",
-}
+CHART_AHEAD_OF_SETTINGS: set[str] = set()
 
 
 @pytest.mark.parametrize("profile", ["defaults", "tls-cert-manager"])

@@ -146,7 +146,8 @@ class GrpcServer:
     """A gRPC server with our standard extras; call ``set_serving(True)`` once ready."""
 
     def __init__(self, service: str, port: int, max_message_bytes: int, max_workers: int = 16,
-                 max_streams: int = 256) -> None:
+                 max_streams: int = 256, credentials: grpc.ServerCredentials | None = None,
+                 reflection: bool = False) -> None:
         self.service = service
         health_pool = futures.ThreadPoolExecutor(max_workers=HEALTH_WORKERS, thread_name_prefix=f"{service}-health")
         stream_pool = futures.ThreadPoolExecutor(max_workers=max_streams + STREAM_REFUSAL_WORKERS,
@@ -162,7 +163,11 @@ class GrpcServer:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names: list[str] = []
-        self.port = self.server.add_insecure_port(f"0.0.0.0:{port}")
+        self.reflection = reflection
+        self.tls = credentials is not None
+        address = f"0.0.0.0:{port}"
+        self.port = (self.server.add_secure_port(address, credentials) if credentials is not None
+                     else self.server.add_insecure_port(address))
         self.set_serving(False)
 
     def add(self, add_to_server: Callable[[Any, grpc.Server], None], servicer: Any, full_name: str) -> None:
@@ -171,10 +176,13 @@ class GrpcServer:
         self.service_names.append(full_name)
 
     def start(self) -> None:
-        names = [*self.service_names, reflection.SERVICE_NAME, health.SERVICE_NAME]
-        reflection.enable_server_reflection(names, self.server)
+        """Listen; reflection only when asked for, since it lists the whole API to any caller."""
+        if self.reflection:
+            names = [*self.service_names, reflection.SERVICE_NAME, health.SERVICE_NAME]
+            reflection.enable_server_reflection(names, self.server)
         self.server.start()
-        log.info("gRPC listening", extra={"port": self.port, "services": self.service_names})
+        log.info("gRPC listening", extra={"port": self.port, "services": self.service_names, "tls": self.tls,
+                                          "reflection": self.reflection})
 
     def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
