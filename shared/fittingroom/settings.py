@@ -85,6 +85,7 @@ class Settings:
     tls_key: str = field(default="", metadata={"help": "PEM private key of FITTINGROOM_TLS_CERT"})
     tls_ca: str = field(default="", metadata={"help": "PEM CA that signed the services' certificates: stage servers require client certificates it signed, the gateway and clients verify servers with it"})
     tls_plaintext: bool = field(default=False, metadata={"help": "serve gRPC without TLS (logs a warning); a service with neither the TLS files nor this refuses to start"})
+    health_port: int = field(default=0, metadata={"help": "also serve the standard health service alone, in plaintext, on this port (the kubelet's gRPC probes cannot speak TLS); 0: no such port"})
     grpc_reflection: bool = field(default=False, metadata={"help": "gRPC server reflection (lets any caller list the API); off unless enabled"})
     enable_grpc: bool = field(default=True, metadata={"help": "run the service's gRPC server"})
     enable_worker: bool = field(default=True, metadata={"help": "run the service's Kafka worker"})

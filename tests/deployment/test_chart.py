@@ -115,11 +115,17 @@ def test_max_replicas_above_partitions_is_refused(helm):
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
 def test_probes_use_grpc_health(rendered, profile):
+    """The kubelet's gRPC probe cannot speak TLS: with TLS it asks the plaintext health-only port."""
     for name, deployment in by_kind(rendered[profile], "Deployment").items():
         container = _container(deployment)
-        grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        env = _env(container)
+        tls = "FITTINGROOM_TLS_CERT" in env
+        probed = ports["health"] if tls else ports["grpc"]
+        if tls:
+            assert int(env["FITTINGROOM_HEALTH_PORT"]) == probed != ports["grpc"], name
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == grpc_port, (name, probe)
+            assert container[probe]["grpc"]["port"] == probed, (name, probe)
             assert "httpGet" not in container[probe] and "exec" not in container[probe]
 
 

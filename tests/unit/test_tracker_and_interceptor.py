@@ -147,3 +147,41 @@ def test_health_checks_and_streams_run_on_pools_of_their_own():
     assert watch.unary_stream.experimental_thread_pool is stream_pool
     assert route("/fittingroom.v1.TryOnService/Get", unary) is unary
     assert check.unary_unary(7, None) == 7
+
+
+def test_a_tls_server_keeps_a_plaintext_port_that_answers_only_health(tmp_path):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    from fittingroom.serving.grpc_server import GrpcServer
+    from fittingroom.serving.tls import server_credentials
+    from fittingroom.settings import Settings
+    from fittingroom.tlsgen import write_local_pki
+
+    files = write_local_pki(tmp_path, ("style",))["style"]
+    credentials = server_credentials(Settings.from_env(files.env()), require_client_cert=True)
+    server = GrpcServer("style", 0, 1 << 20, credentials=credentials, reflection=True, health_port=0)
+    assert server.health_server is None  # no health port unless asked
+    server.stop(0)
+    server = GrpcServer("style", 0, 1 << 20, credentials=credentials, reflection=True, health_port=_free_port())
+    server.start()
+    try:
+        server.set_serving(True)
+        with grpc.insecure_channel(f"127.0.0.1:{server.health_port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            replies = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+            with pytest.raises(grpc.RpcError) as refused:
+                list(replies)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        server.stop(0)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

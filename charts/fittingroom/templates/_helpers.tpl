@@ -163,6 +163,10 @@ labels:
 - name: FITTINGROOM_GRPC_REFLECTION
   value: {{ .root.Values.grpc.reflection | quote }}
 {{ include "fittingroom.tlsEnv" .root | trim }}
+{{- if include "fittingroom.tlsSource" .root }}
+- name: FITTINGROOM_HEALTH_PORT
+  value: {{ include "fittingroom.probePort" . | quote }}
+{{- end }}
 {{- if eq .name "gateway" }}
 {{- if .root.Values.apiKeys.existingSecret }}
 - name: FITTINGROOM_API_KEYS_FILE
@@ -210,6 +214,12 @@ capabilities:
 {{- end -}}
 
 {{/* A gRPC-native probe on the standard health service (NOT_SERVING until models load). */}}
+{{/* Port the kubelet probes: the gRPC port, or with TLS (which the kubelet's gRPC probe
+cannot speak) the service's plaintext health-only port, gRPC port + 2000. */}}
+{{- define "fittingroom.probePort" -}}
+{{- if include "fittingroom.tlsSource" .root -}}{{ add .svc.grpcPort 2000 }}{{- else -}}{{ .svc.grpcPort }}{{- end -}}
+{{- end -}}
+
 {{- define "fittingroom.grpcProbe" -}}
 grpc:
   port: {{ .port }}

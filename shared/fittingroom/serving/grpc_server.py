@@ -147,7 +147,7 @@ class GrpcServer:
 
     def __init__(self, service: str, port: int, max_message_bytes: int, max_workers: int = 16,
                  max_streams: int = 256, credentials: grpc.ServerCredentials | None = None,
-                 reflection: bool = False) -> None:
+                 reflection: bool = False, health_port: int = 0) -> None:
         self.service = service
         health_pool = futures.ThreadPoolExecutor(max_workers=HEALTH_WORKERS, thread_name_prefix=f"{service}-health")
         stream_pool = futures.ThreadPoolExecutor(max_workers=max_streams + STREAM_REFUSAL_WORKERS,
@@ -168,7 +168,19 @@ class GrpcServer:
         address = f"0.0.0.0:{port}"
         self.port = (self.server.add_secure_port(address, credentials) if credentials is not None
                      else self.server.add_insecure_port(address))
+        self.health_server = self._health_only(health_port) if health_port else None
         self.set_serving(False)
+
+    def _health_only(self, port: int) -> grpc.Server:
+        """A plaintext server answering only the health service, for probes that cannot speak TLS (the kubelet's).
+
+        It shares the health states of the main server and reveals nothing else.
+        """
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=HEALTH_WORKERS,
+                                                        thread_name_prefix=f"{self.service}-probe"))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        self.health_port = server.add_insecure_port(f"0.0.0.0:{port}")
+        return server
 
     def add(self, add_to_server: Callable[[Any, grpc.Server], None], servicer: Any, full_name: str) -> None:
         """Register a servicer and its fully qualified name (for health and reflection)."""
@@ -181,6 +193,9 @@ class GrpcServer:
             names = [*self.service_names, reflection.SERVICE_NAME, health.SERVICE_NAME]
             reflection.enable_server_reflection(names, self.server)
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
+            log.info("plaintext health-only port for probes", extra={"port": self.health_port})
         log.info("gRPC listening", extra={"port": self.port, "services": self.service_names, "tls": self.tls,
                                           "reflection": self.reflection})
 
@@ -198,3 +213,5 @@ class GrpcServer:
         """Refuse new calls, let in-flight ones finish for up to ``grace_seconds``."""
         self.set_serving(False)
         self.server.stop(grace_seconds).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0)

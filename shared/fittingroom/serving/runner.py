@@ -157,7 +157,7 @@ def _grpc_server(definition: ServiceDefinition, settings: Settings, port: int) -
         log.warning("gRPC in PLAINTEXT (FITTINGROOM_TLS_PLAINTEXT=true): any caller on the network can read "
                     "and forge calls", extra={"port": port})
     return GrpcServer(definition.name, port, settings.grpc_max_message_bytes, max_streams=settings.grpc_max_streams,
-                      credentials=credentials, reflection=settings.grpc_reflection)
+                      credentials=credentials, reflection=settings.grpc_reflection, health_port=settings.health_port)
 
 
 def run_service(definition: ServiceDefinition, settings: Settings) -> int:
