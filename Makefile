@@ -71,8 +71,8 @@ up: $(STAMP)
 down:
 	bash shared/infra/services.sh down
 
-# The key `make up` made for the tenant 'local' (services.sh): clients send it as their API key.
-STACK_KEY = export FITTINGROOM_API_KEY="$$(cat "$${FITTINGROOM_STACK_DIR:-out/stack}/api-key")"
+# What `make up` (services.sh) wrote for clients: the tenant 'local''s API key and, with TLS, the CA.
+STACK_KEY = set -a; source "$${FITTINGROOM_STACK_DIR:-out/stack}/client.env"; set +a
 
 demo-distributed: infra-up up
 	$(INFRA_ENV); $(STACK_KEY); $(FR) client tryon --person $(SAMPLES)/person.jpg --style $(SAMPLES)/style.jpg \
