@@ -71,14 +71,17 @@ up: $(STAMP)
 down:
 	bash shared/infra/services.sh down
 
+# What `make up` (services.sh) wrote for clients: the tenant 'local''s API key and, with TLS, the CA.
+STACK_KEY = set -a; source "$${FITTINGROOM_STACK_DIR:-out/stack}/client.env"; set +a
+
 demo-distributed: infra-up up
-	$(INFRA_ENV); $(FR) client tryon --person $(SAMPLES)/person.jpg --style $(SAMPLES)/style.jpg \
+	$(INFRA_ENV); $(STACK_KEY); $(FR) client tryon --person $(SAMPLES)/person.jpg --style $(SAMPLES)/style.jpg \
 		--out $(OUT)/demo-distributed/tryon-grpc.png
-	$(INFRA_ENV); $(FR) client tryon --events --person $(SAMPLES)/person.jpg --style $(SAMPLES)/style.jpg \
+	$(INFRA_ENV); $(STACK_KEY); $(FR) client tryon --events --person $(SAMPLES)/person.jpg --style $(SAMPLES)/style.jpg \
 		--out $(OUT)/demo-distributed/tryon-kafka.png
 
 bench-distributed: infra-up up
-	$(INFRA_ENV); $(FR) bench distributed --out-dir $(OUT)/bench
+	$(INFRA_ENV); $(STACK_KEY); $(FR) bench distributed --out-dir $(OUT)/bench
 
 chart-lint: $(STAMP)
 	helm="$$(bash shared/infra/fetch-helm.sh)"; \

@@ -6,7 +6,9 @@ import os
 import socket
 
 from fittingroom.bus import AtomicPublisher, TopicReader
+from fittingroom.quotas import TenantQuotas
 from fittingroom.chain import GATEWAY, PROGRESS_TOPICS, STATUS
+from fittingroom.gateway.auth import authenticator
 from fittingroom.gateway.servicer import TryOnServicer
 from fittingroom.gateway.stages import StageClients
 from fittingroom.gateway.status_feed import StatusProjector, StatusView
@@ -24,7 +26,11 @@ class Gateway:
         self.servicer: TryOnServicer | None = None
 
     def register(self, server, _handle, settings: Settings) -> None:
-        self.servicer = TryOnServicer(settings, request_store(settings), StageClients(settings), StatusTracker())
+        auth = authenticator(settings)  # first: a gateway without keys refuses to start
+        quotas = TenantQuotas(settings.tenant_rate_per_s, settings.tenant_burst, settings.tenant_max_in_flight,
+                              settings.tenant_max_streams)
+        self.servicer = TryOnServicer(settings, request_store(settings), StageClients(settings), StatusTracker(),
+                                      auth, quotas)
         server.add(tryon_pb2_grpc.add_TryOnServiceServicer_to_server, self.servicer, "fittingroom.v1.TryOnService")
 
     def load(self, settings: Settings) -> LoadedService:

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 
 from fittingroom.chain import CHAIN
 from fittingroom.serving.errors import from_rpc_error
+from fittingroom.serving.tls import open_channel
 from fittingroom.settings import Settings
 from fittingroom.v1 import events_pb2, stages_pb2
 
@@ -25,9 +26,10 @@ def _channel(address: str, settings: Settings) -> grpc.Channel:
     """A channel that spreads calls over every address the name resolves to.
 
     With ``dns:///<headless service>:<port>`` each stage replica gets calls, not
-    just the one pod a ClusterIP connection happens to stick to.
+    just the one pod a ClusterIP connection happens to stick to. With TLS the
+    gateway verifies each stage against the CA and presents its own certificate.
     """
-    return grpc.insecure_channel(address, options=[
+    return open_channel(address, settings, options=[
         ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
         ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
         ("grpc.lb_policy_name", "round_robin"),

@@ -29,13 +29,15 @@ from kafka.errors import KafkaError
 
 from fittingroom.chain import STATUS
 from fittingroom.errors import BusError
-from fittingroom.gateway.tracker import FINAL, StatusTracker, advances, status_of
+from fittingroom.gateway.tracker import FINAL, StatusTracker, advances, status_of, tenant_of_request
 from fittingroom.serving.errors import error_code_name
-from fittingroom.serving.metrics import DEPENDENCY_UP, KAFKA_MESSAGES, REQUESTS
+from fittingroom.serving.metrics import DEPENDENCY_UP, KAFKA_MESSAGES, REQUESTS, TENANT_FAILURES
 from fittingroom.serving.worker import observe_end_to_end, parse_event, publish_and_commit, renewed
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 SERVICE = "gateway"
+EVENT_PATH = "events"  # the method label of per-tenant failures of requests that ran over Kafka
+UNKNOWN_TENANT = "unknown"  # a request published straight to Kafka without a tenant
 log = logging.getLogger(__name__)
 
 
@@ -112,6 +114,9 @@ class StatusProjector:
             outcome = "ok" if event.stage == events_pb2.COMPLETED else error_code_name(event.error)
             REQUESTS.labels(SERVICE, "kafka", outcome).inc()
             observe_end_to_end(SERVICE, "kafka", event, outcome)
+            if outcome != "ok":
+                TENANT_FAILURES.labels(event.tenant or tenant_of_request(event.request_id) or UNKNOWN_TENANT,
+                                       EVENT_PATH, outcome).inc()
 
     def project(self, records: Sequence) -> list[tuple[events_pb2.TryOnEvent, tryon_pb2.TryOnStatus]]:
         """``(event, status)`` for each record that moves its request forward, in order.

@@ -8,7 +8,7 @@ moves a request forward before publishing it (``status_feed``).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -24,6 +24,12 @@ def advances(current: int | None, stage: int) -> bool:
     final state (completed or failed) is never left.
     """
     return current is None or (current not in FINAL and stage > current)
+
+
+def tenant_of_request(request_id: str) -> str:
+    """The tenant part of a stored request id ``<tenant>/<id>`` ("" for an id without one)."""
+    tenant, slash, _ = request_id.partition("/")
+    return tenant if slash else ""
 
 
 def status_of(event: events_pb2.TryOnEvent) -> tryon_pb2.TryOnStatus:
@@ -43,6 +49,7 @@ class StatusTracker:
         self.capacity = capacity
         self._statuses: OrderedDict[str, tryon_pb2.TryOnStatus] = OrderedDict()
         self._history: dict[str, list[tryon_pb2.TryOnStatus]] = {}
+        self._open: defaultdict[str, int] = defaultdict(int)
         self._changed = threading.Condition()
 
     def record(self, status: tryon_pb2.TryOnStatus) -> bool:
@@ -55,13 +62,26 @@ class StatusTracker:
             if status.stage != events_pb2.FAILED:
                 history.extend(self._skipped(current, status))
             history.append(status)
+            self._count_open(current, status.request_id, -1)
             self._statuses[status.request_id] = status
+            self._count_open(status, status.request_id, +1)
             self._statuses.move_to_end(status.request_id)
             while len(self._statuses) > self.capacity:
-                old, _ = self._statuses.popitem(last=False)
+                old, evicted = self._statuses.popitem(last=False)
+                self._count_open(evicted, old, -1)
                 self._history.pop(old, None)
             self._changed.notify_all()
         return True
+
+    def _count_open(self, status: tryon_pb2.TryOnStatus | None, request_id: str, change: int) -> None:
+        """Keep the per-tenant count of requests not yet final (caller holds the lock)."""
+        if status is not None and status.stage not in FINAL:
+            self._open[tenant_of_request(request_id)] += change
+
+    def open_count(self, tenant: str) -> int:
+        """How many of the tenant's requests are known here and not final yet."""
+        with self._changed:
+            return self._open[tenant]
 
     def stage(self, request_id: str) -> int | None:
         """The request's current stage, ``None`` if unknown here."""

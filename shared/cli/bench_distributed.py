@@ -12,14 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-import grpc
 import numpy as np
 import typer
 from tqdm import tqdm
 
 from fittingroom.cli.bench import percentile_ms
 from fittingroom.chain import GATEWAY
-from fittingroom.cli.client import submit_and_watch
+from fittingroom.cli.client import gateway_channel, submit_and_watch
 from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import build_pipeline
 from fittingroom.images import SAMPLES_DIR, read_image
@@ -81,15 +80,14 @@ def distributed(
         person_bytes, style_bytes = (SAMPLES_DIR / "person.jpg").read_bytes(), (SAMPLES_DIR / "style.jpg").read_bytes()
         pipeline = build_pipeline(Settings.from_env())
         person, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
-        channel = grpc.insecure_channel(gateway)
-        stub = tryon_pb2_grpc.TryOnServiceStub(channel)
         request = tryon_pb2.TryOnRequest(person_image=person_bytes, style_image=style_bytes)
-        rows = [
-            _drive("embedded", lambda: pipeline.run(person, style), clients, requests),
-            _drive("grpc", lambda: stub.TryOn(request, timeout=300), clients, requests),
-            _drive("kafka", lambda: submit_and_watch(stub, request, 300, report=lambda _: None), clients, requests),
-        ]
-        channel.close()
+        with gateway_channel(gateway) as channel:
+            stub = tryon_pb2_grpc.TryOnServiceStub(channel)
+            rows = [
+                _drive("embedded", lambda: pipeline.run(person, style), clients, requests),
+                _drive("grpc", lambda: stub.TryOn(request, timeout=300), clients, requests),
+                _drive("kafka", lambda: submit_and_watch(stub, request, 300, report=lambda _: None), clients, requests),
+            ]
         base = rows[0]["p50_ms"]
         for row in rows:
             row["p50_vs_embedded"] = row["p50_ms"] / base

@@ -33,14 +33,15 @@ from tqdm import tqdm
 
 from fittingroom.bus import TopicReader, make_producer, publish
 from fittingroom.chain import CHAIN, COMPLETED, DLQ, FAILED, GATEWAY, REQUESTS, stage
+from fittingroom.cli.client import gateway_channel
 from fittingroom.cli.localstack import InfraControl, Stack, start_infra, start_stack, stop_infra, wait_serving
 from fittingroom.images import SAMPLES_DIR
 from fittingroom.s3store import MinioStore
-from fittingroom.tensors import put_object, put_tensor, request_key
+from fittingroom.tensors import public_request_id, put_object, put_tensor, request_key
 from fittingroom.training import save_figure
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
 
-RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+RETRIED_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,11 @@ class Injector:
 
 @dataclass
 class Submitter:
-    """Submits ``ids`` in order as they are released; an UNAVAILABLE answer is retried with the same id."""
+    """Submits ``ids`` in order as they are released; an UNAVAILABLE or RESOURCE_EXHAUSTED answer is retried with the same id."""
 
     gateway: str
     ids: list[str]
+    api_key: str = ""
     give_up_s: float = 600.0
     accepted: dict[str, float] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
@@ -159,7 +161,7 @@ class Submitter:
 
     def run(self, started: float) -> None:
         person, style = (SAMPLES_DIR / "person.jpg").read_bytes(), (SAMPLES_DIR / "style.jpg").read_bytes()
-        with grpc.insecure_channel(self.gateway) as channel:
+        with gateway_channel(self.gateway, self.api_key) as channel:
             stub = tryon_pb2_grpc.TryOnServiceStub(channel)
             for index, request_id in enumerate(self.ids):
                 with self._release:
@@ -218,7 +220,7 @@ class Outcomes:
                     continue
                 event = events_pb2.TryOnEvent.FromString(record.value)
                 code = "ok" if record.topic == COMPLETED else common_pb2.ErrorCode.Name(event.error.code).lower()
-                self.finals[event.request_id].append((record.topic, record.timestamp / 1000 - self.epoch, code))
+                self.finals[public_request_id(event.request_id)].append((record.topic, record.timestamp / 1000 - self.epoch, code))
 
     def finished(self, ids: list[str]) -> int:
         with self._lock:
@@ -331,7 +333,7 @@ def run_chaos(infra_env: dict[str, str], work: Path, requests: int, schedule: li
         stopping = threading.Event()
         follower = threading.Thread(target=outcomes.follow, args=(stopping,), daemon=True)
         follower.start()
-        submitter = Submitter(stack.gateway, ids)
+        submitter = Submitter(stack.gateway, ids, api_key=stack.api_key)
         load = threading.Thread(target=submitter.run, args=(started,), daemon=True)
         load.start()
         injector = Injector(stack, infra_env, run_id)

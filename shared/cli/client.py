@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import grpc
 import typer
@@ -11,10 +12,39 @@ import typer
 from fittingroom.cli.errors import cli_errors
 from fittingroom.chain import GATEWAY
 from fittingroom.errors import ClientError
+from fittingroom.serving.tls import open_channel
 from fittingroom.settings import Settings
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
 
 app = typer.Typer(help="Talk to a running gateway (gRPC TryOn, or Submit + Watch over Kafka).", no_args_is_help=True)
+
+
+class ApiKeyInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds ``authorization: Bearer <key>`` to every call, as the gateway asks of shops."""
+
+    def __init__(self, api_key: str) -> None:
+        self.header = ("authorization", f"Bearer {api_key}")
+
+    def _with_key(self, details: Any) -> Any:
+        return details._replace(metadata=[*(details.metadata or ()), self.header])
+
+    def intercept_unary_unary(self, continuation: Callable, details: Any, request: Any) -> Any:
+        return continuation(self._with_key(details), request)
+
+    def intercept_unary_stream(self, continuation: Callable, details: Any, request: Any) -> Any:
+        return continuation(self._with_key(details), request)
+
+
+@contextmanager
+def gateway_channel(gateway: str, api_key: str | None = None) -> Iterator[grpc.Channel]:
+    """A channel to the gateway that sends ``api_key`` (default: FITTINGROOM_API_KEY) with every call."""
+    settings = Settings.from_env()
+    key = settings.api_key if api_key is None else api_key
+    channel = open_channel(gateway, settings)  # TLS when FITTINGROOM_TLS_CA names the CA
+    try:
+        yield grpc.intercept_channel(channel, ApiKeyInterceptor(key)) if key else channel
+    finally:
+        channel.close()
 
 
 def fetch_result(ref) -> bytes:
@@ -52,7 +82,7 @@ def tryon(
     with cli_errors():
         request = tryon_pb2.TryOnRequest(person_image=person.read_bytes(), style_image=style.read_bytes(),
                                          return_image=not events)
-        with grpc.insecure_channel(gateway) as channel:
+        with gateway_channel(gateway) as channel:
             stub = tryon_pb2_grpc.TryOnServiceStub(channel)
             try:
                 if events:

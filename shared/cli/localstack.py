@@ -21,6 +21,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fittingroom.apikeys import add_key
+from fittingroom.tlsgen import TlsFiles, write_local_pki
+
 SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
 REPO = Path(__file__).resolve().parents[2]
 INFRA_SCRIPTS = REPO / "shared" / "infra"
@@ -35,10 +38,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_serving(address: str, timeout_s: float) -> None:
-    """Block until the server's standard health service says SERVING."""
+def open_local_channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    """A channel to a local service: TLS with ``credentials``, else plaintext."""
+    if credentials is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, credentials)
+
+
+def wait_serving(address: str, timeout_s: float, credentials: grpc.ChannelCredentials | None = None) -> None:
+    """Block until the server's standard health service says SERVING (over TLS with ``credentials``)."""
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
+    with open_local_channel(address, credentials) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
@@ -87,10 +97,30 @@ class ServiceProcess:
                 self.kill()
 
 
+LOCAL_TENANT = "local"
+TLS_CLIENT = "client"  # the stack's own client certificate (health checks, tests)
+
+
 @dataclass
 class Stack:
+    """Running services; the gateway's key file holds a key for tenant ``local``, the stack's ``api_key``."""
+
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    api_keys_file: Path | None = None
+    api_key: str = ""
+    tls: dict[str, TlsFiles] = field(default_factory=dict)
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """TLS credentials of the stack's own client certificate (accepted by every service); ``None`` in plaintext."""
+        if not self.tls:
+            return None
+        client = self.tls[TLS_CLIENT]
+        return grpc.ssl_channel_credentials(client.ca.read_bytes(), client.key.read_bytes(), client.cert.read_bytes())
+
+    def channel(self, address: str) -> grpc.Channel:
+        """A channel to one of the stack's services, over TLS when the stack has it."""
+        return open_local_channel(address, self.credentials())
 
     @property
     def gateway(self) -> str:
@@ -98,20 +128,23 @@ class Stack:
 
     def wait_all(self, timeout_s: float = START_TIMEOUT_S) -> None:
         for service in self.services.values():
-            wait_serving(service.address, timeout_s)
+            wait_serving(service.address, timeout_s, self.credentials())
 
     def restart(self, name: str) -> None:
         self.services[name].start()
-        wait_serving(self.services[name].address, START_TIMEOUT_S)
+        wait_serving(self.services[name].address, START_TIMEOUT_S, self.credentials())
 
-    def add_replica(self, name: str, label: str) -> ServiceProcess:
-        """Start one more replica of ``name`` on its own ports (same settings otherwise); wait for SERVING."""
+    def add_replica(self, name: str, label: str, **settings: str) -> ServiceProcess:
+        """Start one more replica of ``name`` on its own ports; wait for SERVING.
+
+        Same settings as the first, but for ``settings`` (``FITTINGROOM_*`` names and values).
+        """
         first = self.services[name]
         port, metrics_port = free_port(), free_port()
-        env = dict(first.env, FITTINGROOM_GRPC_PORT=str(port), FITTINGROOM_METRICS_PORT=str(metrics_port))
+        env = dict(first.env, **settings, FITTINGROOM_GRPC_PORT=str(port), FITTINGROOM_METRICS_PORT=str(metrics_port))
         replica = ServiceProcess(name, port, metrics_port, env, first.log_path.with_name(f"{label}.log"))
         replica.start()
-        wait_serving(replica.address, START_TIMEOUT_S)
+        wait_serving(replica.address, START_TIMEOUT_S, self.credentials())
         return replica
 
     def logs(self) -> str:
@@ -183,8 +216,16 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in socks]
 
 
-def start_stack(infra_env: dict[str, str], work: Path) -> Stack:
-    """Seed the starter models into MinIO, then start every service and wait for SERVING."""
+def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...] = SERVICES,
+                tls: bool = False) -> Stack:
+    """Seed the starter models into MinIO, then start ``services`` (all five by default) and wait for SERVING.
+
+    A gateway alone (``services=("gateway",)``) needs no models and starts in seconds:
+    enough for tests of its own edge (health, Watch, keys) that never reach a stage.
+    With ``tls`` every service gets a certificate from a throwaway CA in ``work/tls``
+    (``fittingroom.tlsgen``), and the stack's clients one too; without, the services run
+    on explicit plaintext (``FITTINGROOM_TLS_PLAINTEXT``), as their many test clients expect.
+    """
     base = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     base.update(infra_env)
     base.update({
@@ -197,13 +238,20 @@ def start_stack(infra_env: dict[str, str], work: Path) -> Stack:
         "FITTINGROOM_TORCH_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
     })
-    subprocess.run([sys.executable, "-m", "fittingroom.cli.main", "models", "seed"], env=base, check=True, cwd=REPO)
+    if set(services) - {"gateway"}:
+        subprocess.run([sys.executable, "-m", "fittingroom.cli.main", "models", "seed"], env=base, check=True, cwd=REPO)
     ports = {name: (free_port(), free_port()) for name in SERVICES}
     for name in SERVICES:
         base[f"FITTINGROOM_{name.upper()}_ADDRESS"] = f"127.0.0.1:{ports[name][0]}"
-    stack = Stack(env=base)
-    for name in SERVICES:
-        env = dict(base, FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]))
+    keys_file = work / "api-keys"
+    api_key = add_key(keys_file, LOCAL_TENANT)
+    base.update({"FITTINGROOM_API_KEYS_FILE": str(keys_file), "FITTINGROOM_API_KEY": api_key})
+    pki = write_local_pki(work / "tls", (*SERVICES, TLS_CLIENT)) if tls else {}
+    base.update({"FITTINGROOM_TLS_CA": str(pki[TLS_CLIENT].ca)} if tls else {"FITTINGROOM_TLS_PLAINTEXT": "true"})
+    stack = Stack(env=base, api_keys_file=keys_file, api_key=api_key, tls=pki)
+    for name in services:
+        env = dict(base, FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
+                   **(pki[name].env() if tls else {}))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
         stack.services[name].start()
     try:

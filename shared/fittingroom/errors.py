@@ -32,6 +32,9 @@ class ErrorCode(str, Enum):
     MODEL_INTEGRITY = "model_integrity"
     BAD_REQUEST = "bad_request"
     INTERNAL = "internal"
+    NOT_FOUND = "not_found"
+    OVERLOADED = "overloaded"
+    UNAUTHENTICATED = "unauthenticated"
 
 
 class FittingroomError(Exception):
@@ -100,6 +103,28 @@ class BadRequestError(FittingroomError):
 
 class ObjectTooLargeError(BadRequestError):
     """An object or tensor read by reference is over the read cap; refused before it is downloaded."""
+
+
+class RequestNotFoundError(FittingroomError):
+    """No request with this id is known to the caller (never submitted, not seen yet, or someone else's)."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class UnauthenticatedError(FittingroomError):
+    """The caller sent no API key, or one that is unknown or revoked."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class OverloadedError(FittingroomError):
+    """A limit on concurrent or per-second calls was reached; the caller may retry after ``retry_after_ms``."""
+
+    code = ErrorCode.OVERLOADED
+
+    def __init__(self, message: str, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
 
 
 class BlobIntegrityError(FittingroomError):

@@ -62,6 +62,7 @@ class Settings:
     grpc_port: int = field(default=0, metadata={"help": "gRPC port; 0 means the service's default (" + _DEFAULT_PORTS + ")"})
     metrics_port: int = field(default=0, metadata={"help": "Prometheus /metrics port; 0 means gRPC port + 1000"})
     grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
+    grpc_max_streams: int = field(default=256, metadata={"help": "server streams (Watch) a service holds open at once, on threads of their own apart from unary calls and health checks; more are refused with RESOURCE_EXHAUSTED"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
     worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
     status_catch_up_s: float = field(default=30.0, metadata={"help": "gateway start: read tryon.status up to its end for at most this long before serving"})
@@ -73,6 +74,19 @@ class Settings:
     style_address: str = field(default=stage("style").local_address, metadata={"help": "gateway → style service"})
     translation_address: str = field(default=stage("translation").local_address, metadata={"help": "gateway → translation service"})
     compositing_address: str = field(default=stage("compositing").local_address, metadata={"help": "gateway → compositing service"})
+    api_keys_file: str = field(default="", metadata={"help": "gateway: file of shop API keys, one 'tenant:sha256-of-key' line each (fittingroom keys add/revoke); re-read when it changes. Empty: the gateway refuses to start unless FITTINGROOM_ALLOW_ANONYMOUS"})
+    allow_anonymous: bool = field(default=False, metadata={"help": "gateway without API keys: serve every caller as tenant 'public' (logs a warning); for local trials only"})
+    api_key: str = field(default="", metadata={"help": "the API key fittingroom client and bench distributed send as 'authorization: Bearer <key>'"})
+    tenant_rate_per_s: float = field(default=50.0, metadata={"help": "gateway: calls per second each tenant may make (token bucket); more get RESOURCE_EXHAUSTED with a retry-after-ms trailer"})
+    tenant_burst: int = field(default=200, metadata={"help": "gateway: calls a tenant may make at once above its rate (the bucket's size)"})
+    tenant_max_in_flight: int = field(default=256, metadata={"help": "gateway: a tenant's requests not yet final (TryOn calls running plus submitted requests); more get RESOURCE_EXHAUSTED"})
+    tenant_max_streams: int = field(default=64, metadata={"help": "gateway: Watch streams a tenant may hold open; more get RESOURCE_EXHAUSTED"})
+    tls_cert: str = field(default="", metadata={"help": "PEM certificate this service presents: on its gRPC server and, for the gateway, to the stage services (mutual TLS)"})
+    tls_key: str = field(default="", metadata={"help": "PEM private key of FITTINGROOM_TLS_CERT"})
+    tls_ca: str = field(default="", metadata={"help": "PEM CA that signed the services' certificates: stage servers require client certificates it signed, the gateway and clients verify servers with it"})
+    tls_plaintext: bool = field(default=False, metadata={"help": "serve gRPC without TLS (logs a warning); a service with neither the TLS files nor this refuses to start"})
+    health_port: int = field(default=0, metadata={"help": "also serve the standard health service alone, in plaintext, on this port (the kubelet's gRPC probes cannot speak TLS); 0: no such port"})
+    grpc_reflection: bool = field(default=False, metadata={"help": "gRPC server reflection (lets any caller list the API); off unless enabled"})
     enable_grpc: bool = field(default=True, metadata={"help": "run the service's gRPC server"})
     enable_worker: bool = field(default=True, metadata={"help": "run the service's Kafka worker"})
     log_level: str = field(default="INFO", metadata={"help": "logging level of the JSON logs"})
@@ -109,12 +123,24 @@ class Settings:
             )
         return self.s3_access_key, self.s3_secret_key
 
+    @property
+    def tls_files(self) -> tuple[str, str, str] | None:
+        """(cert, key, CA) paths when TLS is configured, else ``None``."""
+        return (self.tls_cert, self.tls_key, self.tls_ca) if self.tls_cert else None
+
+    def require_transport(self) -> None:
+        """A server needs TLS files, or plaintext asked for explicitly: SettingsError otherwise."""
+        if self.tls_files is None and not self.tls_plaintext:
+            raise SettingsError(f"no TLS: set {PREFIX}TLS_CERT, {PREFIX}TLS_KEY and {PREFIX}TLS_CA, "
+                                f"or {PREFIX}TLS_PLAINTEXT=true to serve gRPC in plaintext")
+
     def validate(self) -> None:
         """Check cross-field rules; raises SettingsError naming the variable."""
         from fittingroom.garments import CATEGORIES
 
         if self.s3_endpoint:
             self.s3_credentials()
+        self._validate_tls()
 
         if self.garment_policy not in GARMENT_POLICIES and self.garment_policy not in CATEGORIES:
             raise SettingsError(f"{PREFIX}GARMENT_POLICY={self.garment_policy!r}: expected {GARMENT_POLICIES_HELP}")
@@ -127,9 +153,21 @@ class Settings:
             raise SettingsError(f"{PREFIX}SCORE_THRESHOLD={self.score_threshold}: expected 0..1")
         if self.max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS={self.max_attempts}: expected at least 1")
+        if self.tenant_rate_per_s <= 0 or min(self.tenant_burst, self.tenant_max_in_flight, self.tenant_max_streams) < 1:
+            raise SettingsError(f"{PREFIX}TENANT_RATE_PER_S, _BURST, _MAX_IN_FLIGHT and _MAX_STREAMS must be positive")
+        if self.grpc_max_streams < 1:
+            raise SettingsError(f"{PREFIX}GRPC_MAX_STREAMS={self.grpc_max_streams}: expected at least 1")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
+
+    def _validate_tls(self) -> None:
+        """Certificate and key come together and with the CA; a CA alone is a client's (it verifies servers)."""
+        if bool(self.tls_cert) != bool(self.tls_key) or (self.tls_cert and not self.tls_ca):
+            raise SettingsError(f"TLS needs {PREFIX}TLS_CERT, {PREFIX}TLS_KEY and {PREFIX}TLS_CA together "
+                                f"(a client may set {PREFIX}TLS_CA alone)")
+        if self.tls_cert and self.tls_plaintext:
+            raise SettingsError(f"{PREFIX}TLS_PLAINTEXT=true contradicts {PREFIX}TLS_CERT; set one or the other")
 
     @staticmethod
     def documentation() -> list[tuple[str, str, str]]:

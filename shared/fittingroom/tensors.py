@@ -39,10 +39,30 @@ NPY_MAX_HEADER_BYTES = 4096
 
 
 def request_key(request_id: str, stage: str, name: str) -> str:
-    """``requests/<request id>/<stage>/<name>``: the one place keys are made."""
-    if not request_id or "/" in request_id or request_id in (".", ".."):
+    """``requests/<request id>/<stage>/<name>``: the one place keys are made.
+
+    A tenant's request id is ``<tenant>/<id>``, so its objects share the prefix
+    ``requests/<tenant>/``; each part must be a plain path segment.
+    """
+    parts = request_id.split("/")
+    if len(parts) > 2 or any(part in ("", ".", "..") for part in parts):
         raise BadRequestError(f"invalid request id {request_id!r}")
     return f"requests/{request_id}/{stage}/{name}"
+
+
+def tenant_prefix(tenant: str) -> str:
+    """``requests/<tenant>/``: where every object of the tenant's requests lives."""
+    return f"requests/{tenant}/"
+
+
+def tenant_request_id(tenant: str, request_id: str) -> str:
+    """The id a tenant's request is stored and published under: ``<tenant>/<id>``."""
+    return f"{tenant}/{request_id}"
+
+
+def public_request_id(stored: str) -> str:
+    """The id the tenant knows: a stored id without its tenant."""
+    return stored.partition("/")[2] or stored
 
 
 def encode_array(array: np.ndarray) -> bytes:

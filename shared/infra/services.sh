@@ -6,18 +6,33 @@
 #   services.sh status
 #
 # Ports are the services' defaults from fittingroom.chain (gateway 50050 … compositing 50054, metrics
-# +1000). Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack).
+# +1000). Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack), and so do, made once:
+# the gateway's shop key file (api-keys, hashes only) and the key of the tenant 'local' (api-key,
+# mode 600); a throwaway CA and a certificate per service and for local clients (tls/, from
+# fittingroom.tlsgen), unless FITTINGROOM_TLS_PLAINTEXT=true; and client.env, the variables
+# `make demo-distributed` and `make bench-distributed` load to call the gateway (key, CA).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SERVICES=(segmentation style translation compositing gateway)
 STACK_DIR="${FITTINGROOM_STACK_DIR:-$REPO_ROOT/out/stack}"
+TLS_DIR="$STACK_DIR/tls"
 PYTHON="${FITTINGROOM_PYTHON:-$REPO_ROOT/.venv/bin/python}"
 
+plaintext() { [[ "${FITTINGROOM_TLS_PLAINTEXT:-false}" == "true" ]]; }
+
 health_ok() {
-    "$PYTHON" - "$1" <<'PY'
-import sys, grpc
+    "$PYTHON" - "$1" "$TLS_DIR" "${FITTINGROOM_TLS_PLAINTEXT:-false}" <<'PY'
+import sys
+from pathlib import Path
+import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-with grpc.insecure_channel(sys.argv[1]) as channel:
+address, tls_dir, plaintext = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "true"
+if plaintext:
+    channel = grpc.insecure_channel(address)
+else:  # the stage services require a client certificate: the local clients' one
+    ca, key, cert = (tls_dir.joinpath(name).read_bytes() for name in ("ca.crt", "client.key", "client.crt"))
+    channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(ca, key, cert))
+with channel:
     try:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
     except grpc.RpcError:
@@ -29,11 +44,24 @@ PY
 up() {
     [[ -f "$ENV_FILE" ]] || die "no $ENV_FILE: run 'infra.sh up' first"
     mkdir -p "$STACK_DIR"
+    if [[ ! -s "$STACK_DIR/api-key" ]]; then
+        (umask 077; "$PYTHON" -m fittingroom.cli.main keys add local --file "$STACK_DIR/api-keys" > "$STACK_DIR/api-key")
+    fi
+    export FITTINGROOM_API_KEYS_FILE="$STACK_DIR/api-keys"
+    if ! plaintext && [[ ! -s "$TLS_DIR/client.crt" ]]; then
+        "$PYTHON" -c 'import sys; from pathlib import Path; from fittingroom.tlsgen import write_local_pki
+write_local_pki(Path(sys.argv[1]), tuple(sys.argv[2:]))' "$TLS_DIR" "${SERVICES[@]}" client
+    fi
+    (umask 077; { echo "FITTINGROOM_API_KEY=$(cat "$STACK_DIR/api-key")"
+                  plaintext || echo "FITTINGROOM_TLS_CA=$TLS_DIR/ca.crt"; } > "$STACK_DIR/client.env")
     # Default ports come from the chain declaration (fittingroom.chain), the one place they are set.
     eval "$("$PYTHON" -c 'from fittingroom.chain import SERVICES; [print(f"port_{s.name}={s.grpc_port}") for s in SERVICES]')"
     for name in "${SERVICES[@]}"; do
         if pid_alive "$STACK_DIR/$name.pid"; then log "$name: already running"; continue; fi
-        nohup "$PYTHON" -m fittingroom.cli.serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
+        local tls_env=()
+        plaintext || tls_env=(FITTINGROOM_TLS_CERT="$TLS_DIR/$name.crt" FITTINGROOM_TLS_KEY="$TLS_DIR/$name.key"
+                              FITTINGROOM_TLS_CA="$TLS_DIR/ca.crt")
+        nohup env "${tls_env[@]}" "$PYTHON" -m fittingroom.cli.serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
         echo $! > "$STACK_DIR/$name.pid"
     done
     for name in "${SERVICES[@]}"; do

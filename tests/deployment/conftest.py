@@ -76,8 +76,9 @@ class Started:
 def _start(name: str, store: Path, logs: Path) -> Started:
     grpc_port, metrics_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
+    # Loopback, scraped for metric names only: explicit plaintext and no shop keys.
     env.update(FITTINGROOM_STORE_DIR=str(store), FITTINGROOM_DEVICE="cpu", FITTINGROOM_LOG_LEVEL="WARNING",
-               OMP_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", FITTINGROOM_TLS_PLAINTEXT="true", FITTINGROOM_ALLOW_ANONYMOUS="true")
     log = logs / f"{name}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "fittingroom.cli.serve", name, "--no-worker",

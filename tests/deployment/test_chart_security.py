@@ -219,3 +219,27 @@ def test_network_policy_selectors_come_from_values(helm, tmp_path):
 
 def test_network_policies_can_be_turned_off(helm):
     assert not by_kind(_render(helm, "--set", "networkPolicy.enabled=false"), "NetworkPolicy")
+
+
+# ---- Shop API keys
+
+
+def test_the_gateway_mounts_the_api_keys_secret_and_reads_the_file_from_it(helm):
+    deployments = by_kind(_render(helm, "--set", "apiKeys.existingSecret=shop-keys"), "Deployment")
+    gateway = deployments["gateway"]
+    env = _env(gateway)
+    assert env["FITTINGROOM_API_KEYS_FILE"] == "/etc/fittingroom/api-keys/api-keys"
+    assert "FITTINGROOM_ALLOW_ANONYMOUS" not in env
+    [volume] = [v for v in gateway["spec"]["template"]["spec"]["volumes"] if v["name"] == "api-keys"]
+    assert volume["secret"]["secretName"] == "shop-keys"
+    [container] = gateway["spec"]["template"]["spec"]["containers"]
+    assert {"name": "api-keys", "mountPath": "/etc/fittingroom/api-keys", "readOnly": True} in container["volumeMounts"]
+    for name in SERVICES[1:]:  # the stage services never see shop keys
+        assert "FITTINGROOM_API_KEYS_FILE" not in _env(deployments[name]), name
+
+
+@pytest.mark.parametrize("args, anonymous", [([], None), (["--set", "apiKeys.allowAnonymous=true"], "true")])
+def test_without_keys_the_gateway_is_anonymous_only_when_asked(helm, args, anonymous):
+    env = _env(by_kind(_render(helm, *args), "Deployment")["gateway"])
+    assert "FITTINGROOM_API_KEYS_FILE" not in env
+    assert env.get("FITTINGROOM_ALLOW_ANONYMOUS") == anonymous

@@ -16,7 +16,9 @@ from fittingroom.images import decode_image
 from fittingroom.registry import ModelRegistry
 from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore
-from fittingroom.tensors import get_object, put_object, request_key
+from fittingroom.cli.client import ApiKeyInterceptor
+from fittingroom.cli.localstack import LOCAL_TENANT
+from fittingroom.tensors import get_object, public_request_id, put_object, request_key, tenant_request_id
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
 from fittingroom.images import SAMPLES_DIR
 
@@ -26,7 +28,7 @@ FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 @pytest.fixture(scope="module")
 def client(stack):
     channel = grpc.insecure_channel(stack.gateway)
-    yield tryon_pb2_grpc.TryOnServiceStub(channel)
+    yield tryon_pb2_grpc.TryOnServiceStub(grpc.intercept_channel(channel, ApiKeyInterceptor(stack.api_key)))
     channel.close()
 
 
@@ -61,8 +63,8 @@ def _completed_counts(bootstrap: str, ids: set[str], timeout_s: float = 20) -> d
     deadline = time.monotonic() + timeout_s
     for message in consumer:
         event = events_pb2.TryOnEvent.FromString(message.value)
-        if event.request_id in counts:
-            counts[event.request_id] += 1
+        if public_request_id(event.request_id) in counts:
+            counts[public_request_id(event.request_id)] += 1
         if time.monotonic() > deadline:
             break
     consumer.close()
@@ -114,8 +116,10 @@ def test_submitted_requests_complete_exactly_once_and_watch_streams_stages(clien
     assert set(_completed_counts(kafka_bootstrap, set(ids)).values()) == {1}
 
 
-def _raw_event(store, request_id: str, person: bytes, style: bytes) -> bytes:
-    event = events_pb2.TryOnEvent(request_id=request_id, stage=events_pb2.SUBMITTED, attempt=1)
+def _raw_event(store, public_id: str, person: bytes, style: bytes) -> bytes:
+    """What a shop publishing straight to Kafka sends: photos under its prefix, its tenant in the id and event."""
+    request_id = tenant_request_id(LOCAL_TENANT, public_id)
+    event = events_pb2.TryOnEvent(request_id=request_id, tenant=LOCAL_TENANT, stage=events_pb2.SUBMITTED, attempt=1)
     event.created.GetCurrentTime()
     event.person_image.CopyFrom(put_object(store, request_key(request_id, "input", "person_image"), person, "image/jpeg"))
     event.style_image.CopyFrom(put_object(store, request_key(request_id, "input", "style_image"), style, "image/jpeg"))
@@ -128,11 +132,14 @@ def test_bad_events_fail_or_dead_letter_and_the_stream_flows(client, requests_st
     good = [f"good-{uuid.uuid4().hex[:8]}" for _ in range(3)]
     corrupt = f"corrupt-{uuid.uuid4().hex[:8]}"
     garbage_key = f"garbage-{uuid.uuid4().hex[:8]}"
-    publish(producer, "tryon.requests", good[0], _raw_event(requests_store, good[0], person, style))
+    publish(producer, "tryon.requests", tenant_request_id(LOCAL_TENANT, good[0]),
+            _raw_event(requests_store, good[0], person, style))
     publish(producer, "tryon.requests", garbage_key, b"\xff\x00 this is not protobuf \x13\x37")
-    publish(producer, "tryon.requests", corrupt, _raw_event(requests_store, corrupt, b"\x89PNG garbage", style))
+    publish(producer, "tryon.requests", tenant_request_id(LOCAL_TENANT, corrupt),
+            _raw_event(requests_store, corrupt, b"\x89PNG garbage", style))
     for request_id in good[1:]:
-        publish(producer, "tryon.requests", request_id, _raw_event(requests_store, request_id, person, style))
+        publish(producer, "tryon.requests", tenant_request_id(LOCAL_TENANT, request_id),
+                _raw_event(requests_store, request_id, person, style))
     producer.close()
     for request_id in good:
         assert _wait_final(client, request_id).stage == events_pb2.COMPLETED

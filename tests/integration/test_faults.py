@@ -8,6 +8,7 @@ import urllib.request
 import grpc
 import pytest
 
+from fittingroom.cli.client import ApiKeyInterceptor
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
 from fittingroom.images import SAMPLES_DIR
 
@@ -16,7 +17,7 @@ from fittingroom.images import SAMPLES_DIR
 @pytest.fixture(scope="module")
 def client(stack):
     channel = grpc.insecure_channel(stack.gateway)
-    yield tryon_pb2_grpc.TryOnServiceStub(channel)
+    yield tryon_pb2_grpc.TryOnServiceStub(grpc.intercept_channel(channel, ApiKeyInterceptor(stack.api_key)))
     channel.close()
 
 

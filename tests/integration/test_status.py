@@ -13,7 +13,9 @@ from fittingroom.bus import BatchConsumer
 from fittingroom.chain import REQUESTS
 from fittingroom.images import SAMPLES_DIR
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
-from fittingroom.cli.localstack import wait_serving
+from fittingroom.cli.client import ApiKeyInterceptor
+from fittingroom.cli.localstack import LOCAL_TENANT, wait_serving
+from fittingroom.tensors import tenant_request_id
 
 FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 COMPLETIONS = 'fittingroom_requests_total{outcome="ok",service="gateway",transport="kafka"}'
@@ -25,9 +27,9 @@ def _completions_counted(metrics_port: int) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def _stub(address: str) -> tuple[grpc.Channel, tryon_pb2_grpc.TryOnServiceStub]:
+def _stub(address: str, api_key: str) -> tuple[grpc.Channel, tryon_pb2_grpc.TryOnServiceStub]:
     channel = grpc.insecure_channel(address)
-    return channel, tryon_pb2_grpc.TryOnServiceStub(channel)
+    return channel, tryon_pb2_grpc.TryOnServiceStub(grpc.intercept_channel(channel, ApiKeyInterceptor(api_key)))
 
 
 def _stages(client, ids: list[str]) -> dict[str, int]:
@@ -64,8 +66,8 @@ def _published(bootstrap: str, topic: str, request_id: str) -> int:
 def test_status_is_durable_across_replicas_and_restarts_and_completions_are_counted_once(stack, kafka_bootstrap):
     first = stack.services["gateway"]
     replica = stack.add_replica("gateway", "gateway-replica")
-    channel_a, client_a = _stub(first.address)
-    channel_b, client_b = _stub(replica.address)
+    channel_a, client_a = _stub(first.address, stack.api_key)
+    channel_b, client_b = _stub(replica.address, stack.api_key)
     try:
         counted_before = _completions_counted(first.metrics_port) + _completions_counted(replica.metrics_port)
         person, style = (SAMPLES_DIR / "person.jpg").read_bytes(), (SAMPLES_DIR / "style.jpg").read_bytes()
@@ -86,7 +88,7 @@ def test_status_is_durable_across_replicas_and_restarts_and_completions_are_coun
         again = client_b.Submit(tryon_pb2.TryOnRequest(request_id=ids[0], person_image=person, style_image=style),
                                 timeout=30)
         assert again.request_id == ids[0] and _stages(client_b, ids[:1]) == {ids[0]: events_pb2.COMPLETED}
-        assert _published(kafka_bootstrap, REQUESTS, ids[0]) == 1
+        assert _published(kafka_bootstrap, REQUESTS, tenant_request_id(LOCAL_TENANT, ids[0])) == 1
 
         counted_by_first = _completions_counted(first.metrics_port)
         replica.kill()  # SIGKILL: nothing flushed, nothing handed over

@@ -39,3 +39,17 @@ def test_category_policy_and_model_refs():
     assert parse_model_ref("stylenet:3") == ("stylenet", "3")
     assert parse_model_ref("stylenet") == ("stylenet", None)
     assert len(Settings.documentation()) >= 10
+
+
+def test_a_server_needs_tls_files_or_explicit_plaintext():
+    with pytest.raises(SettingsError, match="FITTINGROOM_TLS_PLAINTEXT=true"):
+        Settings.from_env({}).require_transport()
+    Settings.from_env({"FITTINGROOM_TLS_PLAINTEXT": "true"}).require_transport()
+    files = {"FITTINGROOM_TLS_CERT": "c.crt", "FITTINGROOM_TLS_KEY": "c.key", "FITTINGROOM_TLS_CA": "ca.crt"}
+    Settings.from_env(files).require_transport()
+    assert Settings.from_env({"FITTINGROOM_TLS_CA": "ca.crt"}).tls_files is None  # a client's: CA alone
+    for broken in ({"FITTINGROOM_TLS_CERT": "c.crt", "FITTINGROOM_TLS_CA": "ca.crt"},
+                   {"FITTINGROOM_TLS_CERT": "c.crt", "FITTINGROOM_TLS_KEY": "c.key"},
+                   {**files, "FITTINGROOM_TLS_PLAINTEXT": "true"}):
+        with pytest.raises(SettingsError):
+            Settings.from_env(broken)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from fittingroom.chain import COMPLETED, REQUESTS as REQUESTS_TOPIC, STATUS, stage
 from fittingroom.gateway.status_feed import StatusProjector, StatusView
 from fittingroom.gateway.tracker import StatusTracker, status_of
-from fittingroom.serving.metrics import REQUESTS
-from fittingroom.v1 import events_pb2, tryon_pb2
+from fittingroom.serving.metrics import REQUESTS, TENANT_FAILURES
+from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2
 
 
 @dataclass
@@ -127,3 +127,15 @@ def test_the_view_rebuilds_every_request_from_the_compacted_topic():
     assert tracker.stage("a") == events_pb2.COMPLETED and tracker.stage("b") == events_pb2.STYLED
     assert [s.stage for s in tracker.history("a")] == [
         events_pb2.SUBMITTED, events_pb2.SEGMENTED, events_pb2.STYLED, events_pb2.TRANSLATED, events_pb2.COMPLETED]
+
+
+def test_a_failed_request_is_counted_against_its_tenant_once():
+    projector, _, _ = _projector()
+    failed = events_pb2.TryOnEvent(request_id="shop/r9", tenant="shop", stage=events_pb2.FAILED)
+    failed.error.code = common_pb2.NO_GARMENT
+    counter = TENANT_FAILURES.labels("shop", "events", "no_garment")
+    before = counter._value.get()
+    record = Record("tryon.failed", 0, 0, failed.SerializeToString(), b"shop/r9")
+    projector.process([record])
+    projector.process([Record("tryon.failed", 0, 1, failed.SerializeToString(), b"shop/r9")])  # redelivered
+    assert counter._value.get() - before == 1

@@ -9,8 +9,10 @@ import pytest
 
 from fittingroom.errors import BadImageError, TransientError, UnknownStyleError
 from fittingroom.gateway.tracker import StatusTracker
-from fittingroom.serving.errors import ERROR_CODE_METADATA
-from fittingroom.serving.grpc_server import ServiceInterceptor
+from concurrent import futures
+
+from fittingroom.serving.errors import ERROR_CODE_METADATA, RETRY_AFTER_METADATA
+from fittingroom.serving.grpc_server import PoolRouter, ServiceInterceptor, StreamSlots
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 
@@ -108,3 +110,78 @@ def test_the_interceptor_passes_answers_through_and_leaves_other_services_alone(
     handler = grpc.unary_unary_rpc_method_handler(lambda r, c: r)
     details = type("Details", (), {"method": "/grpc.health.v1.Health/Check"})()
     assert ServiceInterceptor("style").intercept_service(lambda _d: handler, details) is handler
+
+
+def _stream(behaviour, interceptor):
+    handler = grpc.unary_stream_rpc_method_handler(behaviour)
+    details = type("Details", (), {"method": "/fittingroom.v1.TryOnService/Watch"})()
+    return interceptor.intercept_service(lambda _d: handler, details).unary_stream
+
+
+def test_a_stream_over_the_cap_is_refused_with_a_retry_hint_and_a_closed_one_frees_its_slot():
+    interceptor = ServiceInterceptor("gateway", StreamSlots(limit=1))
+    watch = _stream(lambda _request, _context: iter([1, 2]), interceptor)
+    first = watch(object(), FakeContext())
+    assert next(first) == 1  # open: holds the only slot
+    refused = FakeContext()
+    with pytest.raises(Aborted):
+        list(watch(object(), refused))
+    assert refused.status == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert dict(refused.trailing)[RETRY_AFTER_METADATA] == "1000"
+    assert list(first) == [2]  # ends: its slot is free again
+    assert list(watch(object(), FakeContext())) == [1, 2]
+
+
+def test_health_checks_and_streams_run_on_pools_of_their_own():
+    health_pool, stream_pool = futures.ThreadPoolExecutor(1), futures.ThreadPoolExecutor(1)
+    router = PoolRouter(health_pool, stream_pool)
+
+    def route(method, handler):
+        details = type("Details", (), {"method": method})()
+        return router.intercept_service(lambda _d: handler, details)
+
+    check = route("/grpc.health.v1.Health/Check", grpc.unary_unary_rpc_method_handler(lambda r, c: r))
+    watch = route("/fittingroom.v1.TryOnService/Watch", grpc.unary_stream_rpc_method_handler(lambda r, c: iter([r])))
+    unary = grpc.unary_unary_rpc_method_handler(lambda r, c: r)
+    assert check.unary_unary.experimental_thread_pool is health_pool
+    assert watch.unary_stream.experimental_thread_pool is stream_pool
+    assert route("/fittingroom.v1.TryOnService/Get", unary) is unary
+    assert check.unary_unary(7, None) == 7
+
+
+def test_a_tls_server_keeps_a_plaintext_port_that_answers_only_health(tmp_path):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    from fittingroom.serving.grpc_server import GrpcServer
+    from fittingroom.serving.tls import server_credentials
+    from fittingroom.settings import Settings
+    from fittingroom.tlsgen import write_local_pki
+
+    files = write_local_pki(tmp_path, ("style",))["style"]
+    credentials = server_credentials(Settings.from_env(files.env()), require_client_cert=True)
+    server = GrpcServer("style", 0, 1 << 20, credentials=credentials, reflection=True, health_port=0)
+    assert server.health_server is None  # no health port unless asked
+    server.stop(0)
+    server = GrpcServer("style", 0, 1 << 20, credentials=credentials, reflection=True, health_port=_free_port())
+    server.start()
+    try:
+        server.set_serving(True)
+        with grpc.insecure_channel(f"127.0.0.1:{server.health_port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            replies = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+            with pytest.raises(grpc.RpcError) as refused:
+                list(replies)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        server.stop(0)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

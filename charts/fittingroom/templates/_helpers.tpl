@@ -107,6 +107,8 @@ labels:
 {{- end -}}
 
 {{/* Where every pod mounts its TLS files (tls.crt, tls.key, ca.crt). */}}
+{{- define "fittingroom.apiKeysMountPath" -}}/etc/fittingroom/api-keys{{- end -}}
+
 {{- define "fittingroom.tlsMountPath" -}}/etc/fittingroom/tls{{- end -}}
 
 {{/* Where the TLS files come from: "existingSecret", "certManager" or "" (TLS off); refuses an unusable choice. */}}
@@ -161,7 +163,18 @@ labels:
 - name: FITTINGROOM_GRPC_REFLECTION
   value: {{ .root.Values.grpc.reflection | quote }}
 {{ include "fittingroom.tlsEnv" .root | trim }}
+{{- if include "fittingroom.tlsSource" .root }}
+- name: FITTINGROOM_HEALTH_PORT
+  value: {{ include "fittingroom.probePort" . | quote }}
+{{- end }}
 {{- if eq .name "gateway" }}
+{{- if .root.Values.apiKeys.existingSecret }}
+- name: FITTINGROOM_API_KEYS_FILE
+  value: {{ printf "%s/%s" (include "fittingroom.apiKeysMountPath" .root) .root.Values.apiKeys.key | quote }}
+{{- else if .root.Values.apiKeys.allowAnonymous }}
+- name: FITTINGROOM_ALLOW_ANONYMOUS
+  value: "true"
+{{- end }}
 {{- range $stage := list "segmentation" "style" "translation" "compositing" }}
 - name: FITTINGROOM_{{ upper $stage }}_ADDRESS
   value: {{ printf "dns:///%s-headless:%v" (include "fittingroom.component" (dict "root" $.root "name" $stage)) (get $.root.Values.services $stage).grpcPort | quote }}
@@ -201,6 +214,12 @@ capabilities:
 {{- end -}}
 
 {{/* A gRPC-native probe on the standard health service (NOT_SERVING until models load). */}}
+{{/* Port the kubelet probes: the gRPC port, or with TLS (which the kubelet's gRPC probe
+cannot speak) the service's plaintext health-only port, gRPC port + 2000. */}}
+{{- define "fittingroom.probePort" -}}
+{{- if include "fittingroom.tlsSource" .root -}}{{ add .svc.grpcPort 2000 }}{{- else -}}{{ .svc.grpcPort }}{{- end -}}
+{{- end -}}
+
 {{- define "fittingroom.grpcProbe" -}}
 grpc:
   port: {{ .port }}

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import grpc
 
-from fittingroom.errors import ErrorCode, FittingroomError, TransientError, UpstreamError
+from fittingroom.errors import ErrorCode, FittingroomError, OverloadedError, TransientError, UpstreamError
 from fittingroom.v1 import common_pb2
 
 ERROR_CODE_METADATA = "fittingroom-error-code"
-
-
-
+RETRY_AFTER_METADATA = "retry-after-ms"
 
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.BAD_IMAGE: grpc.StatusCode.INVALID_ARGUMENT,
@@ -21,6 +19,9 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.MODEL_NOT_FOUND: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.MODEL_INTEGRITY: grpc.StatusCode.INTERNAL,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
 }
 
 
@@ -33,6 +34,14 @@ def grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str, ErrorCode]:
     if isinstance(exc, FittingroomError):
         return GRPC_STATUS[exc.code], exc.message, exc.code
     return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}", ErrorCode.INTERNAL
+
+
+def trailing_metadata(exc: BaseException, code: ErrorCode) -> tuple[tuple[str, str], ...]:
+    """Trailers of a failed call: the error code, and when to retry an overloaded call."""
+    trailers = ((ERROR_CODE_METADATA, code.value),)
+    if isinstance(exc, OverloadedError):
+        trailers += ((RETRY_AFTER_METADATA, str(exc.retry_after_ms)),)
+    return trailers
 
 
 def from_rpc_error(exc: grpc.RpcError, stage: str) -> FittingroomError:

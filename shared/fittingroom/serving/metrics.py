@@ -22,6 +22,16 @@ REQUESTS = Counter(
     "Requests handled, by transport and outcome (ok or an error code).",
     ["service", "transport", "outcome"],
 )
+TENANT_REQUESTS = Counter(
+    "fittingroom_tenant_requests_total",
+    "Calls shops made to the gateway, by tenant and method ('unauthenticated' when no valid key was sent).",
+    ["tenant", "method"],
+)
+TENANT_FAILURES = Counter(
+    "fittingroom_tenant_failures_total",
+    "Gateway calls that failed, by tenant, method and error code.",
+    ["tenant", "method", "code"],
+)
 BATCH_SIZE = Histogram(
     "fittingroom_batch_size",
     "Messages processed together in one worker batch.",

@@ -21,6 +21,7 @@ from fittingroom.errors import TransientError
 from fittingroom.serving.grpc_server import GrpcServer
 from fittingroom.serving.logs import configure_logging
 from fittingroom.serving.metrics import export_gpu_memory, serve_metrics
+from fittingroom.serving.tls import server_credentials
 from fittingroom.chain import ServiceSpec, StageSpec
 from fittingroom.settings import Settings
 
@@ -148,6 +149,17 @@ class Supervisor:
             thread.join(timeout=timeout)
 
 
+def _grpc_server(definition: ServiceDefinition, settings: Settings, port: int) -> GrpcServer:
+    """The service's server: TLS from the settings (stage services require the gateway's client
+    certificate, the gateway's public port none), or plaintext asked for explicitly, with a warning."""
+    credentials = server_credentials(settings, require_client_cert=definition.worker is not None)
+    if credentials is None:
+        log.warning("gRPC in PLAINTEXT (FITTINGROOM_TLS_PLAINTEXT=true): any caller on the network can read "
+                    "and forge calls", extra={"port": port})
+    return GrpcServer(definition.name, port, settings.grpc_max_message_bytes, max_streams=settings.grpc_max_streams,
+                      credentials=credentials, reflection=settings.grpc_reflection, health_port=settings.health_port)
+
+
 def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (exit code 0) or a background loop dies (1), then drain.
 
@@ -155,6 +167,8 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     (e.g. object storage without credentials) exits at start, not at its first request.
     """
     settings.validate()
+    if settings.enable_grpc:
+        settings.require_transport()
     configure_logging(definition.name, settings.log_level)
     port = settings.grpc_port or definition.spec.grpc_port
     serve_metrics(settings.metrics_port or port + 1000)
@@ -162,7 +176,7 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     handle = StageHandle(definition.name)
     server = None
     if settings.enable_grpc:
-        server = GrpcServer(definition.name, port, settings.grpc_max_message_bytes)
+        server = _grpc_server(definition, settings, port)
         definition.register(server, handle, settings)
         server.start()
     started = time.perf_counter()

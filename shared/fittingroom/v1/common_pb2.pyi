@@ -18,6 +18,9 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODEL_INTEGRITY: _ClassVar[ErrorCode]
     BAD_REQUEST: _ClassVar[ErrorCode]
     INTERNAL: _ClassVar[ErrorCode]
+    NOT_FOUND: _ClassVar[ErrorCode]
+    OVERLOADED: _ClassVar[ErrorCode]
+    UNAUTHENTICATED: _ClassVar[ErrorCode]
 ERROR_CODE_UNSPECIFIED: ErrorCode
 BAD_IMAGE: ErrorCode
 IMAGE_TOO_LARGE: ErrorCode
@@ -27,6 +30,9 @@ MODEL_NOT_FOUND: ErrorCode
 MODEL_INTEGRITY: ErrorCode
 BAD_REQUEST: ErrorCode
 INTERNAL: ErrorCode
+NOT_FOUND: ErrorCode
+OVERLOADED: ErrorCode
+UNAUTHENTICATED: ErrorCode
 
 class ObjectRef(_message.Message):
     __slots__ = ("bucket", "key", "content_type", "size", "sha256")

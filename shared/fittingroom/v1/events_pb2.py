@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from fittingroom.v1 import common_pb2 as fittingroom_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ittingroom/v1/events.proto\x12\x0e\x66ittingroom.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1b\x66ittingroom/v1/common.proto\"\xb7\x05\n\nTryOnEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x07\x63reated\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12$\n\x05stage\x18\x04 \x01(\x0e\x32\x15.fittingroom.v1.Stage\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12/\n\x0cperson_image\x18\x06 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12.\n\x0bstyle_image\x18\x07 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x32\n\x0eperson_garment\x18\x08 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x31\n\rstyle_garment\x18\t \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x34\n\x11translation_input\x18\n \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12)\n\x05style\x18\x0b \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12-\n\ntranslated\x18\x0c \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12)\n\x06result\x18\r \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12,\n\x07timings\x18\x0e \x03(\x0b\x32\x1b.fittingroom.v1.StageTiming\x12$\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x15.fittingroom.v1.Error\x12\x14\n\x0c\x65xact_colour\x18\x10 \x01(\x08\x12\x15\n\rexact_pattern\x18\x11 \x01(\x08*s\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\r\n\tSUBMITTED\x10\x01\x12\r\n\tSEGMENTED\x10\x02\x12\n\n\x06STYLED\x10\x03\x12\x0e\n\nTRANSLATED\x10\x04\x12\r\n\tCOMPLETED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ittingroom/v1/events.proto\x12\x0e\x66ittingroom.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1b\x66ittingroom/v1/common.proto\"\xc7\x05\n\nTryOnEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x07\x63reated\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12$\n\x05stage\x18\x04 \x01(\x0e\x32\x15.fittingroom.v1.Stage\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12/\n\x0cperson_image\x18\x06 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12.\n\x0bstyle_image\x18\x07 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x32\n\x0eperson_garment\x18\x08 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x31\n\rstyle_garment\x18\t \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x34\n\x11translation_input\x18\n \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12)\n\x05style\x18\x0b \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12-\n\ntranslated\x18\x0c \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12)\n\x06result\x18\r \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12,\n\x07timings\x18\x0e \x03(\x0b\x32\x1b.fittingroom.v1.StageTiming\x12$\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x15.fittingroom.v1.Error\x12\x14\n\x0c\x65xact_colour\x18\x10 \x01(\x08\x12\x15\n\rexact_pattern\x18\x11 \x01(\x08\x12\x0e\n\x06tenant\x18\x12 \x01(\t*s\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\r\n\tSUBMITTED\x10\x01\x12\r\n\tSEGMENTED\x10\x02\x12\n\n\x06STYLED\x10\x03\x12\x0e\n\nTRANSLATED\x10\x04\x12\r\n\tCOMPLETED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fittingroom.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STAGE']._serialized_start=807
-  _globals['_STAGE']._serialized_end=922
+  _globals['_STAGE']._serialized_start=823
+  _globals['_STAGE']._serialized_end=938
   _globals['_TRYONEVENT']._serialized_start=110
-  _globals['_TRYONEVENT']._serialized_end=805
+  _globals['_TRYONEVENT']._serialized_end=821
 # @@protoc_insertion_point(module_scope)

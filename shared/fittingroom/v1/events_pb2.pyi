@@ -29,7 +29,7 @@ COMPLETED: Stage
 FAILED: Stage
 
 class TryOnEvent(_message.Message):
-    __slots__ = ("request_id", "created", "attempt", "stage", "options", "person_image", "style_image", "person_garment", "style_garment", "translation_input", "style", "translated", "result", "timings", "error", "exact_colour", "exact_pattern")
+    __slots__ = ("request_id", "created", "attempt", "stage", "options", "person_image", "style_image", "person_garment", "style_garment", "translation_input", "style", "translated", "result", "timings", "error", "exact_colour", "exact_pattern", "tenant")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class TryOnEvent(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     EXACT_COLOUR_FIELD_NUMBER: _ClassVar[int]
     EXACT_PATTERN_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     created: _timestamp_pb2.Timestamp
     attempt: int
@@ -64,4 +65,5 @@ class TryOnEvent(_message.Message):
     error: _common_pb2.Error
     exact_colour: bool
     exact_pattern: bool
-    def __init__(self, request_id: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., stage: _Optional[_Union[Stage, str]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., person_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., person_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., style_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., translation_input: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ...) -> None: ...
+    tenant: str
+    def __init__(self, request_id: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., stage: _Optional[_Union[Stage, str]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., person_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., person_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., style_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., translation_input: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ..., tenant: _Optional[str] = ...) -> None: ...
