@@ -55,6 +55,7 @@ class StatusProjector:
         self.capacity = capacity
         self.max_pause_s = max_pause_s
         self.renew_producer = renew_producer
+        self._transaction_failed = False
         self.stopping = threading.Event()
         # Stages this replica published: its own writes reach its view only after the commit.
         self._written: OrderedDict[str, int] = OrderedDict()
@@ -77,7 +78,9 @@ class StatusProjector:
                 DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
                 log.warning("status projector paused: broker unreachable", extra={"error": str(exc)})
                 self._rewind(records)
-                self.producer = renewed(self.producer, self.renew_producer)
+                fresh = renewed(self.producer, self.renew_producer, force=self._transaction_failed)
+                self._transaction_failed = self._transaction_failed and fresh is self.producer
+                self.producer = fresh
                 self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(pauses, 5)))
         try:
             self.consumer.close()
@@ -86,6 +89,12 @@ class StatusProjector:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    @staticmethod
+    def _waiting_for_kafka() -> None:
+        """Called while the batch's transaction waits on an unreachable broker: visibly degraded."""
+        DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
+        log.warning("status projector waiting for the broker to settle its transaction")
 
     def _rewind(self, records: Sequence) -> None:
         if not records:
@@ -104,7 +113,12 @@ class StatusProjector:
             for event, status in moves:
                 self.publish(self.producer, STATUS, status.request_id, status.SerializeToString())
 
-        publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional)
+        try:
+            publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional,
+                               self._waiting_for_kafka)
+        except BaseException:
+            self._transaction_failed = self.transactional
+            raise
         for event, status in moves:
             self._remember(status.request_id, status.stage)
             self.tracker.record(status)

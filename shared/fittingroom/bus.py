@@ -152,9 +152,10 @@ def await_transaction(producer: KafkaProducer, result, on_waiting: Callable[[], 
             on_waiting()
 
 
-def abort_transaction(producer: KafkaProducer, on_waiting: Callable[[], None] | None = None) -> None:
-    """Abort the open transaction, waiting for the broker like :meth:`BatchConsumer.commit_in_transaction`."""
-    await_transaction(producer, producer._transaction_manager.begin_abort(), on_waiting)
+def abort_transaction(producer: KafkaProducer, on_waiting: Callable[[], None] | None = None,
+                      timeout_s: float | None = None) -> None:
+    """Abort the open transaction; :class:`BusUnavailableError` if that has not settled after ``timeout_s``."""
+    await_transaction(producer, producer._transaction_manager.begin_abort(), on_waiting, timeout_s=timeout_s)
 
 
 def _parse_mark(committed: OffsetAndMetadata | None, offset: int) -> tuple[int, int] | None:
@@ -285,9 +286,10 @@ class BatchConsumer:
         await_transaction(producer, manager.begin_commit(), on_waiting)
 
     @staticmethod
-    def abort_in_transaction(producer: KafkaProducer, on_waiting: Callable[[], None] | None = None) -> None:
+    def abort_in_transaction(producer: KafkaProducer, on_waiting: Callable[[], None] | None = None,
+                             timeout_s: float | None = None) -> None:
         """Abort ``producer``'s open transaction (nothing it published becomes visible)."""
-        abort_transaction(producer, on_waiting)
+        abort_transaction(producer, on_waiting, timeout_s)
 
     def _offsets_to_commit(self, records: Iterable[ConsumerRecord],
                            suspects_until: int | None) -> dict[TopicPartition, OffsetAndMetadata]:

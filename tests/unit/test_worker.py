@@ -81,7 +81,7 @@ class FakeConsumer:
         producer.commit_transaction()
 
     @staticmethod
-    def abort_in_transaction(producer, on_waiting=None):
+    def abort_in_transaction(producer, on_waiting=None, timeout_s=None):
         producer.abort_transaction()
 
 
@@ -390,6 +390,7 @@ def test_a_transactional_producer_in_an_error_state_is_replaced_at_the_pause_and
 
     healthy, broken, fresh = _TransactionalProducer(False), _TransactionalProducer(True), _TransactionalProducer(False)
     assert renewed(healthy, lambda: fresh) is healthy
+    assert renewed(healthy, lambda: fresh, force=True) is fresh and healthy.closed  # after a failed transaction
     assert renewed(broken, lambda: fresh) is fresh and broken.closed
 
     def broker_still_away():

@@ -60,6 +60,9 @@ def observe_end_to_end(service: str, path: str, event: events_pb2.TryOnEvent, ou
         END_TO_END_LATENCY.labels(service, path, outcome).observe(max(age, 0.0))
 
 
+ABORT_TIMEOUT_S = 30.0
+
+
 def publish_and_commit(consumer, producer, records: Sequence, publish_all: Callable[[], None], transactional: bool,
                        on_waiting: Callable[[], None] | None = None, suspects_until: int | None = None) -> None:
     """Publish a batch's outputs (``publish_all``), then commit its input offsets: in one Kafka transaction
@@ -68,6 +71,9 @@ def publish_and_commit(consumer, producer, records: Sequence, publish_all: Calla
     Without transactions a death between the two redelivers the batch and its
     outputs appear twice; with them, read-committed consumers see them once.
     ``on_waiting`` is called while the transaction waits on an unreachable broker.
+    A failed publish aborts the transaction, waiting at most ``ABORT_TIMEOUT_S``;
+    either way the error is raised and the caller replaces the producer (a new
+    one with the same transactional id aborts whatever the old one left open).
     """
     if not transactional:
         publish_all()
@@ -79,34 +85,35 @@ def publish_and_commit(consumer, producer, records: Sequence, publish_all: Calla
         publish_all()
     except BaseException:
         try:
-            consumer.abort_in_transaction(producer, on_waiting)
+            consumer.abort_in_transaction(producer, on_waiting, ABORT_TIMEOUT_S)
         except Exception as abort_error:  # noqa: BLE001 - the original error is what matters
             log.warning("abort of the batch's transaction failed", extra={"error": str(abort_error)})
         raise
     consumer.commit_in_transaction(producer, records, suspects_until, on_waiting)
 
 
-def renewed(producer, renew: Callable[[], object] | None):
-    """``producer``, or a new one from ``renew`` when it is broken (see :func:`fittingroom.bus.producer_broken`).
+def renewed(producer, renew: Callable[[], object] | None, force: bool = False):
+    """``producer``, or a new one from ``renew`` when it is broken (see :func:`fittingroom.bus.producer_broken`)
+    or ``force`` (a transaction of it failed: its state is not to be trusted).
 
     A new producer with the same transactional id fences the old one and aborts
-    what it left open. If the broker is still away, the broken one is kept and
+    what it left open. If the broker is still away, the old one is kept and
     this is tried again at the next pause.
     """
     from fittingroom.bus import producer_broken
 
-    if renew is None or not producer_broken(producer):
+    if renew is None or not (force or producer_broken(producer)):
         return producer
     try:
         fresh = renew()
     except (BusError, KafkaError) as exc:
-        log.warning("replacing the broken producer failed; trying again later", extra={"error": str(exc)})
+        log.warning("replacing the producer failed; trying again later", extra={"error": str(exc)})
         return producer
-    log.warning("transactional producer was in an error state; replaced it")
+    log.warning("transactional producer replaced after a failed transaction")
     try:
         producer.close(timeout=1)
-    except Exception as exc:  # noqa: BLE001 - the broken producer is dropped either way
-        log.warning("closing the broken producer failed", extra={"error": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - the old producer is dropped either way
+        log.warning("closing the old producer failed", extra={"error": str(exc)})
     return fresh
 
 
@@ -135,6 +142,7 @@ class StageWorker:
         self.max_attempts = max_attempts
         self.transactional = transactional
         self.renew_producer = renew_producer
+        self._transaction_failed = False
         self.stopping = threading.Event()
         self._pauses = 0
         self._reported_up = False
@@ -174,7 +182,9 @@ class StageWorker:
                 self.consumer.rewind(records)
             except (BusError, KafkaError) as rewind_error:
                 log.warning("rewind failed; the group will redeliver", extra={"error": str(rewind_error)})
-        self.producer = renewed(self.producer, self.renew_producer)
+        fresh = renewed(self.producer, self.renew_producer, force=self._transaction_failed)
+        self._transaction_failed = self._transaction_failed and fresh is self.producer
+        self.producer = fresh
         self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(self._pauses, 5)))
 
     def _report_down(self, dependency: str) -> None:
@@ -253,8 +263,12 @@ class StageWorker:
         record_consumer_lag(self.spec.name, self.consumer.consumer)
 
     def _publish_and_commit(self, records: Sequence, suspects_until: int | None, publish_all: Callable[[], None]) -> None:
-        publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional,
-                           self._waiting_for_kafka, suspects_until)
+        try:
+            publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional,
+                               self._waiting_for_kafka, suspects_until)
+        except BaseException:
+            self._transaction_failed = self.transactional
+            raise
 
     def _waiting_for_kafka(self) -> None:
         """Called while a transaction's commit waits on an unreachable broker: visibly degraded."""
