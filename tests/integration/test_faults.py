@@ -11,6 +11,7 @@ import pytest
 from fittingroom.cli.client import ApiKeyInterceptor
 from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
 from fittingroom.images import SAMPLES_DIR
+from fittingroom.tensors import public_request_id
 
 
 
@@ -141,6 +142,7 @@ def test_a_stage_killed_mid_batch_publishes_each_completion_exactly_once(client,
         idle = 0
         while idle < 4:  # read the whole topic (read-committed, as every consumer here does)
             batch = reader.poll_batch()
-            seen.update(r.key.decode() for r in batch if r.key and r.key.decode() in set(ids))
+            seen.update(public_request_id(r.key.decode()) for r in batch
+                        if r.key and public_request_id(r.key.decode()) in set(ids))
             idle = 0 if batch else idle + 1
     assert seen == Counter({i: 1 for i in ids})
