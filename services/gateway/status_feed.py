@@ -32,7 +32,7 @@ from fittingroom.errors import BusError
 from fittingroom.gateway.tracker import FINAL, StatusTracker, advances, status_of, tenant_of_request
 from fittingroom.serving.errors import error_code_name
 from fittingroom.serving.metrics import DEPENDENCY_UP, KAFKA_MESSAGES, REQUESTS, TENANT_FAILURES
-from fittingroom.serving.worker import observe_end_to_end, parse_event, publish_and_commit, renewed
+from fittingroom.serving.worker import TransactionalOutput, observe_end_to_end, parse_event, rewind_batch
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 SERVICE = "gateway"
@@ -41,7 +41,7 @@ UNKNOWN_TENANT = "unknown"  # a request published straight to Kafka without a te
 log = logging.getLogger(__name__)
 
 
-class StatusProjector:
+class StatusProjector(TransactionalOutput):
     """Progress events → the statuses they move requests to, on ``tryon.status``."""
 
     def __init__(self, tracker: StatusTracker, consumer, producer, publish: Callable, transactional: bool,
@@ -55,7 +55,6 @@ class StatusProjector:
         self.capacity = capacity
         self.max_pause_s = max_pause_s
         self.renew_producer = renew_producer
-        self._transaction_failed = False
         self.stopping = threading.Event()
         # Stages this replica published: its own writes reach its view only after the commit.
         self._written: OrderedDict[str, int] = OrderedDict()
@@ -77,10 +76,8 @@ class StatusProjector:
                 pauses += 1
                 DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
                 log.warning("status projector paused: broker unreachable", extra={"error": str(exc)})
-                self._rewind(records)
-                fresh = renewed(self.producer, self.renew_producer, force=self._transaction_failed)
-                self._transaction_failed = self._transaction_failed and fresh is self.producer
-                self.producer = fresh
+                rewind_batch(self.consumer, records)
+                self._renew_producer()
                 self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(pauses, 5)))
         try:
             self.consumer.close()
@@ -96,14 +93,6 @@ class StatusProjector:
         DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
         log.warning("status projector waiting for the broker to settle its transaction")
 
-    def _rewind(self, records: Sequence) -> None:
-        if not records:
-            return
-        try:
-            self.consumer.rewind(records)
-        except (BusError, KafkaError) as exc:
-            log.warning("rewind failed; the group will redeliver", extra={"error": str(exc)})
-
     def process(self, records: Sequence) -> None:
         """Publish the statuses a batch moves its requests to and commit the batch, then count final ones."""
         moves = self.project(records)
@@ -113,12 +102,7 @@ class StatusProjector:
             for event, status in moves:
                 self.publish(self.producer, STATUS, status.request_id, status.SerializeToString())
 
-        try:
-            publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional,
-                               self._waiting_for_kafka)
-        except BaseException:
-            self._transaction_failed = self.transactional
-            raise
+        self._publish_and_commit(records, publish_all, self._waiting_for_kafka)
         for event, status in moves:
             self._remember(status.request_id, status.stage)
             self.tracker.record(status)

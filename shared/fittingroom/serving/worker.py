@@ -117,7 +117,46 @@ def renewed(producer, renew: Callable[[], object] | None, force: bool = False):
     return fresh
 
 
-class StageWorker:
+def rewind_batch(consumer, records: Sequence) -> None:
+    """Put a batch back for the next poll; if that fails, the group redelivers it anyway."""
+    if not records:
+        return
+    try:
+        consumer.rewind(records)
+    except (BusError, KafkaError) as exc:
+        log.warning("rewind failed; the group will redeliver", extra={"error": str(exc)})
+
+
+class TransactionalOutput:
+    """What a consumer loop that publishes in transactions shares: publish-and-commit, and replacing
+    the producer at the next pause once one of its transactions failed (or it broke).
+
+    Uses the owner's ``consumer``, ``producer``, ``transactional`` and ``renew_producer``.
+    """
+
+    consumer: object
+    producer: object
+    transactional: bool
+    renew_producer: Callable[[], object] | None
+    _transaction_failed: bool = False
+
+    def _publish_and_commit(self, records: Sequence, publish_all: Callable[[], None],
+                            on_waiting: Callable[[], None] | None = None, suspects_until: int | None = None) -> None:
+        try:
+            publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional,
+                               on_waiting, suspects_until)
+        except BaseException:
+            self._transaction_failed = self.transactional
+            raise
+
+    def _renew_producer(self) -> None:
+        fresh = renewed(self.producer, self.renew_producer, force=self._transaction_failed)
+        if fresh is not self.producer:
+            self._transaction_failed = False
+        self.producer = fresh
+
+
+class StageWorker(TransactionalOutput):
     """Runs one stage's batch handler over its Kafka input topic until stopped.
 
     Alive or visibly dead: an unreachable broker or object store pauses
@@ -142,7 +181,6 @@ class StageWorker:
         self.max_attempts = max_attempts
         self.transactional = transactional
         self.renew_producer = renew_producer
-        self._transaction_failed = False
         self.stopping = threading.Event()
         self._pauses = 0
         self._reported_up = False
@@ -177,14 +215,8 @@ class StageWorker:
         self._report_down(dependency)
         self._pauses += 1
         log.warning("dependency down, consumption paused", extra={"dependency": dependency, "error": str(exc)})
-        if records:
-            try:
-                self.consumer.rewind(records)
-            except (BusError, KafkaError) as rewind_error:
-                log.warning("rewind failed; the group will redeliver", extra={"error": str(rewind_error)})
-        fresh = renewed(self.producer, self.renew_producer, force=self._transaction_failed)
-        self._transaction_failed = self._transaction_failed and fresh is self.producer
-        self.producer = fresh
+        rewind_batch(self.consumer, records)
+        self._renew_producer()
         self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(self._pauses, 5)))
 
     def _report_down(self, dependency: str) -> None:
@@ -218,7 +250,8 @@ class StageWorker:
         """
         records, attempt, suspects_until = self._isolate_suspect(records)
         if attempt > self.max_attempts:
-            self._publish_and_commit(records, suspects_until, lambda: self._give_up(records[0], attempt - 1))
+            self._publish_and_commit(records, lambda: self._give_up(records[0], attempt - 1),
+                                     self._waiting_for_kafka, suspects_until)
             return
         self.consumer.mark_attempt(records, attempt, suspects_until)
         for record in records:
@@ -259,16 +292,8 @@ class StageWorker:
                     self._dead_letter(record, str(result))
                 self._emit(event, result)
 
-        self._publish_and_commit(records, suspects_until, publish_all)
+        self._publish_and_commit(records, publish_all, self._waiting_for_kafka, suspects_until)
         record_consumer_lag(self.spec.name, self.consumer.consumer)
-
-    def _publish_and_commit(self, records: Sequence, suspects_until: int | None, publish_all: Callable[[], None]) -> None:
-        try:
-            publish_and_commit(self.consumer, self.producer, records, publish_all, self.transactional,
-                               self._waiting_for_kafka, suspects_until)
-        except BaseException:
-            self._transaction_failed = self.transactional
-            raise
 
     def _waiting_for_kafka(self) -> None:
         """Called while a transaction's commit waits on an unreachable broker: visibly degraded."""
