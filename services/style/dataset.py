@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from fittingroom.garments import COLOUR_NAMES, PATTERNS, parse_style_key
 from fittingroom.style.model import INPUT_SIZE
-from fittingroom.style.preprocess import letterbox, to_model_tensor
+from fittingroom.style.preprocess import garment_interior, letterbox, to_model_tensor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -84,10 +84,21 @@ def _shading(img: np.ndarray, rng: np.random.Generator, jitter: float) -> np.nda
     return np.clip(shaded, 0, 255).astype(np.uint8)
 
 
+def _trim_edge(img: np.ndarray, rng: np.random.Generator, edge_trim: float) -> np.ndarray:
+    """Black out a random-width ring at the garment's edge, as serving's mask trim does."""
+    garment = img.any(axis=2)
+    interior = garment_interior(garment, float(rng.uniform(0.0, edge_trim)))
+    return np.where(interior[..., None], img, 0).astype(img.dtype)
+
+
 def augment_crop(
-    img: np.ndarray, rng: np.random.Generator, jitter: float = 0.15, scale_min: float = 0.9
+    img: np.ndarray, rng: np.random.Generator, jitter: float = 0.15, scale_min: float = 0.9,
+    edge_trim: float = 0.0,
 ) -> np.ndarray:
-    """Random flip, shrink-and-shift and smooth multiplicative shading of a letterboxed crop.
+    """Random flip, shrink-and-shift, edge trim and smooth multiplicative shading of a letterboxed crop.
+
+    The edge trim (up to ``edge_trim`` of the garment's shorter side) shows the network
+    the garment interiors it reads at serving time (:data:`fittingroom.style.preprocess.MASK_EDGE_TRIM`).
 
     Shading multiplies pixels by a global gain and a linear light ramp (both within
     ``1 ± jitter``) and each channel by ``1 ± jitter/4``: like folds and lighting, it
@@ -98,6 +109,8 @@ def augment_crop(
         img = img[:, ::-1]
     if scale_min < 1.0:
         img = _shrink_and_shift(np.ascontiguousarray(img), rng, scale_min)
+    if edge_trim > 0:
+        img = _trim_edge(img, rng, edge_trim)
     if jitter > 0:
         img = _shading(img, rng, jitter)
     return np.ascontiguousarray(img)
@@ -116,6 +129,7 @@ class StyleCropDataset(Dataset):
         jitter: float = 0.15,
         scale_min: float = 0.9,
         size: int = INPUT_SIZE,
+        edge_trim: float = 0.0,
     ) -> None:
         self.samples = scan_style_split(data_root, split)
         self.colours, self.patterns = list(colours), list(patterns)
@@ -124,6 +138,7 @@ class StyleCropDataset(Dataset):
         if unknown:
             raise ValueError(f"{split} split has classes the model does not: {sorted(unknown)}")
         self.augment, self.jitter, self.scale_min, self.size = augment, jitter, scale_min, size
+        self.edge_trim = edge_trim
         self._cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -144,6 +159,6 @@ class StyleCropDataset(Dataset):
         img = self.image(index)
         if self.augment:
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
-            img = augment_crop(img, rng, self.jitter, self.scale_min)
+            img = augment_crop(img, rng, self.jitter, self.scale_min, self.edge_trim)
         colour, pattern = self.labels(index)
         return to_model_tensor(img)[0], colour, pattern

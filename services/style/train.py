@@ -27,6 +27,7 @@ from fittingroom.storage import LocalFolderStore
 from fittingroom.style.dataset import StyleCropDataset
 from fittingroom.style.metrics import StyleEvaluation, evaluate_style, write_confusion_plots
 from fittingroom.style.model import StyleNet, build_model, load_model, model_architecture
+from fittingroom.style.preprocess import MASK_EDGE_TRIM
 from fittingroom.style.stage import encode_style_classes, style_classes
 from fittingroom.training import (
     LossHistory,
@@ -63,6 +64,8 @@ class StyleTrainOptions(TrainOptions):
     dropout: float = option(0.1, "Dropout before each head's output.")
     jitter: float = option(0.15, "Shading/brightness jitter.")
     scale_min: float = option(0.9, "Smallest random rescale.")
+    edge_trim: float = option(
+        0.12, f"Largest random trim of the garment's edge, as a share of its shorter side (serving trims {MASK_EDGE_TRIM}).")
     label_smoothing: float = option(0.05, "Label smoothing of both heads' cross-entropy.")
     resume: bool = option(False, "Continue from out_dir/checkpoint.pt if present.")
     name: str = option("stylenet", "Registry model name.")
@@ -70,7 +73,8 @@ class StyleTrainOptions(TrainOptions):
 
 def _loaders(opts: StyleTrainOptions, generator: torch.Generator) -> tuple[DataLoader, DataLoader]:
     train_ds = StyleCropDataset(opts.data_root, "train", augment=True,
-                                jitter=opts.jitter, scale_min=opts.scale_min, size=opts.input_size)
+                                jitter=opts.jitter, scale_min=opts.scale_min, size=opts.input_size,
+                                edge_trim=opts.edge_trim)
     try:
         val_ds = StyleCropDataset(opts.data_root, "validation", size=opts.input_size)
     except FileNotFoundError:

@@ -84,7 +84,7 @@ def _style(data: Path, work_dir: Path, store: Path, epochs: int, seed: int) -> M
 
     return train_style(StyleTrainOptions(
         data_root=data, out_dir=work_dir / "runs/style", store_dir=store, epochs=epochs, seed=seed,
-        batch_size=32, lr=2e-3, scale_min=0.9, threads=1, name="stylenet", version=STARTER_VERSION, half=True,
+        batch_size=32, lr=2e-3, scale_min=0.9, width=24, threads=1, name="stylenet", version=STARTER_VERSION, half=True,
     ))
 
 
@@ -163,7 +163,7 @@ def build_starter(
     work_dir: Path = typer.Option(Path("out/starter"), help="Data, run folders and the new store go here."),
     images: int = typer.Option(350, help="Synthetic images for segmentation and CycleGAN (296/54 split for 350)."),
     image_size: str = typer.Option("320x400", help="Synthetic picture size WIDTHxHEIGHT."),
-    style_images: int = typer.Option(1200, help="Synthetic images whose garment crops train the style classifier."),
+    style_images: int = typer.Option(2400, help="Synthetic images whose garment crops train the style classifier."),
     segmentation_epochs: int = typer.Option(16, help="Mask R-CNN epochs."),
     segmentation_min_size: int = typer.Option(320, help="Mask R-CNN input: shorter side (training and serving)."),
     segmentation_max_size: int = typer.Option(512, help="Mask R-CNN input: upper bound of the longer side."),

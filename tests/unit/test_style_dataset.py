@@ -57,3 +57,16 @@ def test_augmentation_keeps_background_black_and_hue():
         ratio = mean / mean.sum()
         target = np.array(COLOURS["orange"]) / sum(COLOURS["orange"])
         assert np.abs(ratio - target).max() < 0.05
+
+
+def test_edge_trim_blacks_out_only_the_garment_edge():
+    img = np.zeros((96, 96, 3), np.uint8)
+    img[16:80, 24:72] = COLOURS["blue"]
+    garment = img.any(axis=2)
+    trimmed = [augment_crop(img, np.random.default_rng(seed), jitter=0.0, scale_min=1.0, edge_trim=0.12)
+               for seed in range(8)]
+    kept = [out.any(axis=2) for out in trimmed]
+    assert all(not (k & ~garment).any() for k in kept), "the trim added garment pixels"
+    assert all(k[48, 48] for k in kept), "the trim reached the garment's centre"
+    assert len({int(k.sum()) for k in kept}) > 1, "the trim width is not random"
+    assert min(int(k.sum()) for k in kept) < garment.sum()
