@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fittingroom.apikeys import add_key
+from fittingroom.s3access import service_env
 from fittingroom.tlsgen import TlsFiles, write_local_pki
 
 SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
@@ -225,6 +226,8 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     With ``tls`` every service gets a certificate from a throwaway CA in ``work/tls``
     (``fittingroom.tlsgen``), and the stack's clients one too; without, the services run
     on explicit plaintext (``FITTINGROOM_TLS_PLAINTEXT``), as their many test clients expect.
+    The models are seeded with the admin pair of ``infra_env``; each service runs as its
+    own MinIO user (``fittingroom.s3access.service_env``).
     """
     base = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     base.update(infra_env)
@@ -250,7 +253,7 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     base.update({"FITTINGROOM_TLS_CA": str(pki[TLS_CLIENT].ca)} if tls else {"FITTINGROOM_TLS_PLAINTEXT": "true"})
     stack = Stack(env=base, api_keys_file=keys_file, api_key=api_key, tls=pki)
     for name in services:
-        env = dict(base, FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
+        env = dict(service_env(base, name), FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
                    **(pki[name].env() if tls else {}))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
         stack.services[name].start()
