@@ -95,7 +95,7 @@ def _time_calls(fn: Callable[[], object], count: int) -> list[float]:
 def measure(sides: list[Side], request: tryon_pb2.TryOnRequest, rounds: int, tryons: int, calls: int) -> dict:
     """Samples per side and call: ``rounds`` rounds, the sides taking turns to go first."""
     samples = {side.name: {call: [] for call in CALLS} for side in sides}
-    counts = {"TryOn": max(1, tryons // rounds), "Get": max(1, calls // rounds), "connect + Check": max(1, calls // rounds)}
+    counts = {call: max(1, (tryons if call == "TryOn" else calls) // rounds) for call in CALLS}
     bar = tqdm(total=rounds * len(sides), desc="rounds", unit="side")
     for number in range(rounds):
         for side in sides if number % 2 == 0 else reversed(sides):

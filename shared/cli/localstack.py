@@ -256,7 +256,8 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     base.update({"FITTINGROOM_TLS_CA": str(pki[TLS_CLIENT].ca)} if tls else {"FITTINGROOM_TLS_PLAINTEXT": "true"})
     stack = Stack(env=base, api_keys_file=keys_file, api_key=api_key, tls=pki)
     for name in services:
-        env = dict(service_env(base, name), FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
+        env = dict(service_env(base, name),
+                   FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
                    **(pki[name].env() if tls else {}))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
         stack.services[name].start()

@@ -130,7 +130,10 @@ def ensure_service_user(admin: MinioAdmin, access_key: str, secret_key: str, pol
 
 def ensure_service_users(admin: MinioAdmin, pairs: dict[str, tuple[str, str]], prefix: str,
                          requests_bucket: str, models_bucket: str) -> None:
-    """One MinIO user per service of ``pairs`` (service -> access key, secret key), with its policy from ``fittingroom.s3access``."""
+    """One MinIO user per service of ``pairs`` (service -> access key, secret key).
+
+    Each gets its policy from the table in ``fittingroom.s3access``, for these bucket names.
+    """
     for service, (access_key, secret_key) in pairs.items():
         ensure_service_user(admin, access_key, secret_key, policy_name(prefix, service),
                             policy_document(service, requests_bucket, models_bucket))

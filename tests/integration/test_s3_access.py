@@ -132,7 +132,8 @@ def test_the_gateway_writes_inputs_and_reads_results_only(store_for: StoreFor, m
 def test_translation_reads_only_what_segmentation_made(store_for: StoreFor, minio_config: MinioConfig,
                                                         request_id: str) -> None:
     admin = store_for("admin", minio_config.requests_bucket)
-    photo, crop = request_key(request_id, INPUT_FOLDER, "person_image"), request_key(request_id, "segmentation", "translation_input.npy")
+    photo = request_key(request_id, INPUT_FOLDER, "person_image")
+    crop = request_key(request_id, "segmentation", "translation_input.npy")
     admin.put(photo, b"photo")
     admin.put(crop, b"crop")
     translation = store_for("translation", minio_config.requests_bucket)
