@@ -13,9 +13,8 @@ service's own pair comes as FITTINGROOM_S3_ACCESS_KEY_<SERVICE>/SECRET_KEY_<SERV
 
 from __future__ import annotations
 
-from typing import Iterable
-
 import os
+from typing import Iterable
 
 import typer
 import urllib3
@@ -26,8 +25,8 @@ from minio.error import MinioAdminException
 from minio.minioadmin import MinioAdmin
 
 from fittingroom.bus import is_transient
-from fittingroom.errors import MissingCredentialsError
 from fittingroom.chain import ALL_TOPICS, COMPACTED_TOPICS
+from fittingroom.errors import MissingCredentialsError
 from fittingroom.retry import RetryPolicy, retry_call
 from fittingroom.s3access import ACCESS, policy_document, policy_name, service_credentials
 from fittingroom.s3store import MinioStore

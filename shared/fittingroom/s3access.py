@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import typer
+
 from fittingroom.errors import MissingCredentialsError
 from fittingroom.tensors import INPUT_FOLDER, request_key, style_cache_key
 
@@ -88,6 +89,7 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
         Grant(REQUESTS, (PUT,), (_own_folder("compositing"),)),
     ),
 }
+
 
 def policy_document(service: str, requests_bucket: str, models_bucket: str) -> dict:
     """The IAM-style policy of ``service``'s MinIO user, for these bucket names."""
