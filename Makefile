@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SAMPLES := shared/fittingroom/samples
 OUT ?= out
 
-.PHONY: venv demo test weights data bench bench-distributed chaos protos lock clean help \
+.PHONY: venv demo test weights data bench bench-distributed bench-security chaos protos lock clean help \
 	infra-up infra-down up down demo-distributed chart-lint
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make up         the five services as local processes; down stops them"
 	@echo "make demo-distributed  sample pair via gRPC TryOn and via Kafka -> $(OUT)/demo-distributed/"
 	@echo "make bench-distributed embedded vs gRPC vs Kafka end-to-end latency and throughput"
+	@echo "make bench-security    gRPC p50/p95 plaintext + anonymous vs TLS + mTLS + API key, one run, private stacks -> $(OUT)/bench/"
 	@echo "make chaos      1,000 try-ons through a private stack under kills, outages and poison -> $(OUT)/chaos/"
 	@echo "make chart-lint helm lint --strict + helm template of the chart"
 
@@ -48,6 +49,10 @@ data: $(STAMP)
 
 bench: $(STAMP)
 	$(FR) bench stages --out-dir $(OUT)/bench
+
+# Starts its own Kafka, MinIO and two stacks on free ports (plaintext + anonymous, TLS + mTLS + API key).
+bench-security: $(STAMP)
+	$(FR) bench security --out-dir $(OUT)/bench
 
 # Starts its own Kafka, MinIO and services on free ports; exits 1 if anything was lost or duplicated.
 CHAOS_REQUESTS ?= 1000

@@ -30,7 +30,7 @@ from fittingroom.serving.logs import request_context
 from fittingroom.serving.metrics import TENANT_FAILURES, TENANT_REQUESTS
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
-from fittingroom.tensors import (get_object, public_request_id, put_object, request_key, tenant_prefix,
+from fittingroom.tensors import (INPUT_FOLDER, get_object, public_request_id, put_object, request_key, tenant_prefix,
                                  tenant_request_id)
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
 
@@ -97,7 +97,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
                 data = get_object(self.store, ref)
         decode_image(data, name=name, **limits)
         with storage_errors(name):
-            return put_object(self.store, request_key(request_id, "input", name.replace(" ", "_")), data,
+            return put_object(self.store, request_key(request_id, INPUT_FOLDER, name.replace(" ", "_")), data,
                               "application/octet-stream")
 
     def _event(self, request: tryon_pb2.TryOnRequest, tenant: str, request_id: str) -> events_pb2.TryOnEvent:

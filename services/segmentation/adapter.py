@@ -26,7 +26,7 @@ from fittingroom.serving.metrics import CACHE_LOOKUPS
 from fittingroom.serving.stage_base import Batch, add_timing, option
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
-from fittingroom.tensors import request_key
+from fittingroom.tensors import request_key, style_cache_key
 from fittingroom.v1 import common_pb2, events_pb2
 
 SERVICE = "segmentation"
@@ -117,7 +117,7 @@ class SegmentationStage:
     def _style_ref(self, event: events_pb2.TryOnEvent, image: np.ndarray, found: list[Garment]) -> common_pb2.GarmentRef:
         digest = event.style_image.sha256
         garment = product_garment(image, found)
-        key = f"cache/style/{digest}/mask.npy" if digest else request_key(event.request_id, SERVICE, "style_mask.npy")
+        key = style_cache_key(digest, "mask.npy") if digest else request_key(event.request_id, SERVICE, "style_mask.npy")
         ref = garment_to_ref(self.store, key, garment)
         self._style_cache.put(digest, ref)
         return ref

@@ -23,7 +23,7 @@ from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.style.model import StyleNet
 from fittingroom.style.stage import classify_style_batch, product_fabric, resolve_translation_key
-from fittingroom.tensors import request_key
+from fittingroom.tensors import request_key, style_cache_key
 from fittingroom.v1 import common_pb2, events_pb2
 
 SERVICE = "style"
@@ -98,7 +98,7 @@ class StyleStage:
         if fabric is None:
             return None
         digest = event.style_image.sha256
-        key = f"cache/style/{digest}/fabric.npy" if digest else request_key(event.request_id, SERVICE, "fabric.npy")
+        key = style_cache_key(digest, "fabric.npy") if digest else request_key(event.request_id, SERVICE, "fabric.npy")
         ref = save_array(self.store, key, fabric.patch)
         return ref, fabric.garment_width
 

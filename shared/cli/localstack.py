@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fittingroom.apikeys import add_key
+from fittingroom.s3access import service_env
 from fittingroom.tlsgen import TlsFiles, write_local_pki
 
 SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
@@ -217,7 +218,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...] = SERVICES,
-                tls: bool = False) -> Stack:
+                tls: bool = False, anonymous: bool = False) -> Stack:
     """Seed the starter models into MinIO, then start ``services`` (all five by default) and wait for SERVING.
 
     A gateway alone (``services=("gateway",)``) needs no models and starts in seconds:
@@ -225,6 +226,10 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     With ``tls`` every service gets a certificate from a throwaway CA in ``work/tls``
     (``fittingroom.tlsgen``), and the stack's clients one too; without, the services run
     on explicit plaintext (``FITTINGROOM_TLS_PLAINTEXT``), as their many test clients expect.
+    The models are seeded with the admin pair of ``infra_env``; each service runs as its
+    own MinIO user (``fittingroom.s3access.service_env``). With ``anonymous`` the gateway
+    has no key file and serves every caller as tenant ``public`` (the stack's ``api_key``
+    is then empty).
     """
     base = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     base.update(infra_env)
@@ -243,14 +248,16 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     ports = {name: (free_port(), free_port()) for name in SERVICES}
     for name in SERVICES:
         base[f"FITTINGROOM_{name.upper()}_ADDRESS"] = f"127.0.0.1:{ports[name][0]}"
-    keys_file = work / "api-keys"
-    api_key = add_key(keys_file, LOCAL_TENANT)
-    base.update({"FITTINGROOM_API_KEYS_FILE": str(keys_file), "FITTINGROOM_API_KEY": api_key})
+    keys_file = None if anonymous else work / "api-keys"
+    api_key = add_key(keys_file, LOCAL_TENANT) if keys_file else ""
+    base.update({"FITTINGROOM_API_KEYS_FILE": str(keys_file), "FITTINGROOM_API_KEY": api_key} if keys_file
+                else {"FITTINGROOM_ALLOW_ANONYMOUS": "true"})
     pki = write_local_pki(work / "tls", (*SERVICES, TLS_CLIENT)) if tls else {}
     base.update({"FITTINGROOM_TLS_CA": str(pki[TLS_CLIENT].ca)} if tls else {"FITTINGROOM_TLS_PLAINTEXT": "true"})
     stack = Stack(env=base, api_keys_file=keys_file, api_key=api_key, tls=pki)
     for name in services:
-        env = dict(base, FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
+        env = dict(service_env(base, name),
+                   FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
                    **(pki[name].env() if tls else {}))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
         stack.services[name].start()

@@ -43,6 +43,7 @@ def _mount_services() -> None:
 def _mount_tools() -> None:
     from fittingroom.cli.bench import stages
     from fittingroom.cli.bench_distributed import distributed
+    from fittingroom.cli.bench_security import security
     from fittingroom.cli.chaos import chaos
     from fittingroom.cli.client import app as client_app
     from fittingroom.cli.evaluate_tryon import evaluate_tryon
@@ -51,6 +52,7 @@ def _mount_tools() -> None:
     bench_app = typer.Typer(help="Benchmarks: print tables, write plots.", no_args_is_help=True)
     bench_app.command("stages")(stages)
     bench_app.command("distributed")(distributed)
+    bench_app.command("security")(security)
     app.add_typer(bench_app, name="bench")
     app.add_typer(client_app, name="client")
     app.command()(chaos)

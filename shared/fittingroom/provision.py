@@ -2,23 +2,33 @@
 
 Run by ``shared/infra/infra.sh up`` (``python -m fittingroom.provision``), and safe
 to run again: existing topics are kept (grown to the requested partition count if
-they have fewer), existing buckets are kept and their lifecycle rule is rewritten.
+they have fewer), existing buckets are kept and their lifecycle rule is rewritten,
+and each service's MinIO user and policy (``fittingroom.s3access``) are written again.
 Every option falls back to the ``FITTINGROOM_*`` variable that infra.sh writes; the
 MinIO keys have no default (infra.sh draws a random pair per infra folder, the chart
 takes them from a Secret), so a run without them stops before touching anything.
+The keys given as FITTINGROOM_S3_ACCESS_KEY/SECRET_KEY are MinIO's admin pair; each
+service's own pair comes as FITTINGROOM_S3_ACCESS_KEY_<SERVICE>/SECRET_KEY_<SERVICE>.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Iterable
 
 import typer
+import urllib3
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
+from minio.credentials import StaticProvider
+from minio.error import MinioAdminException
+from minio.minioadmin import MinioAdmin
 
 from fittingroom.bus import is_transient
 from fittingroom.chain import ALL_TOPICS, COMPACTED_TOPICS
+from fittingroom.errors import MissingCredentialsError
 from fittingroom.retry import RetryPolicy, retry_call
+from fittingroom.s3access import ACCESS, policy_document, policy_name, service_credentials
 from fittingroom.s3store import MinioStore
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -98,6 +108,36 @@ def ensure_buckets(
     requests.set_expiry_days(expiry_days, rule_id="expire-requests")
 
 
+def minio_admin(endpoint: str, access_key: str, secret_key: str, secure: bool) -> MinioAdmin:
+    """A MinIO admin API client (users, policies) with the admin pair; 5xx answers retried."""
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5.0, read=30.0), retries=urllib3.Retry(
+        total=5, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504], allowed_methods=None))
+    return MinioAdmin(endpoint=endpoint, credentials=StaticProvider(access_key, secret_key), secure=secure,
+                      http_client=http)
+
+
+def ensure_service_user(admin: MinioAdmin, access_key: str, secret_key: str, policy: str, document: dict) -> None:
+    """The user exists with this secret and this policy, rewritten from ``document``, attached (idempotent)."""
+    admin.policy_add(policy, policy=document)
+    admin.user_add(access_key, secret_key)
+    try:
+        admin.attach_policy([policy], user=access_key)
+    except MinioAdminException as err:
+        if "XMinioAdminPolicyChangeAlreadyApplied" not in str(err):
+            raise
+
+
+def ensure_service_users(admin: MinioAdmin, pairs: dict[str, tuple[str, str]], prefix: str,
+                         requests_bucket: str, models_bucket: str) -> None:
+    """One MinIO user per service of ``pairs`` (service -> access key, secret key).
+
+    Each gets its policy from the table in ``fittingroom.s3access``, for these bucket names.
+    """
+    for service, (access_key, secret_key) in pairs.items():
+        ensure_service_user(admin, access_key, secret_key, policy_name(prefix, service),
+                            policy_document(service, requests_bucket, models_bucket))
+
+
 @app.command()
 def main(
     bootstrap: str = typer.Option("127.0.0.1:9092", envvar="FITTINGROOM_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port"),
@@ -110,8 +150,15 @@ def main(
     requests_bucket: str = typer.Option("fittingroom-requests", envvar="FITTINGROOM_REQUESTS_BUCKET"),
     models_bucket: str = typer.Option("fittingroom-models", envvar="FITTINGROOM_MODELS_BUCKET"),
     expiry_days: int = typer.Option(7, envvar="FITTINGROOM_REQUESTS_EXPIRY_DAYS", min=1, help="days request data is kept"),
+    users: bool = typer.Option(True, "--users/--no-users", help="create each service's MinIO user and policy"),
+    policy_prefix: str = typer.Option("fittingroom", envvar="FITTINGROOM_S3_POLICY_PREFIX",
+                                      help="MinIO policies are named <prefix>-<service>"),
 ) -> None:
-    """Create the tryon.* topics and the request/model buckets (idempotent)."""
+    """Create the tryon.* topics, the request/model buckets and each service's MinIO user (idempotent)."""
+    try:  # every service's pair is checked before anything is created
+        pairs = {service: service_credentials(os.environ, service) for service in ACCESS} if users else {}
+    except MissingCredentialsError as err:
+        raise typer.BadParameter(f"{err}; or --no-users to create no MinIO users") from None
     admin = connect_admin(bootstrap)
     try:
         configs = {topic: compacted_topic_config(expiry_days) for topic in COMPACTED_TOPICS}
@@ -121,11 +168,16 @@ def main(
     requests, models = (MinioStore(s3_endpoint, access_key, secret_key, bucket, secure=secure)
                         for bucket in (requests_bucket, models_bucket))
     ensure_buckets(requests, models, expiry_days)
+    if pairs:
+        ensure_service_users(minio_admin(s3_endpoint, access_key, secret_key, secure), pairs, policy_prefix,
+                             requests_bucket, models_bucket)
     for topic in ALL_TOPICS:
         compacted = ", compacted" if topic in COMPACTED_TOPICS else ""
         typer.echo(f"topic  {topic:<18} {counts.get(topic, 0)} partitions{compacted}")
     typer.echo(f"bucket {requests_bucket:<18} objects expire after {expiry_days} days")
     typer.echo(f"bucket {models_bucket}")
+    for service in pairs:
+        typer.echo(f"user   {service:<18} policy {policy_name(policy_prefix, service)}")
 
 
 if __name__ == "__main__":

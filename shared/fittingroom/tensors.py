@@ -38,6 +38,10 @@ NPY_MAX_HEADER_BYTES = 4096
 
 
 
+# The folder of a request where the gateway stores the shop's photos.
+INPUT_FOLDER = "input"
+
+
 def request_key(request_id: str, stage: str, name: str) -> str:
     """``requests/<request id>/<stage>/<name>``: the one place keys are made.
 
@@ -48,6 +52,15 @@ def request_key(request_id: str, stage: str, name: str) -> str:
     if len(parts) > 2 or any(part in ("", ".", "..") for part in parts):
         raise BadRequestError(f"invalid request id {request_id!r}")
     return f"requests/{request_id}/{stage}/{name}"
+
+
+def style_cache_key(digest: str, name: str) -> str:
+    """``cache/style/<digest>/<name>``: per-product work shared by every request with the same product photo.
+
+    Content-addressed (the photo's sha256), so it is the same object whichever
+    tenant sent the product, and rewriting it writes the same bytes.
+    """
+    return f"cache/style/{digest}/{name}"
 
 
 def tenant_prefix(tenant: str) -> str:

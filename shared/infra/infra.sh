@@ -3,7 +3,8 @@
 # Apache Kafka (KRaft, single node) and MinIO on loopback, topics and buckets created.
 #
 #   up      fetch/build what is missing (cached), start both servers, wait until they
-#           are ready, create the topics and buckets, write $STATE_DIR/infra.env
+#           are ready, create the topics, buckets and one MinIO user per service, write
+#           $STATE_DIR/infra.env
 #   down    stop both servers and delete their data and the env file
 #   status  one line per server (exit status 3 when one is stopped)
 #   env     print the env file as `export` lines: eval "$(bash infra.sh env)"
@@ -13,8 +14,9 @@
 # FITTINGROOM_MINIO_PORT, FITTINGROOM_MINIO_CONSOLE_PORT, FITTINGROOM_KAFKA_PARTITIONS (6),
 # FITTINGROOM_REQUESTS_BUCKET, FITTINGROOM_MODELS_BUCKET,
 # FITTINGROOM_REQUESTS_EXPIRY_DAYS (7), FITTINGROOM_S3_ACCESS_KEY and
-# FITTINGROOM_S3_SECRET_KEY (default: a random pair per infra folder, written to
-# infra.env), FITTINGROOM_INFRA_KEEP_DATA=1 (down keeps data), FITTINGROOM_INFRA_OWNER_PID (stop everything when that process exits),
+# FITTINGROOM_S3_SECRET_KEY (MinIO's admin pair, for provisioning and seeding models
+# only; default: a random pair per infra folder, written to infra.env),
+# FITTINGROOM_INFRA_KEEP_DATA=1 (down keeps data), FITTINGROOM_INFRA_OWNER_PID (stop everything when that process exits),
 # FITTINGROOM_PYTHON (interpreter for the provisioning step).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -23,6 +25,7 @@ REQUESTS_BUCKET="${FITTINGROOM_REQUESTS_BUCKET:-fittingroom-requests}"
 MODELS_BUCKET="${FITTINGROOM_MODELS_BUCKET:-fittingroom-models}"
 EXPIRY_DAYS="${FITTINGROOM_REQUESTS_EXPIRY_DAYS:-7}"
 WATCHDOG_PID="$STATE_DIR/watchdog.pid"
+MINIO_USERS="$MINIO_DIR/users"
 
 python_bin() {
     if [[ -n "${FITTINGROOM_PYTHON:-}" ]]; then
@@ -32,6 +35,17 @@ python_bin() {
     else
         echo python3
     fi
+}
+
+# service_credentials: FITTINGROOM_S3_{ACCESS,SECRET}_KEY_<SERVICE> lines, one MinIO user per
+# service (fittingroom.s3access), drawn at random once per infra folder and kept in
+# $MINIO_USERS (mode 600, deleted with the MinIO data by `down`).
+service_credentials() {
+    if [[ ! -s "$MINIO_USERS" ]]; then
+        (umask 077 && "$(python_bin)" -m fittingroom.s3access new-credentials > "$MINIO_USERS.tmp")
+        mv -f "$MINIO_USERS.tmp" "$MINIO_USERS"
+    fi
+    cat "$MINIO_USERS"
 }
 
 write_env() {
@@ -54,6 +68,7 @@ FITTINGROOM_REQUESTS_EXPIRY_DAYS=$EXPIRY_DAYS
 FITTINGROOM_MINIO_PORT=$MINIO_PORT
 FITTINGROOM_MINIO_CONSOLE_PORT=$MINIO_CONSOLE_PORT
 EOF
+    service_credentials >> "$tmp"
     mv -f "$tmp" "$ENV_FILE"
 }
 

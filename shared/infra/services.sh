@@ -11,6 +11,8 @@
 # mode 600); a throwaway CA and a certificate per service and for local clients (tls/, from
 # fittingroom.tlsgen), unless FITTINGROOM_TLS_PLAINTEXT=true; and client.env, the variables
 # `make demo-distributed` and `make bench-distributed` load to call the gateway (key, CA).
+# Each service runs as its own MinIO user (fittingroom.s3access; infra.sh up made them), never
+# with the admin pair nor another service's.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SERVICES=(segmentation style translation compositing gateway)
@@ -41,6 +43,16 @@ sys.exit(0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1)
 PY
 }
 
+# s3_env NAME: env(1) arguments giving NAME its own MinIO pair, FITTINGROOM_S3_{ACCESS,SECRET}_KEY_<NAME>
+# in infra.env (fittingroom.s3access.credential_vars), as FITTINGROOM_S3_{ACCESS,SECRET}_KEY, one a line;
+# every other service's pair is unset.
+s3_env() {
+    local access="FITTINGROOM_S3_ACCESS_KEY_${1^^}" secret="FITTINGROOM_S3_SECRET_KEY_${1^^}" var
+    [[ -n "${!access:-}" && -n "${!secret:-}" ]] || die "$1: no $access/$secret in $ENV_FILE: run 'infra.sh up' again"
+    for var in $(compgen -e | grep -E '^FITTINGROOM_S3_(ACCESS|SECRET)_KEY_'); do printf -- '-u\n%s\n' "$var"; done
+    printf '%s\n' "FITTINGROOM_S3_ACCESS_KEY=${!access}" "FITTINGROOM_S3_SECRET_KEY=${!secret}"
+}
+
 up() {
     [[ -f "$ENV_FILE" ]] || die "no $ENV_FILE: run 'infra.sh up' first"
     mkdir -p "$STACK_DIR"
@@ -58,10 +70,12 @@ write_local_pki(Path(sys.argv[1]), tuple(sys.argv[2:]))' "$TLS_DIR" "${SERVICES[
     eval "$("$PYTHON" -c 'from fittingroom.chain import SERVICES; [print(f"port_{s.name}={s.grpc_port}") for s in SERVICES]')"
     for name in "${SERVICES[@]}"; do
         if pid_alive "$STACK_DIR/$name.pid"; then log "$name: already running"; continue; fi
-        local tls_env=()
+        local tls_env=() s3=()
+        mapfile -t s3 < <(s3_env "$name")
+        ((${#s3[@]})) || exit 1
         plaintext || tls_env=(FITTINGROOM_TLS_CERT="$TLS_DIR/$name.crt" FITTINGROOM_TLS_KEY="$TLS_DIR/$name.key"
                               FITTINGROOM_TLS_CA="$TLS_DIR/ca.crt")
-        nohup env "${tls_env[@]}" "$PYTHON" -m fittingroom.cli.serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
+        nohup env "${s3[@]}" "${tls_env[@]}" "$PYTHON" -m fittingroom.cli.serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
         echo $! > "$STACK_DIR/$name.pid"
     done
     for name in "${SERVICES[@]}"; do

@@ -23,9 +23,8 @@ PROFILES: dict[str, list[str]] = {
     "cpu": ["-f", str(CHART / "values-cpu.yaml")],
     "keda-off": ["--set", "keda.enabled=false"],
     "existing-secrets": [
-        "--set", "s3.existingSecret=minio-credentials",
-        "--set", "s3.accessKeyKey=rootUser",
-        "--set", "s3.secretKeyKey=rootPassword",
+        "--set", "s3.existingSecret=fittingroom-minio-users",
+        "--set", "s3.admin.existingSecret=minio-credentials",
         "--set", "kafka.existingSecret=kafka-connection",
         "--set", "kafka.bootstrapKey=bootstrap.servers",
     ],
@@ -53,10 +52,14 @@ def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
 
 
+# Values every install sets for its cluster (the MinIO admin Secret); given first, so any check can override them.
+CLUSTER_VALUES = Path(__file__).with_name("cluster-values.yaml")
+
+
 def template(helm: str, *extra: str, release: str = "fr") -> subprocess.CompletedProcess:
-    """`helm template` of the chart as an operator would install it."""
+    """`helm template` of the chart as an operator would install it (naming its cluster's MinIO admin Secret)."""
     return run_helm(helm, "template", release, str(CHART), "--namespace", NAMESPACE,
-                    "--kube-version", KUBE_VERSION, *extra)
+                    "--kube-version", KUBE_VERSION, "-f", str(CLUSTER_VALUES), *extra)
 
 
 # Pod-template annotation that hashes the chart-made Secret (rolls pods when it changes).

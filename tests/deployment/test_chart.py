@@ -156,19 +156,27 @@ def test_termination_outlasts_the_drain(rendered):
 def test_credentials_come_from_secrets(rendered):
     defaults = rendered["defaults"]
     [secret] = by_kind(defaults, "Secret").values()
-    for deployment in by_kind(defaults, "Deployment").values():
+    for name, deployment in by_kind(defaults, "Deployment").items():
         env = _env(_container(deployment))
-        assert env["FITTINGROOM_S3_ACCESS_KEY"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
-        assert env["FITTINGROOM_S3_SECRET_KEY"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
+        assert env["FITTINGROOM_S3_ACCESS_KEY"]["secretKeyRef"] == {"name": secret["metadata"]["name"],
+                                                                   "key": f"{name}-access-key"}
+        assert env["FITTINGROOM_S3_SECRET_KEY"]["secretKeyRef"] == {"name": secret["metadata"]["name"],
+                                                                   "key": f"{name}-secret-key"}
 
 
 def test_existing_secrets_are_used_and_not_created(rendered):
     objects = rendered["existing-secrets"]
     assert not by_kind(objects, "Secret")
-    for deployment in [*by_kind(objects, "Deployment").values(), *by_kind(objects, "Job").values()]:
+    for name, deployment in by_kind(objects, "Deployment").items():
+        env = _env(_container(deployment))
+        assert env["FITTINGROOM_S3_ACCESS_KEY"]["secretKeyRef"] == {"name": "fittingroom-minio-users",
+                                                                   "key": f"{name}-access-key"}
+    [job] = by_kind(objects, "Job").values()
+    job_env = _env(job["spec"]["template"]["spec"]["containers"][0])
+    assert job_env["FITTINGROOM_S3_ACCESS_KEY"]["secretKeyRef"] == {"name": "minio-credentials", "key": "rootUser"}
+    assert job_env["FITTINGROOM_S3_SECRET_KEY"]["secretKeyRef"] == {"name": "minio-credentials", "key": "rootPassword"}
+    for deployment in [*by_kind(objects, "Deployment").values(), job]:
         env = _env(deployment["spec"]["template"]["spec"]["containers"][0])
-        assert env["FITTINGROOM_S3_ACCESS_KEY"]["secretKeyRef"] == {"name": "minio-credentials", "key": "rootUser"}
-        assert env["FITTINGROOM_S3_SECRET_KEY"]["secretKeyRef"] == {"name": "minio-credentials", "key": "rootPassword"}
         assert env["FITTINGROOM_KAFKA_BOOTSTRAP"]["secretKeyRef"] == {"name": "kafka-connection", "key": "bootstrap.servers"}
     for scaled in by_kind(objects, "ScaledObject").values():
         metadata = scaled["spec"]["triggers"][0]["metadata"]
@@ -187,7 +195,10 @@ def test_env_names_are_real_settings(rendered, profile):
 
     known = {row[0] for row in Settings.documentation()}
     assert not known & CHART_AHEAD_OF_SETTINGS, "now a setting: drop it from CHART_AHEAD_OF_SETTINGS"
-    provision_only = {"FITTINGROOM_KAFKA_PARTITIONS", "FITTINGROOM_KAFKA_REPLICATION", "FITTINGROOM_REQUESTS_EXPIRY_DAYS"}
+    from fittingroom.s3access import ACCESS, credential_vars
+
+    provision_only = {"FITTINGROOM_KAFKA_PARTITIONS", "FITTINGROOM_KAFKA_REPLICATION", "FITTINGROOM_REQUESTS_EXPIRY_DAYS",
+                      "FITTINGROOM_S3_POLICY_PREFIX", *(var for s in ACCESS for var in credential_vars(s))}
     for deployment in by_kind(rendered[profile], "Deployment").values():
         assert set(_env(_container(deployment))) <= known | CHART_AHEAD_OF_SETTINGS
     [job] = by_kind(rendered["defaults"], "Job").values()

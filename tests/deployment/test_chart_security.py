@@ -8,7 +8,9 @@ import base64
 
 import pytest
 import yaml
-from deploy_support import ALL_PROFILES, CHART, NAMESPACE, SERVICES, by_kind, template
+from deploy_support import ALL_PROFILES, CHART, KUBE_VERSION, NAMESPACE, SERVICES, by_kind, run_helm, template
+
+from fittingroom.s3access import ACCESS
 
 TLS_DIR = "/etc/fittingroom/tls"
 TLS_ENV = {"FITTINGROOM_TLS_CERT": f"{TLS_DIR}/tls.crt", "FITTINGROOM_TLS_KEY": f"{TLS_DIR}/tls.key",
@@ -58,8 +60,45 @@ def test_no_secret_holds_a_fixed_credential(helm, profile):
 
 def test_default_install_generates_the_minio_keys(rendered):
     [secret] = by_kind(rendered["defaults"], "Secret").values()
-    assert set(secret["data"]) == {"access-key", "secret-key"}
+    assert set(secret["data"]) == {f"{service}-{key}" for service in SERVICES for key in ("access-key", "secret-key")}
     assert "stringData" not in secret
+
+
+def test_each_service_runs_as_its_own_minio_user_and_only_the_job_holds_the_admin_keys(rendered):
+    """Each Deployment reads its own pair from the Secret; the Job creates all of them with the admin pair."""
+    objects = rendered["defaults"]
+    [secret] = by_kind(objects, "Secret").values()
+    secret_name = secret["metadata"]["name"]
+    pairs = set()
+    for name, deployment in by_kind(objects, "Deployment").items():
+        env = _env(deployment)
+        refs = {var: env[var]["secretKeyRef"] for var in ("FITTINGROOM_S3_ACCESS_KEY", "FITTINGROOM_S3_SECRET_KEY")}
+        assert refs == {"FITTINGROOM_S3_ACCESS_KEY": {"name": secret_name, "key": f"{name}-access-key"},
+                        "FITTINGROOM_S3_SECRET_KEY": {"name": secret_name, "key": f"{name}-secret-key"}}, name
+        assert not [var for var in env if var.startswith("FITTINGROOM_S3_") and var.endswith(tuple(
+            f"_{s.upper()}" for s in SERVICES))], f"{name} holds another service's pair"
+        assert "minio-admin" not in str(env), f"{name} holds the admin keys"
+        pairs.add(refs["FITTINGROOM_S3_ACCESS_KEY"]["key"])
+    assert len(pairs) == len(SERVICES)
+    [job] = by_kind(objects, "Job").values()
+    job_env = _env(job)
+    assert job_env["FITTINGROOM_S3_ACCESS_KEY"]["secretKeyRef"] == {"name": "minio-admin", "key": "rootUser"}
+    for service in SERVICES:
+        for var, key in (("ACCESS", "access-key"), ("SECRET", "secret-key")):
+            assert job_env[f"FITTINGROOM_S3_{var}_KEY_{service.upper()}"]["secretKeyRef"] == {
+                "name": secret_name, "key": f"{service}-{key}"}
+
+
+def test_the_chart_provisions_a_user_for_every_service_of_the_access_table(values):
+    """The Secret and the Job range over .Values.services; fittingroom.s3access.ACCESS names the same services."""
+    assert set(values["services"]) == set(ACCESS)
+
+
+def test_the_provisioning_job_needs_the_minio_admin_secret(helm):
+    out = run_helm(helm, "template", "fr", str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION)
+    assert out.returncode != 0
+    assert "s3.admin.existingSecret is required" in out.stderr
+    assert _render(helm, "--set", "provision.enabled=false", "--set", "s3.admin.existingSecret=")
 
 
 def test_generated_keys_are_kept_across_upgrades():
@@ -70,8 +109,8 @@ def test_generated_keys_are_kept_across_upgrades():
     """
     text = (CHART / "templates" / "secret.yaml").read_text()
     assert 'lookup "v1" "Secret" .Release.Namespace $name' in text
-    for key in ("accessKeyKey", "secretKeyKey"):
-        assert f"get $kept .Values.s3.{key} | default (randAlphaNum" in text
+    assert "get $kept $access | default (printf" in text and "(randAlphaNum 20)" in text
+    assert "get $kept $secret | default (randAlphaNum 40" in text
 
 
 def test_values_offer_no_key_pair(values):

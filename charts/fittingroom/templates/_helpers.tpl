@@ -72,7 +72,27 @@ labels:
 {{- .Values.s3.existingSecret | default (printf "%s-s3" (include "fittingroom.fullname" .)) -}}
 {{- end -}}
 
-{{/* FITTINGROOM_* variables for Kafka and MinIO, shared by services and the provisioning Job. */}}
+{{/* Key of one service's access key (.field "accessKeyKey") or secret key in the S3 Secret: <service>-<key>. */}}
+{{- define "fittingroom.s3Key" -}}
+{{- printf "%s-%s" .name (get .root.Values.s3 .field) -}}
+{{- end -}}
+
+{{/* One service's own MinIO pair as <prefix> (FITTINGROOM_S3_ACCESS_KEY…) and <prefix + suffix>. */}}
+{{- define "fittingroom.s3ServiceKeys" -}}
+{{- $secret := include "fittingroom.s3SecretName" .root }}
+- name: FITTINGROOM_S3_ACCESS_KEY{{ .suffix }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ include "fittingroom.s3Key" (dict "root" .root "name" .name "field" "accessKeyKey") }}
+- name: FITTINGROOM_S3_SECRET_KEY{{ .suffix }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ include "fittingroom.s3Key" (dict "root" .root "name" .name "field" "secretKeyKey") }}
+{{- end -}}
+
+{{/* FITTINGROOM_* variables for Kafka and MinIO (no keys), shared by services and the provisioning Job. */}}
 {{- define "fittingroom.connectionEnv" -}}
 {{- if .Values.kafka.existingSecret }}
 - name: FITTINGROOM_KAFKA_BOOTSTRAP
@@ -90,16 +110,6 @@ labels:
   value: {{ .Values.s3.endpoint | quote }}
 - name: FITTINGROOM_S3_SECURE
   value: {{ .Values.s3.secure | quote }}
-- name: FITTINGROOM_S3_ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "fittingroom.s3SecretName" . }}
-      key: {{ .Values.s3.accessKeyKey }}
-- name: FITTINGROOM_S3_SECRET_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "fittingroom.s3SecretName" . }}
-      key: {{ .Values.s3.secretKeyKey }}
 - name: FITTINGROOM_REQUESTS_BUCKET
   value: {{ .Values.s3.requestsBucket | quote }}
 - name: FITTINGROOM_MODELS_BUCKET
@@ -150,6 +160,7 @@ labels:
 {{/* Every FITTINGROOM_* variable of one service's container. */}}
 {{- define "fittingroom.serviceEnv" -}}
 {{ include "fittingroom.connectionEnv" .root | trim }}
+{{ include "fittingroom.s3ServiceKeys" (dict "root" .root "name" .name "suffix" "") | trim }}
 - name: FITTINGROOM_GRPC_PORT
   value: {{ .svc.grpcPort | quote }}
 - name: FITTINGROOM_METRICS_PORT
