@@ -238,10 +238,35 @@ def packshot_garment(image: np.ndarray) -> Garment | None:
     return Garment(mask=mask, box=box, category=category_id("short_sleeved_shirt"), score=0.0)
 
 
+# Two detections whose masks overlap at least this much are one garment named twice.
+DUPLICATE_MASK_IOU = 0.6
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def distinct_garments(garments: Sequence[Garment], iou: float = DUPLICATE_MASK_IOU) -> list[Garment]:
+    """One detection per garment: the most confident of each group of overlapping masks.
+
+    Mask R-CNN suppresses overlaps per category only, so one flat-laid top comes back
+    as a shirt (0.72), shorts (0.39), a skirt (0.33)…, with near-identical masks of
+    slightly different sizes; picking the *largest* of those picks a category at random.
+    """
+    kept: list[Garment] = []
+    for garment in sorted(garments, key=lambda g: -g.score):
+        if all(mask_iou(garment.mask, other.mask) < iou for other in kept):
+            kept.append(garment)
+    return kept
+
+
 def product_garment(image: np.ndarray, garments: Sequence[Garment]) -> Garment:
-    """The product photo's garment: Mask R-CNN's largest, else the packshot garment."""
+    """The product photo's garment: the largest distinct Mask R-CNN garment, named by its
+    most confident detection; else the packshot garment."""
     if garments:
-        return select_garment(garments, "largest")
+        return select_garment(distinct_garments(garments), "largest")
     found = packshot_garment(image)
     if found is None:
         raise NoGarmentError("no garment found in the product image")

@@ -119,3 +119,22 @@ def test_packshot_garment_finds_a_product_on_a_plain_backdrop():
     assert packshot_garment(np.full((100, 80, 3), 240, np.uint8)) is None
     with pytest.raises(NoGarmentError):
         product_garment(np.full((100, 80, 3), 240, np.uint8), [])
+
+
+def test_a_product_named_twice_is_named_by_its_most_confident_detection():
+    """Mask R-CNN suppresses overlaps per category only: a flat top comes back as a vest
+    (0.7) and, with a slightly larger mask, as shorts (0.4). The product is the vest."""
+    from fittingroom.segmentation.stage import distinct_garments, product_garment
+
+    image = np.full((100, 100, 3), 240, np.uint8)
+    vest = np.zeros((100, 100), bool)
+    vest[20:80, 25:75] = True
+    shorts = np.zeros((100, 100), bool)
+    shorts[18:82, 24:76] = True
+    collar = np.zeros((100, 100), bool)
+    collar[5:12, 40:60] = True
+    found = [Garment(vest, (25, 20, 75, 80), category_id("vest"), 0.7),
+             Garment(shorts, (24, 18, 76, 82), category_id("shorts"), 0.4),
+             Garment(collar, (40, 5, 60, 12), category_id("shorts"), 0.3)]
+    assert [g.category_name for g in distinct_garments(found)] == ["vest", "shorts"]
+    assert product_garment(image, found).category_name == "vest"
