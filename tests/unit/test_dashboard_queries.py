@@ -21,7 +21,8 @@ def test_substitute_refuses_an_unknown_variable():
 
 
 def test_legend_uses_the_series_labels():
-    assert legend("{{service}} ← {{topic}}", {"service": "style", "topic": "tryon.segmented"}) == "style ← tryon.segmented"
+    labels = {"service": "style", "topic": "tryon.segmented"}
+    assert legend("{{service}} ← {{topic}}", labels) == "style ← tryon.segmented"
 
 
 def test_every_query_variable_is_a_label_values_query_and_every_panel_query_is_filled():
