@@ -9,7 +9,7 @@ SAMPLES := shared/fittingroom/samples
 OUT ?= out
 
 .PHONY: venv demo test weights data bench bench-distributed bench-security chaos protos lock clean help \
-	infra-up infra-down up down demo-distributed chart-lint
+	infra-up infra-down up down demo-distributed chart-lint observe observe-down
 
 help:
 	@echo "make demo       try-on of the bundled sample pair (embedded mode) -> $(OUT)/demo/"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-security    gRPC p50/p95 plaintext + anonymous vs TLS + mTLS + API key, one run, private stacks -> $(OUT)/bench/"
 	@echo "make chaos      1,000 try-ons through a private stack under kills, outages and poison -> $(OUT)/chaos/"
 	@echo "make chart-lint helm lint --strict + helm template of the chart"
+	@echo "make observe    Prometheus on :9090 scraping make up's services, the chart's alerts loaded; observe-down stops it"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,6 +88,14 @@ demo-distributed: infra-up up
 
 bench-distributed: infra-up up
 	$(INFRA_ENV); $(STACK_KEY); $(FR) bench distributed --out-dir $(OUT)/bench
+
+# Prometheus (built once with go install) with the chart's rendered alert rules; the
+# dashboard without Grafana: fittingroom dashboard snapshot --out $(OUT)/observe/dashboard.png
+observe: infra-up up
+	$(FR) observe up --work $(OUT)/observe
+
+observe-down:
+	$(FR) observe down --work $(OUT)/observe
 
 chart-lint: $(STAMP)
 	helm="$$(bash shared/infra/fetch-helm.sh)"; \

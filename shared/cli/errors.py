@@ -9,6 +9,7 @@ from typing import Iterator
 import typer
 
 from fittingroom.errors import FittingroomError
+from fittingroom.errors import MonitoringError
 from fittingroom.errors import SettingsError
 
 EXIT_REJECTED = 1
@@ -24,4 +25,7 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_REJECTED) from None
     except SettingsError as exc:
         print(f"error: settings: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_REJECTED) from None
+    except MonitoringError as exc:
+        print(f"error: monitoring: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_REJECTED) from None

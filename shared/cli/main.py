@@ -46,7 +46,9 @@ def _mount_tools() -> None:
     from fittingroom.cli.bench_security import security
     from fittingroom.cli.chaos import chaos
     from fittingroom.cli.client import app as client_app
+    from fittingroom.cli.dashboard import app as dashboard_app
     from fittingroom.cli.evaluate_tryon import evaluate_tryon
+    from fittingroom.cli.observe import app as observe_app
     from fittingroom.cli.starter import build_starter
 
     bench_app = typer.Typer(help="Benchmarks: print tables, write plots.", no_args_is_help=True)
@@ -55,6 +57,8 @@ def _mount_tools() -> None:
     bench_app.command("security")(security)
     app.add_typer(bench_app, name="bench")
     app.add_typer(client_app, name="client")
+    app.add_typer(observe_app, name="observe")
+    app.add_typer(dashboard_app, name="dashboard")
     app.command()(chaos)
     models_cli.app.command("build-starter")(build_starter)
     evaluate_app.command("tryon")(evaluate_tryon)

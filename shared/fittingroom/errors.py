@@ -198,6 +198,10 @@ class MissingCredentialsError(SettingsError):
     """Object storage is configured without the keys to reach it (caught at start, not at a request)."""
 
 
+class MonitoringError(Exception):
+    """The local Prometheus (or promtool, or the tools to build them) failed, or a query to it did."""
+
+
 class RetryError(Exception):
     """Raised by ``retry_call`` when the deadline passes; wraps the last error."""
 
