@@ -24,19 +24,9 @@ MODELS_BUCKET="${FITTINGROOM_MODELS_BUCKET:-fittingroom-models}"
 EXPIRY_DAYS="${FITTINGROOM_REQUESTS_EXPIRY_DAYS:-7}"
 WATCHDOG_PID="$STATE_DIR/watchdog.pid"
 
-python_bin() {
-    if [[ -n "${FITTINGROOM_PYTHON:-}" ]]; then
-        echo "$FITTINGROOM_PYTHON"
-    elif [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then
-        echo "$REPO_ROOT/.venv/bin/python"
-    else
-        echo python3
-    fi
-}
-
 write_env() {
     local tmp="$ENV_FILE.tmp"
-    # Readable by this user only: it holds the MinIO keys.
+    # Readable by this user only: it holds the MinIO keys (and names the Kafka admin's password file).
     install -m 600 /dev/null "$tmp"
     cat > "$tmp" <<EOF
 FITTINGROOM_INFRA_DIR=$STATE_DIR
@@ -44,6 +34,12 @@ FITTINGROOM_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 FITTINGROOM_KAFKA_PORT=$KAFKA_PORT
 FITTINGROOM_KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT
 FITTINGROOM_KAFKA_PARTITIONS=$PARTITIONS
+FITTINGROOM_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+FITTINGROOM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+FITTINGROOM_KAFKA_CA=$KAFKA_TLS_DIR/ca.crt
+FITTINGROOM_KAFKA_USERNAME=$(admin_user)
+FITTINGROOM_KAFKA_PASSWORD_FILE=$KAFKA_USERS_DIR/$(admin_user)
+FITTINGROOM_KAFKA_USERS_DIR=$KAFKA_USERS_DIR
 FITTINGROOM_S3_ENDPOINT=127.0.0.1:$MINIO_PORT
 FITTINGROOM_S3_ACCESS_KEY=$S3_ACCESS_KEY
 FITTINGROOM_S3_SECRET_KEY=$S3_SECRET_KEY
