@@ -3,7 +3,9 @@
 # Apache Kafka (KRaft, single node) and MinIO on loopback, topics and buckets created.
 #
 #   up      fetch/build what is missing (cached), start both servers, wait until they
-#           are ready, create the topics and buckets, write $STATE_DIR/infra.env
+#           are ready, create the topics, the services' Kafka ACLs and the buckets,
+#           write $STATE_DIR/infra.env (mode 600: it names the Kafka admin's password
+#           file and the broker's CA, and holds the MinIO keys)
 #   down    stop both servers and delete their data and the env file
 #   status  one line per server (exit status 3 when one is stopped)
 #   env     print the env file as `export` lines: eval "$(bash infra.sh env)"
