@@ -190,11 +190,12 @@ def start_infra(state: Path) -> dict[str, str]:
 
     A watchdog stops them if this process dies; :func:`stop_infra` stops them otherwise.
     """
-    kafka, controller, minio, console = free_ports(4)
+    kafka, controller, mtls, minio, console = free_ports(5)
     env = {
         "FITTINGROOM_INFRA_DIR": str(state),
         "FITTINGROOM_KAFKA_PORT": str(kafka),
         "FITTINGROOM_KAFKA_CONTROLLER_PORT": str(controller),
+        "FITTINGROOM_KAFKA_MTLS_PORT": str(mtls),
         "FITTINGROOM_MINIO_PORT": str(minio),
         "FITTINGROOM_MINIO_CONSOLE_PORT": str(console),
         "FITTINGROOM_INFRA_OWNER_PID": str(os.getpid()),

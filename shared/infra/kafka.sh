@@ -8,11 +8,13 @@
 # the admin super-user and one per service (fittingroom.kafka_auth.local_users),
 # created when the storage is formatted, each with a random password kept in
 # $KAFKA_DIR/users/<name> (mode 600). The broker's certificate comes from a
-# throwaway CA (fittingroom.tlsgen) in $KAFKA_DIR/tls; the controller listener
-# takes only that certificate (mutual TLS), so no unauthenticated client reaches it.
+# throwaway CA (fittingroom.tlsgen) in $KAFKA_DIR/tls, which also issues each
+# service a client certificate (CN = its user) for the mutual-TLS listener; the CA's
+# key is deleted once they are made. The controller listener takes only the broker's
+# own certificate, so no unauthenticated client reaches it.
 #
-# Ports: FITTINGROOM_KAFKA_PORT (clients, 9092), FITTINGROOM_KAFKA_CONTROLLER_PORT
-# (9093). Heap: FITTINGROOM_KAFKA_HEAP (512m). JVM flags: FITTINGROOM_KAFKA_JVM_OPTS
+# Ports: FITTINGROOM_KAFKA_PORT (SASL_SSL clients, 9092), FITTINGROOM_KAFKA_CONTROLLER_PORT
+# (9093), FITTINGROOM_KAFKA_MTLS_PORT (mutual-TLS clients, 9094). Heap: FITTINGROOM_KAFKA_HEAP (512m). JVM flags: FITTINGROOM_KAFKA_JVM_OPTS
 # (default -XX:TieredStopAtLevel=1, for a fast start).
 # Data survives stop/start (a broker restart keeps topics and offsets); `infra.sh
 # down` deletes it.
@@ -26,11 +28,15 @@ DATA="$KAFKA_DIR/data"
 # The broker's own identity on the mutual-TLS controller listener (a super-user).
 BROKER_CN=fittingroom-kafka-broker
 
-# ensure_tls: the CA and the broker's certificate (PEM key + chain in one keystore file), made once.
+# ensure_tls: the CA, the broker's certificate (PEM key + chain in one keystore file) and a
+# client certificate per service, made once; then the CA's key goes, so no one mints more.
 ensure_tls() {
     [[ -s "$KAFKA_TLS_DIR/keystore.pem" ]] && return 0
     "$(python_bin)" -c 'import sys; from pathlib import Path; from fittingroom.tlsgen import write_local_pki
-write_local_pki(Path(sys.argv[1]), (sys.argv[2],))' "$KAFKA_TLS_DIR" "$BROKER_CN"
+from fittingroom.chain import SERVICES; from fittingroom.kafka_auth import service_user
+write_local_pki(Path(sys.argv[1]), (sys.argv[2], *(service_user(s.name) for s in SERVICES)))' \
+        "$KAFKA_TLS_DIR" "$BROKER_CN"
+    rm -f "$KAFKA_TLS_DIR/ca.key"
     (umask 077 && cat "$KAFKA_TLS_DIR/$BROKER_CN.key" "$KAFKA_TLS_DIR/$BROKER_CN.crt" > "$KAFKA_TLS_DIR/keystore.pem")
 }
 
@@ -53,11 +59,12 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_SSL
-listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL
+listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL,MTLS:SSL
+listener.name.mtls.ssl.client.auth=required
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$admin" password="$(cat "$KAFKA_USERS_DIR/$admin")";
@@ -131,7 +138,7 @@ start() {
         log "kafka: already running (pid $(cat "$PIDFILE")) on 127.0.0.1:$KAFKA_PORT"
         return 0
     fi
-    require_free_ports kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+    require_free_ports kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_MTLS_PORT"
     local t0
     t0="$(now)"
     mkdir -p "$DATA"

@@ -24,6 +24,8 @@ KAFKA_VERSION="${FITTINGROOM_KAFKA_VERSION:-4.1.1}"
 KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
 KAFKA_PORT="${FITTINGROOM_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${FITTINGROOM_KAFKA_CONTROLLER_PORT:-9093}"
+# Clients with a certificate (mutual TLS, no SASL) connect here; the certificate's CN is the principal.
+KAFKA_MTLS_PORT="${FITTINGROOM_KAFKA_MTLS_PORT:-9094}"
 KAFKA_HEAP="${FITTINGROOM_KAFKA_HEAP:-512m}"
 # C1-only JIT: the broker is ready ~35% sooner on 2 cores and leaves the CPU to the
 # services; set FITTINGROOM_KAFKA_JVM_OPTS (even to "") to replace it.

@@ -106,6 +106,29 @@ def test_a_service_cannot_read_a_topic_it_only_writes(kafka_bootstrap, infra, ad
         reader.close()
 
 
+def test_mutual_tls_clients_are_their_certificates_principal_and_held_to_its_acls(kafka_bootstrap, infra,
+                                                                                  admin_security):
+    """On the mutual-TLS listener a client certificate is the identity (CN → principal); none is refused."""
+    bootstrap = infra.env["FITTINGROOM_KAFKA_MTLS_BOOTSTRAP"]
+    tls_dir = Path(admin_security.ca).parent
+    user = service_user("compositing")
+    mtls = KafkaSecurity("SSL", ca=admin_security.ca, cert=str(tls_dir / f"{user}.crt"),
+                         key=str(tls_dir / f"{user}.key"))
+    key = f"mtls-{uuid.uuid4().hex[:8]}"
+    producer = make_producer(bootstrap, client_id="test-mtls", security=mtls)
+    try:
+        publish(producer, COMPLETED, key, b"over mutual TLS")
+        with pytest.raises(BusError, match="TopicAuthorizationFailed"):
+            publish(producer, REQUESTS, key, b"forged")
+    finally:
+        producer.close()
+    assert [r.value for r in _keys_on(kafka_bootstrap, COMPLETED, admin_security, {key})] == [b"over mutual TLS"]
+    assert not (tls_dir / "ca.key").exists()  # no one can mint another identity
+    with pytest.raises(BusUnavailableError):
+        make_producer(bootstrap, client_id="test-no-cert", security=KafkaSecurity("SSL", ca=admin_security.ca),
+                      **QUICK)
+
+
 @pytest.fixture(scope="module")
 def shop(kafka_bootstrap, admin_security, kafka_partitions):
     """A shop that publishes straight to Kafka: tenant, its SCRAM user's security, its ingress topic."""
