@@ -10,6 +10,7 @@ protobuf bytes; the partition key is the request id.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Callable, Iterable, Mapping, Sequence, TypeVar
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 ATTEMPT_MARK = "fittingroom-attempt:"
 TRANSACTION_TIMEOUT_MS = 15_000
 SESSION_TIMEOUT_MS = 10_000
+# How often a pattern-subscribed consumer lists the topics again (new ones are read from their start).
+PATTERN_REFRESH_S = 10.0
 T = TypeVar("T")
 
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
@@ -243,9 +246,9 @@ class BatchConsumer:
         self.consumer: KafkaConsumer = _retrying(
             f"connect consumer to {bootstrap}", lambda: KafkaConsumer(**config), NO_RETRY)
         self.rebalances = 0
-        if pattern:
-            self.consumer.subscribe(pattern=pattern, listener=_CountRebalances(self))
-        else:
+        self.pattern = re.compile(pattern) if pattern else None
+        self._pattern_checked = 0.0
+        if self.pattern is None:
             self.consumer.subscribe(topics, listener=_CountRebalances(self))
         # Fetch topic metadata before the first group join: a member that joins
         # without it is assigned nothing until the next metadata refresh.
@@ -257,6 +260,9 @@ class BatchConsumer:
         Records of one partition keep their order; an empty list means nothing
         arrived in time (the caller simply polls again).
         """
+        if self.pattern is not None and not self._follow_pattern():
+            time.sleep(self.max_wait_ms / 1000.0)  # nothing matches yet: an empty batch, as when nothing arrives
+            return []
         batch: list[ConsumerRecord] = []
         deadline = time.monotonic() + self.max_wait_ms / 1000.0
         while len(batch) < self.max_batch:
@@ -272,6 +278,23 @@ class BatchConsumer:
             if remaining_ms == 0:
                 break
         return batch
+
+    def _follow_pattern(self) -> bool:
+        """Subscribe to the topics ``pattern`` matches now (listed every ``PATTERN_REFRESH_S``); whether any do.
+
+        Listed here rather than by kafka-python's own pattern subscription, which
+        was seen to miss a topic created after a broker restart.
+        """
+        if time.monotonic() - self._pattern_checked >= PATTERN_REFRESH_S:
+            self._pattern_checked = time.monotonic()
+            found = sorted(t for t in _retrying("list topics", self.consumer.topics, self.retry)
+                           if self.pattern.fullmatch(t))
+            if set(found) != (self.consumer.subscription() or set()):
+                if found:
+                    self.consumer.subscribe(found, listener=_CountRebalances(self))
+                else:
+                    self.consumer.unsubscribe()
+        return bool(self.consumer.subscription())
 
     @staticmethod
     def _next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
