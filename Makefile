@@ -99,9 +99,10 @@ observe-down:
 
 chart-lint: $(STAMP)
 	helm="$$(bash shared/infra/fetch-helm.sh)"; \
-	$$helm lint --strict --kube-version 1.33.0 charts/fittingroom && \
-	$$helm lint --strict --kube-version 1.33.0 -f charts/fittingroom/values-cpu.yaml charts/fittingroom && \
-	mkdir -p $(OUT)/chart && $$helm template fittingroom charts/fittingroom --kube-version 1.33.0 > $(OUT)/chart/fittingroom.yaml
+	ci=charts/fittingroom/ci/cluster-values.yaml; \
+	$$helm lint --strict --kube-version 1.33.0 -f $$ci charts/fittingroom && \
+	$$helm lint --strict --kube-version 1.33.0 -f $$ci -f charts/fittingroom/values-cpu.yaml charts/fittingroom && \
+	mkdir -p $(OUT)/chart && $$helm template fittingroom charts/fittingroom --kube-version 1.33.0 -f $$ci > $(OUT)/chart/fittingroom.yaml
 
 # Generated code lands in shared/fittingroom/v1 and is never edited by hand.
 protos: $(STAMP)

@@ -1,4 +1,4 @@
-"""How the gateway runs: TryOnService, the stage clients, and the status projector and view."""
+"""How the gateway runs: TryOnService, the stage clients, the status projector and view, and the ingress relay."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fittingroom.bus import AtomicPublisher, TopicReader
 from fittingroom.quotas import TenantQuotas
 from fittingroom.chain import GATEWAY, PROGRESS_TOPICS, STATUS
 from fittingroom.gateway.auth import authenticator
+from fittingroom.gateway.ingress import INGRESS_PATTERN, IngressRelay
 from fittingroom.gateway.servicer import TryOnServicer
 from fittingroom.gateway.stages import StageClients
 from fittingroom.gateway.status_feed import StatusProjector, StatusView
@@ -37,11 +38,12 @@ class Gateway:
         if not settings.enable_worker or self.servicer is None:
             return LoadedService()
         tracker = self.servicer.tracker
-        view = StatusView(tracker, TopicReader(settings.kafka_bootstrap, STATUS, client_id="fittingroom-gateway-view"))
+        view = StatusView(tracker, TopicReader(settings.kafka_bootstrap, STATUS, client_id="fittingroom-gateway-view",
+                                                 security=settings.kafka_security()))
         view.catch_up(settings.status_catch_up_s)
         # Only now: Submit's idempotency check needs the ids the view knows.
         self.servicer.connect_events(_submit_publisher(settings))
-        return LoadedService(background=[_projector(settings, tracker), view])
+        return LoadedService(background=[_projector(settings, tracker), view, _ingress_relay(settings)])
 
 
 def _transactional_id(settings: Settings, role: str) -> str | None:
@@ -55,8 +57,9 @@ def _submit_publisher(settings: Settings) -> AtomicPublisher:
     from fittingroom.bus import make_producer
 
     transactional_id = _transactional_id(settings, "submit")
+    security = settings.kafka_security()
     return AtomicPublisher(lambda: make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway",
-                                                 transactional_id=transactional_id),
+                                                 transactional_id=transactional_id, security=security),
                            transactional=settings.kafka_transactions).connect()
 
 
@@ -66,17 +69,35 @@ def _projector(settings: Settings, tracker: StatusTracker) -> StatusProjector:
 
     from fittingroom.bus import BatchConsumer, make_producer, publish
 
+    security = settings.kafka_security()
     consumer = BatchConsumer(settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-gateway-status",
                              list(PROGRESS_TOPICS), max_batch=256, max_wait_ms=settings.worker_max_wait_ms,
-                             partition_assignment_strategy=(RangePartitionAssignor,))
+                             security=security, partition_assignment_strategy=(RangePartitionAssignor,))
     transactional_id = _transactional_id(settings, "status")
 
     def new_producer():
         return make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway-status",
-                             transactional_id=transactional_id)
+                             transactional_id=transactional_id, security=security)
 
     return StatusProjector(tracker, consumer, new_producer(), publish, settings.kafka_transactions,
                            renew_producer=new_producer)
+
+
+def _ingress_relay(settings: Settings) -> IngressRelay:
+    """The replica's member of the group that relays shops' ingress topics to ``tryon.requests``."""
+    from fittingroom.bus import BatchConsumer, make_producer, publish
+
+    security = settings.kafka_security()
+    consumer = BatchConsumer(settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-gateway-ingress", [],
+                             max_batch=64, max_wait_ms=settings.worker_max_wait_ms, security=security,
+                             pattern=INGRESS_PATTERN)
+    transactional_id = _transactional_id(settings, "ingress")
+
+    def new_producer():
+        return make_producer(settings.kafka_bootstrap, client_id="fittingroom-gateway-ingress",
+                             transactional_id=transactional_id, security=security)
+
+    return IngressRelay(consumer, new_producer(), publish, settings.kafka_transactions, renew_producer=new_producer)
 
 
 _GATEWAY = Gateway()

@@ -34,7 +34,9 @@ from tqdm import tqdm
 from fittingroom.bus import TopicReader, make_producer, publish
 from fittingroom.chain import CHAIN, COMPLETED, DLQ, FAILED, GATEWAY, REQUESTS, stage
 from fittingroom.cli.client import gateway_channel
-from fittingroom.cli.localstack import InfraControl, Stack, start_infra, start_stack, stop_infra, wait_serving
+from fittingroom.cli.localstack import (
+    InfraControl, Stack, infra_kafka_security, start_infra, start_stack, stop_infra, wait_serving,
+)
 from fittingroom.images import SAMPLES_DIR
 from fittingroom.s3store import MinioStore
 from fittingroom.tensors import public_request_id, put_object, put_tensor, request_key
@@ -108,7 +110,8 @@ class Injector:
 
     def _poison(self, target: str) -> None:
         key = self.poison_key(target)
-        producer = make_producer(self.env["FITTINGROOM_KAFKA_BOOTSTRAP"], client_id="fittingroom-chaos")
+        producer = make_producer(self.env["FITTINGROOM_KAFKA_BOOTSTRAP"], client_id="fittingroom-chaos",
+                                 security=infra_kafka_security(self.env))
         try:
             if target == "tombstone":
                 publish(producer, REQUESTS, key, None)
@@ -188,8 +191,9 @@ class Submitter:
 class Outcomes:
     """Every record on tryon.completed, tryon.failed and tryon.dlq, read whole and followed."""
 
-    def __init__(self, bootstrap: str, epoch: float) -> None:
-        self.reader = TopicReader(bootstrap, [COMPLETED, FAILED, DLQ], client_id="fittingroom-chaos-count")
+    def __init__(self, infra_env: dict[str, str], epoch: float) -> None:
+        self.reader = TopicReader(infra_env["FITTINGROOM_KAFKA_BOOTSTRAP"], [COMPLETED, FAILED, DLQ],
+                                  client_id="fittingroom-chaos-count", security=infra_kafka_security(infra_env))
         self.epoch = epoch  # wall-clock time of the run's start: record timestamps are wall-clock
         self.finals: dict[str, list[tuple[str, float, str]]] = defaultdict(list)  # id → (topic, t, code)
         self.dead: Counter = Counter()  # DLQ records by key
@@ -329,7 +333,7 @@ def run_chaos(infra_env: dict[str, str], work: Path, requests: int, schedule: li
         run_id = f"chaos-{uuid.uuid4().hex[:8]}"
         ids = [f"{run_id}-{i:05d}" for i in range(requests)]
         started = time.monotonic()
-        outcomes = Outcomes(infra_env["FITTINGROOM_KAFKA_BOOTSTRAP"], time.time())
+        outcomes = Outcomes(infra_env, time.time())
         stopping = threading.Event()
         follower = threading.Thread(target=outcomes.follow, args=(stopping,), daemon=True)
         follower.start()

@@ -22,7 +22,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fittingroom.apikeys import add_key
+from fittingroom.kafka_auth import KafkaSecurity, service_user
 from fittingroom.s3access import service_env
+from fittingroom.settings import Settings
 from fittingroom.tlsgen import TlsFiles, write_local_pki
 
 SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
@@ -189,17 +191,50 @@ def start_infra(state: Path) -> dict[str, str]:
 
     A watchdog stops them if this process dies; :func:`stop_infra` stops them otherwise.
     """
-    kafka, controller, minio, console = free_ports(4)
+    kafka, controller, mtls, minio, console = free_ports(5)
     env = {
         "FITTINGROOM_INFRA_DIR": str(state),
         "FITTINGROOM_KAFKA_PORT": str(kafka),
         "FITTINGROOM_KAFKA_CONTROLLER_PORT": str(controller),
+        "FITTINGROOM_KAFKA_MTLS_PORT": str(mtls),
         "FITTINGROOM_MINIO_PORT": str(minio),
         "FITTINGROOM_MINIO_CONSOLE_PORT": str(console),
         "FITTINGROOM_INFRA_OWNER_PID": str(os.getpid()),
     }
     InfraControl(env).run("infra", "up", timeout_s=FIRST_START_TIMEOUT_S)
     return {**env, **read_env_file(state / "infra.env")}
+
+
+def infra_kafka_security(infra_env: dict[str, str]) -> KafkaSecurity:
+    """The Kafka security of ``infra.sh up``'s environment: its admin user (tools, tests, provisioning)."""
+    return Settings.from_env(infra_env).kafka_security()
+
+
+def service_kafka_env(infra_env: dict[str, str], service: str) -> dict[str, str]:
+    """The Kafka user of ``service`` on the local broker (its password file), as FITTINGROOM_* variables.
+
+    Each service runs as its own principal, held to its ACLs; empty for a broker
+    without the local users (one reused from the environment, e.g. in plaintext).
+    """
+    users = infra_env.get("FITTINGROOM_KAFKA_USERS_DIR")
+    if not users:
+        return {}
+    user = service_user(service)
+    return {"FITTINGROOM_KAFKA_USERNAME": user, "FITTINGROOM_KAFKA_PASSWORD_FILE": str(Path(users) / user)}
+
+
+def grant_service_acls(infra_env: dict[str, str], group_prefix: str) -> None:
+    """Create the services' ACLs for ``group_prefix`` (their consumer groups and transactional ids), as the admin."""
+    from fittingroom.provision import connect_admin, ensure_service_acls
+
+    security = infra_kafka_security(infra_env)
+    if security.protocol == "PLAINTEXT":
+        return
+    admin = connect_admin(infra_env["FITTINGROOM_KAFKA_BOOTSTRAP"], security=security)
+    try:
+        ensure_service_acls(admin, group_prefix)
+    finally:
+        admin.close()
 
 
 def stop_infra(env: dict[str, str]) -> None:
@@ -227,14 +262,17 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     (``fittingroom.tlsgen``), and the stack's clients one too; without, the services run
     on explicit plaintext (``FITTINGROOM_TLS_PLAINTEXT``), as their many test clients expect.
     The models are seeded with the admin pair of ``infra_env``; each service runs as its
-    own MinIO user (``fittingroom.s3access.service_env``). With ``anonymous`` the gateway
-    has no key file and serves every caller as tenant ``public`` (the stack's ``api_key``
-    is then empty).
+    own MinIO user (``fittingroom.s3access.service_env``) and reaches Kafka as its own
+    principal, with the ACLs provisioning gives it (granted here for the stack's own
+    consumer-group prefix). With ``anonymous`` the gateway has no key file and serves
+    every caller as tenant ``public`` (the stack's ``api_key`` is then empty).
     """
     base = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     base.update(infra_env)
+    group_prefix = f"it-{uuid.uuid4().hex[:8]}"
+    grant_service_acls(infra_env, group_prefix)
     base.update({
-        "FITTINGROOM_KAFKA_GROUP_PREFIX": f"it-{uuid.uuid4().hex[:8]}",
+        "FITTINGROOM_KAFKA_GROUP_PREFIX": group_prefix,
         "FITTINGROOM_DEVICE": "cpu",
         "FITTINGROOM_STORE_DIR": str(work / "store"),
         "FITTINGROOM_WORKER_MAX_WAIT_MS": "100",
@@ -258,7 +296,7 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
     for name in services:
         env = dict(service_env(base, name),
                    FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
-                   **(pki[name].env() if tls else {}))
+                   **(pki[name].env() if tls else {}), **service_kafka_env(infra_env, name))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
         stack.services[name].start()
     try:

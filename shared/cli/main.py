@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from fittingroom.cli import kafka as kafka_cli
 from fittingroom.cli import keys as keys_cli
 from fittingroom.cli import models as models_cli
 from fittingroom.cli.serve import serve
@@ -19,6 +20,7 @@ app.command()(tryon)
 app.command()(serve)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(kafka_cli.app, name="kafka")
 
 train_app = typer.Typer(help="Train a model on DeepFashion2-format data and register it.", no_args_is_help=True)
 evaluate_app = typer.Typer(help="Evaluate a registered model on a validation split, or the whole try-on on photo pairs.", no_args_is_help=True)

@@ -81,8 +81,8 @@ def render_rules(out: Path) -> Path:
     done = subprocess.run(
         [str(helm), "template", JOB, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
          "--show-only", RULE_TEMPLATE,
-         # Required by another template; offline rendering never reads the Secret.
-         "--set", "s3.admin.existingSecret=minio-admin"],
+         # What every install names for its cluster; offline rendering never reads the Secrets.
+         "-f", str(CHART / "ci" / "cluster-values.yaml")],
         capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise MonitoringError(f"helm template {RULE_TEMPLATE}: {done.stderr.strip()}")

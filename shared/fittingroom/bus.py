@@ -10,6 +10,7 @@ protobuf bytes; the partition key is the request id.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Callable, Iterable, Mapping, Sequence, TypeVar
@@ -21,23 +22,36 @@ from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from fittingroom.errors import BusError, BusUnavailableError, RetryError
+from fittingroom.kafka_auth import KafkaSecurity
 from fittingroom.retry import NO_RETRY, RetryPolicy, retry_call
+from fittingroom.settings import Settings
 
 log = logging.getLogger(__name__)
 # Committed-offset metadata that marks an attempt in progress at that offset.
 ATTEMPT_MARK = "fittingroom-attempt:"
 TRANSACTION_TIMEOUT_MS = 15_000
 SESSION_TIMEOUT_MS = 10_000
+# How often a pattern-subscribed consumer lists the topics again (new ones are read from their start).
+PATTERN_REFRESH_S = 10.0
 T = TypeVar("T")
 
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
 
 __all__ = [
     "AtomicPublisher", "BatchConsumer", "ConsumerRecord", "RecordMetadata", "TopicReader",
-    "is_transient", "make_producer", "publish",
+    "client_config", "is_transient", "make_producer", "publish",
 ]
 
 
+def client_config(bootstrap: str, client_id: str, security: KafkaSecurity | None = None) -> dict[str, object]:
+    """The keywords every Kafka client of the product starts from: where, who, and how it authenticates.
+
+    ``security`` ``None``: the process's own ``FITTINGROOM_KAFKA_*`` settings (what
+    tools and tests run with); services pass the security of their settings.
+    """
+    if security is None:
+        security = Settings.from_env().kafka_security()
+    return {"bootstrap_servers": bootstrap, "client_id": client_id, **security.client_config()}
 
 
 def is_transient(err: BaseException) -> bool:
@@ -61,7 +75,7 @@ def _retrying(what: str, fn: Callable[[], T], policy: RetryPolicy) -> T:
 
 
 def make_producer(bootstrap: str, client_id: str, linger_ms: int = 5, transactional_id: str | None = None,
-                  **overrides: object) -> KafkaProducer:
+                  security: KafkaSecurity | None = None, **overrides: object) -> KafkaProducer:
     """A durable producer: acks from all in-sync replicas, idempotent, retrying sends.
 
     With ``transactional_id`` it is transactional (its transactions initialised):
@@ -71,9 +85,8 @@ def make_producer(bootstrap: str, client_id: str, linger_ms: int = 5, transactio
     ``linger_ms`` for throughput or ``compression_type``). An unreachable broker
     raises :class:`BusUnavailableError` (after kafka-python's bootstrap timeout).
     """
-    config: dict[str, object] = dict(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
+    config = client_config(bootstrap, client_id, security)
+    config.update(
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,
@@ -187,7 +200,8 @@ class BatchConsumer:
     """A group member that hands out batches and commits only what was processed.
 
     ``poll_batch`` returns up to ``max_batch`` records, waiting at most
-    ``max_wait_ms`` for the batch to fill. Nothing is committed automatically: call
+    ``max_wait_ms`` for the batch to fill (``pattern``, a regular expression, subscribes to
+    every topic it matches instead of ``topics``, new ones as they appear). Nothing is committed automatically: call
     :meth:`commit` with the records whose output has been acknowledged. Records
     returned but never committed are delivered again to whichever member owns their
     partition next (after :meth:`close`, a crash or a rebalance), or at once after
@@ -203,6 +217,8 @@ class BatchConsumer:
         max_wait_ms: int = 200,
         client_id: str | None = None,
         retry: RetryPolicy | None = None,
+        security: KafkaSecurity | None = None,
+        pattern: str | None = None,
         **overrides: object,
     ) -> None:
         if max_batch < 1 or max_wait_ms < 0:
@@ -210,10 +226,9 @@ class BatchConsumer:
         self.max_batch = max_batch
         self.max_wait_ms = max_wait_ms
         self.retry = retry or RetryPolicy(deadline_s=30.0)
-        config: dict[str, object] = dict(
-            bootstrap_servers=bootstrap,
+        config = client_config(bootstrap, client_id or f"{group_id}-consumer", security)
+        config.update(
             group_id=group_id,
-            client_id=client_id or f"{group_id}-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             # Outputs of aborted transactions (a worker that died mid-batch) are never seen.
@@ -231,7 +246,10 @@ class BatchConsumer:
         self.consumer: KafkaConsumer = _retrying(
             f"connect consumer to {bootstrap}", lambda: KafkaConsumer(**config), NO_RETRY)
         self.rebalances = 0
-        self.consumer.subscribe(topics, listener=_CountRebalances(self))
+        self.pattern = re.compile(pattern) if pattern else None
+        self._pattern_checked = 0.0
+        if self.pattern is None:
+            self.consumer.subscribe(topics, listener=_CountRebalances(self))
         # Fetch topic metadata before the first group join: a member that joins
         # without it is assigned nothing until the next metadata refresh.
         _retrying("fetch topic metadata", self.consumer.topics, self.retry)
@@ -242,6 +260,9 @@ class BatchConsumer:
         Records of one partition keep their order; an empty list means nothing
         arrived in time (the caller simply polls again).
         """
+        if self.pattern is not None and not self._follow_pattern():
+            time.sleep(self.max_wait_ms / 1000.0)  # nothing matches yet: an empty batch, as when nothing arrives
+            return []
         batch: list[ConsumerRecord] = []
         deadline = time.monotonic() + self.max_wait_ms / 1000.0
         while len(batch) < self.max_batch:
@@ -257,6 +278,23 @@ class BatchConsumer:
             if remaining_ms == 0:
                 break
         return batch
+
+    def _follow_pattern(self) -> bool:
+        """Subscribe to the topics ``pattern`` matches now (listed every ``PATTERN_REFRESH_S``); whether any do.
+
+        Listed here rather than by kafka-python's own pattern subscription, which
+        was seen to miss a topic created after a broker restart.
+        """
+        if time.monotonic() - self._pattern_checked >= PATTERN_REFRESH_S:
+            self._pattern_checked = time.monotonic()
+            found = sorted(t for t in _retrying("list topics", self.consumer.topics, self.retry)
+                           if self.pattern.fullmatch(t))
+            if set(found) != (self.consumer.subscription() or set()):
+                if found:
+                    self.consumer.subscribe(found, listener=_CountRebalances(self))
+                else:
+                    self.consumer.unsubscribe()
+        return bool(self.consumer.subscription())
 
     @staticmethod
     def _next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -380,12 +418,11 @@ class TopicReader:
     """
 
     def __init__(self, bootstrap: str, topics: str | Sequence[str], client_id: str, retry: RetryPolicy | None = None,
-                 **overrides: object) -> None:
+                 security: KafkaSecurity | None = None, **overrides: object) -> None:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.retry = retry or RetryPolicy(deadline_s=30.0)
-        config: dict[str, object] = dict(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        config = client_config(bootstrap, client_id, security)
+        config.update(
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

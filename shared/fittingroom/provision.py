@@ -1,9 +1,10 @@
-"""Create the Kafka topics and MinIO buckets the distributed mode expects.
+"""Create the Kafka topics, ACLs and MinIO buckets the distributed mode expects.
 
 Run by ``shared/infra/infra.sh up`` (``python -m fittingroom.provision``), and safe
 to run again: existing topics are kept (grown to the requested partition count if
 they have fewer), existing buckets are kept and their lifecycle rule is rewritten,
-and each service's MinIO user and policy (``fittingroom.s3access``) are written again.
+and ACLs already there are kept (creating an existing ACL changes nothing), and each
+service's MinIO user and policy (``fittingroom.s3access``) are written again.
 Every option falls back to the ``FITTINGROOM_*`` variable that infra.sh writes; the
 MinIO keys have no default (infra.sh draws a random pair per infra folder, the chart
 takes them from a Secret), so a run without them stops before touching anything.
@@ -19,14 +20,18 @@ from typing import Iterable
 import typer
 import urllib3
 from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.admin import (
+    ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ConfigResource, ConfigResourceType,
+    ResourcePattern, ResourceType, ScramMechanism, UserScramCredentialUpsertion,
+)
 from minio.credentials import StaticProvider
 from minio.error import MinioAdminException
 from minio.minioadmin import MinioAdmin
 
-from fittingroom.bus import is_transient
-from fittingroom.chain import ALL_TOPICS, COMPACTED_TOPICS
-from fittingroom.errors import MissingCredentialsError
+from fittingroom.bus import client_config, is_transient
+from fittingroom.chain import ALL_TOPICS, COMPACTED_TOPICS, SERVICES
+from fittingroom.errors import BusError, MissingCredentialsError
+from fittingroom.kafka_auth import AclRule, KafkaSecurity, ingress_topic, service_acls, shop_acls
 from fittingroom.retry import RetryPolicy, retry_call
 from fittingroom.s3access import ACCESS, policy_document, policy_name, service_credentials
 from fittingroom.s3store import MinioStore
@@ -34,10 +39,12 @@ from fittingroom.s3store import MinioStore
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-def connect_admin(bootstrap: str, retry: RetryPolicy | None = None) -> KafkaAdminClient:
-    """An admin client, retried while the broker is still coming up."""
+def connect_admin(bootstrap: str, retry: RetryPolicy | None = None,
+                  security: KafkaSecurity | None = None) -> KafkaAdminClient:
+    """An admin client (``security``: default the process's settings), retried while the broker is coming up."""
+    config = client_config(bootstrap, "fittingroom-provision", security)
     return retry_call(
-        lambda: KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fittingroom-provision"),
+        lambda: KafkaAdminClient(**config),
         retry or RetryPolicy(deadline_s=30.0),
         lambda err: is_transient(err) or isinstance(err, OSError),
     )
@@ -99,6 +106,61 @@ def ensure_topics(
     return topic_partitions(admin, topics)
 
 
+def _acl(rule: AclRule) -> ACL:
+    """kafka-python's ACL object for one ALLOW rule."""
+    return ACL(rule.principal, "*", ACLOperation[rule.operation], ACLPermissionType.ALLOW,
+               ResourcePattern(ResourceType[rule.resource.value], rule.name,
+                               ACLResourcePatternType[rule.pattern.value]))
+
+
+def ensure_acls(admin: KafkaAdminClient, rules: Iterable[AclRule]) -> int:
+    """Create the ALLOW rules (existing ones are kept as they are); returns how many were asked for.
+
+    Raises :class:`BusError` naming the first rule the broker refused (e.g. the
+    admin client is not allowed to alter ACLs).
+    """
+    rules = list(rules)
+    result = admin.create_acls([_acl(rule) for rule in rules])
+    if result["failed"]:
+        raise BusError(f"kafka refused to create ACLs: {result['failed'][0]}")
+    return len(rules)
+
+
+def ensure_service_acls(admin: KafkaAdminClient, group_prefix: str, users: dict[str, str] | None = None) -> int:
+    """The least-privilege rules of every service's principal (:func:`fittingroom.kafka_auth.service_acls`)."""
+    return ensure_acls(admin, service_acls(group_prefix, users))
+
+
+def parse_service_users(pairs: str) -> dict[str, str]:
+    """``"gateway=team-gw,style=team-style"`` → ``{"gateway": "team-gw", "style": "team-style"}``."""
+    users = {}
+    for pair in filter(None, (p.strip() for p in pairs.split(","))):
+        service, sep, user = pair.partition("=")
+        if not sep or not user or service not in {s.name for s in SERVICES}:
+            raise typer.BadParameter(f"{pair!r}: expected <service>=<username>, service one of "
+                                     f"{', '.join(s.name for s in SERVICES)}")
+        users[service] = user
+    return users
+
+
+def ensure_shop(admin: KafkaAdminClient, tenant: str, username: str, password: str | None,
+                partitions: int, replication: int = 1) -> str:
+    """A shop that publishes straight to Kafka: its ingress topic, the rule that only its principal writes it,
+    and (with ``password``) its SCRAM-SHA-512 user. Returns the ingress topic.
+
+    Without ``password`` the user is left to whoever manages the cluster's users.
+    """
+    topic = ingress_topic(tenant)
+    ensure_topics(admin, [topic], partitions, replication)
+    ensure_acls(admin, shop_acls(tenant, username))
+    if password:
+        failed = {user: err for user, err in admin.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(username, ScramMechanism.SCRAM_SHA_512, password)]).items() if err}
+        if failed:
+            raise BusError(f"kafka refused the SCRAM user {username!r}: {failed[username]}")
+    return topic
+
+
 def ensure_buckets(
     requests: MinioStore, models: MinioStore, expiry_days: int,
 ) -> None:
@@ -153,8 +215,15 @@ def main(
     users: bool = typer.Option(True, "--users/--no-users", help="create each service's MinIO user and policy"),
     policy_prefix: str = typer.Option("fittingroom", envvar="FITTINGROOM_S3_POLICY_PREFIX",
                                       help="MinIO policies are named <prefix>-<service>"),
+    group_prefix: str = typer.Option("fittingroom", envvar="FITTINGROOM_KAFKA_GROUP_PREFIX",
+                                     help="consumer groups and transactional ids the services' ACLs cover"),
+    acls: bool = typer.Option(True, envvar="FITTINGROOM_KAFKA_PROVISION_ACLS",
+                              help="create the services' ACLs (needs an authorizer on the brokers)"),
+    service_users: str = typer.Option("", envvar="FITTINGROOM_KAFKA_SERVICE_USERS",
+                                      help="service=username pairs, comma-separated (default fittingroom-<service>)"),
 ) -> None:
-    """Create the tryon.* topics, the request/model buckets and each service's MinIO user (idempotent)."""
+    """Create the tryon.* topics, the services' ACLs, the request/model buckets and each
+    service's MinIO user (idempotent)."""
     try:  # every service's pair is checked before anything is created
         pairs = {service: service_credentials(os.environ, service) for service in ACCESS} if users else {}
     except MissingCredentialsError as err:
@@ -163,6 +232,7 @@ def main(
     try:
         configs = {topic: compacted_topic_config(expiry_days) for topic in COMPACTED_TOPICS}
         counts = ensure_topics(admin, ALL_TOPICS, partitions, replication, configs=configs)
+        acl_count = ensure_service_acls(admin, group_prefix, parse_service_users(service_users)) if acls else 0
     finally:
         admin.close()
     requests, models = (MinioStore(s3_endpoint, access_key, secret_key, bucket, secure=secure)
@@ -174,6 +244,7 @@ def main(
     for topic in ALL_TOPICS:
         compacted = ", compacted" if topic in COMPACTED_TOPICS else ""
         typer.echo(f"topic  {topic:<18} {counts.get(topic, 0)} partitions{compacted}")
+    typer.echo(f"acls   {acl_count} rules for the services' principals (fittingroom kafka acls lists them)")
     typer.echo(f"bucket {requests_bucket:<18} objects expire after {expiry_days} days")
     typer.echo(f"bucket {models_bucket}")
     for service in pairs:

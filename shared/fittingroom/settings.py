@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from fittingroom.chain import SERVICES, stage
 from fittingroom.errors import MissingCredentialsError, SettingsError
 from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from fittingroom.kafka_auth import KafkaSecurity, read_password
 
 PREFIX = "FITTINGROOM_"
 _DEFAULT_PORTS = ", ".join(f"{s.name} {s.grpc_port}" for s in SERVICES)
@@ -53,6 +54,14 @@ class Settings:
     style_cache_size: int = field(default=256, metadata={"help": "product images whose style work is cached (by content hash)"})
     kafka_bootstrap: str = field(default="127.0.0.1:9092", metadata={"help": "Kafka bootstrap servers (host:port[,host:port])"})
     kafka_group_prefix: str = field(default="fittingroom", metadata={"help": "consumer groups are <prefix>-<service>"})
+    kafka_security_protocol: str = field(default="SASL_SSL", metadata={"help": "how Kafka clients reach the brokers: SASL_SSL (TLS + SCRAM user), SSL (TLS, mutual with FITTINGROOM_KAFKA_CERT/KEY) or PLAINTEXT (logs a warning; only when set explicitly)"})
+    kafka_sasl_mechanism: str = field(default="SCRAM-SHA-512", metadata={"help": "SASL mechanism with SASL_SSL: SCRAM-SHA-512 or SCRAM-SHA-256"})
+    kafka_username: str = field(default="", metadata={"help": "SCRAM username (the service's Kafka principal; ACLs are granted to it)"})
+    kafka_password: str = field(default="", metadata={"help": "SCRAM password (from a Secret in Kubernetes); or FITTINGROOM_KAFKA_PASSWORD_FILE"})
+    kafka_password_file: str = field(default="", metadata={"help": "file whose first line is the SCRAM password (a mounted Secret)"})
+    kafka_ca: str = field(default="", metadata={"help": "PEM CA that signed the brokers' certificates; empty: the system's roots"})
+    kafka_cert: str = field(default="", metadata={"help": "PEM client certificate for mutual TLS to the brokers (its CN is the principal)"})
+    kafka_key: str = field(default="", metadata={"help": "PEM private key of FITTINGROOM_KAFKA_CERT"})
     s3_endpoint: str = field(default="", metadata={"help": "MinIO/S3 host:port; empty means the local store folder"})
     s3_access_key: str = field(default="", metadata={"help": "MinIO/S3 access key (from a Secret in Kubernetes); required with FITTINGROOM_S3_ENDPOINT"})
     s3_secret_key: str = field(default="", metadata={"help": "MinIO/S3 secret key (from a Secret in Kubernetes); required with FITTINGROOM_S3_ENDPOINT"})
@@ -122,6 +131,20 @@ class Settings:
                 "(object storage credentials; unset the endpoint to use the local store folder)"
             )
         return self.s3_access_key, self.s3_secret_key
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The security every Kafka client of this process uses; SettingsError when incomplete.
+
+        Checked when a process first needs Kafka (a service's start), not for the
+        embedded mode, which never talks to a broker.
+        """
+        password = self.kafka_password
+        if not password and self.kafka_password_file:
+            password = read_password(self.kafka_password_file)
+        security = KafkaSecurity(self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_username,
+                                 password, self.kafka_ca, self.kafka_cert, self.kafka_key)
+        security.validate()
+        return security
 
     @property
     def tls_files(self) -> tuple[str, str, str] | None:

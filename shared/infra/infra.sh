@@ -3,14 +3,16 @@
 # Apache Kafka (KRaft, single node) and MinIO on loopback, topics and buckets created.
 #
 #   up      fetch/build what is missing (cached), start both servers, wait until they
-#           are ready, create the topics, buckets and one MinIO user per service, write
-#           $STATE_DIR/infra.env
+#           are ready, create the topics, the services' Kafka ACLs, the buckets and one
+#           MinIO user per service, write $STATE_DIR/infra.env (mode 600: it names the
+#           Kafka admin's password file and the broker's CA, and holds the MinIO keys)
 #   down    stop both servers and delete their data and the env file
 #   status  one line per server (exit status 3 when one is stopped)
 #   env     print the env file as `export` lines: eval "$(bash infra.sh env)"
 #
 # Knobs (environment): FITTINGROOM_CACHE, FITTINGROOM_INFRA_DIR (state, default
 # /tmp/fittingroom-infra-<uid>), FITTINGROOM_KAFKA_PORT, FITTINGROOM_KAFKA_CONTROLLER_PORT,
+# FITTINGROOM_KAFKA_MTLS_PORT,
 # FITTINGROOM_MINIO_PORT, FITTINGROOM_MINIO_CONSOLE_PORT, FITTINGROOM_KAFKA_PARTITIONS (6),
 # FITTINGROOM_REQUESTS_BUCKET, FITTINGROOM_MODELS_BUCKET,
 # FITTINGROOM_REQUESTS_EXPIRY_DAYS (7), FITTINGROOM_S3_ACCESS_KEY and
@@ -27,16 +29,6 @@ EXPIRY_DAYS="${FITTINGROOM_REQUESTS_EXPIRY_DAYS:-7}"
 WATCHDOG_PID="$STATE_DIR/watchdog.pid"
 MINIO_USERS="$MINIO_DIR/users"
 
-python_bin() {
-    if [[ -n "${FITTINGROOM_PYTHON:-}" ]]; then
-        echo "$FITTINGROOM_PYTHON"
-    elif [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then
-        echo "$REPO_ROOT/.venv/bin/python"
-    else
-        echo python3
-    fi
-}
-
 # service_credentials: FITTINGROOM_S3_{ACCESS,SECRET}_KEY_<SERVICE> lines, one MinIO user per
 # service (fittingroom.s3access), drawn at random once per infra folder and kept in
 # $MINIO_USERS (mode 600, deleted with the MinIO data by `down`).
@@ -50,14 +42,22 @@ service_credentials() {
 
 write_env() {
     local tmp="$ENV_FILE.tmp"
-    # Readable by this user only: it holds the MinIO keys.
+    # Readable by this user only: it holds the MinIO keys (and names the Kafka admin's password file).
     install -m 600 /dev/null "$tmp"
     cat > "$tmp" <<EOF
 FITTINGROOM_INFRA_DIR=$STATE_DIR
 FITTINGROOM_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 FITTINGROOM_KAFKA_PORT=$KAFKA_PORT
 FITTINGROOM_KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT
+FITTINGROOM_KAFKA_MTLS_PORT=$KAFKA_MTLS_PORT
+FITTINGROOM_KAFKA_MTLS_BOOTSTRAP=127.0.0.1:$KAFKA_MTLS_PORT
 FITTINGROOM_KAFKA_PARTITIONS=$PARTITIONS
+FITTINGROOM_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+FITTINGROOM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+FITTINGROOM_KAFKA_CA=$KAFKA_TLS_DIR/ca.crt
+FITTINGROOM_KAFKA_USERNAME=$(admin_user)
+FITTINGROOM_KAFKA_PASSWORD_FILE=$KAFKA_USERS_DIR/$(admin_user)
+FITTINGROOM_KAFKA_USERS_DIR=$KAFKA_USERS_DIR
 FITTINGROOM_S3_ENDPOINT=127.0.0.1:$MINIO_PORT
 FITTINGROOM_S3_ACCESS_KEY=$S3_ACCESS_KEY
 FITTINGROOM_S3_SECRET_KEY=$S3_SECRET_KEY

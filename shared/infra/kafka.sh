@@ -2,8 +2,19 @@
 # kafka.sh start|stop|status — a single-node Apache Kafka broker in KRaft combined
 # mode (broker + controller in one JVM) on loopback, data under $STATE_DIR/kafka.
 #
-# Ports: FITTINGROOM_KAFKA_PORT (clients, 9092), FITTINGROOM_KAFKA_CONTROLLER_PORT
-# (9093). Heap: FITTINGROOM_KAFKA_HEAP (512m). JVM flags: FITTINGROOM_KAFKA_JVM_OPTS
+# Secured like a production cluster: clients connect with SASL_SSL (SCRAM-SHA-512)
+# and every request is checked by the StandardAuthorizer, which allows nothing
+# without an ACL (provisioning creates the services' ones). The SCRAM users are
+# the admin super-user and one per service (fittingroom.kafka_auth.local_users),
+# created when the storage is formatted, each with a random password kept in
+# $KAFKA_DIR/users/<name> (mode 600). The broker's certificate comes from a
+# throwaway CA (fittingroom.tlsgen) in $KAFKA_DIR/tls, which also issues each
+# service a client certificate (CN = its user) for the mutual-TLS listener; the CA's
+# key is deleted once they are made. The controller listener takes only the broker's
+# own certificate, so no unauthenticated client reaches it.
+#
+# Ports: FITTINGROOM_KAFKA_PORT (SASL_SSL clients, 9092), FITTINGROOM_KAFKA_CONTROLLER_PORT
+# (9093), FITTINGROOM_KAFKA_MTLS_PORT (mutual-TLS clients, 9094). Heap: FITTINGROOM_KAFKA_HEAP (512m). JVM flags: FITTINGROOM_KAFKA_JVM_OPTS
 # (default -XX:TieredStopAtLevel=1, for a fast start).
 # Data survives stop/start (a broker restart keeps topics and offsets); `infra.sh
 # down` deletes it.
@@ -14,16 +25,58 @@ LOGFILE="$KAFKA_DIR/server.log"
 PROPS="$KAFKA_DIR/server.properties"
 DATA="$KAFKA_DIR/data"
 
+# The broker's own identity on the mutual-TLS controller listener (a super-user).
+BROKER_CN=fittingroom-kafka-broker
+
+# ensure_tls: the CA, the broker's certificate (PEM key + chain in one keystore file) and a
+# client certificate per service, made once; then the CA's key goes, so no one mints more.
+ensure_tls() {
+    [[ -s "$KAFKA_TLS_DIR/keystore.pem" ]] && return 0
+    "$(python_bin)" -c 'import sys; from pathlib import Path; from fittingroom.tlsgen import write_local_pki
+from fittingroom.chain import SERVICES; from fittingroom.kafka_auth import service_user
+write_local_pki(Path(sys.argv[1]), (sys.argv[2], *(service_user(s.name) for s in SERVICES)))' \
+        "$KAFKA_TLS_DIR" "$BROKER_CN"
+    rm -f "$KAFKA_TLS_DIR/ca.key"
+    (umask 077 && cat "$KAFKA_TLS_DIR/$BROKER_CN.key" "$KAFKA_TLS_DIR/$BROKER_CN.crt" > "$KAFKA_TLS_DIR/keystore.pem")
+}
+
+# ensure_users: a random password per SCRAM user, one file each, drawn once per infra folder.
+ensure_users() {
+    local user
+    mkdir -p "$KAFKA_USERS_DIR"
+    chmod 700 "$KAFKA_USERS_DIR"
+    for user in $("$(python_bin)" -c 'from fittingroom.kafka_auth import local_users; print(*local_users())'); do
+        [[ -s "$KAFKA_USERS_DIR/$user" ]] && continue
+        (umask 077 && random_hex 24 > "$KAFKA_USERS_DIR/$user")
+    done
+}
+
 write_config() {
+    local admin
+    admin="$(admin_user)"
+    install -m 600 /dev/null "$PROPS"
     cat > "$PROPS" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL,MTLS:SSL
+listener.name.mtls.ssl.client.auth=required
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$admin" password="$(cat "$KAFKA_USERS_DIR/$admin")";
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_TLS_DIR/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS_DIR/ca.crt
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$admin;User:$BROKER_CN
 log.dirs=$DATA
 num.partitions=3
 auto.create.topics.enable=false
@@ -65,9 +118,13 @@ format_storage() {
     while [[ "$cluster_id" == -* ]]; do
         cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
     done
-    log "kafka: formatting $DATA (cluster id $cluster_id)"
+    local scram=() user
+    for user in "$KAFKA_USERS_DIR"/*; do
+        scram+=(--add-scram "SCRAM-SHA-512=[name=$(basename "$user"),password=$(cat "$user")]")
+    done
+    log "kafka: formatting $DATA (cluster id $cluster_id, $((${#scram[@]} / 2)) SCRAM users)"
     java -Xmx256m -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$KAFKA_DIR/log4j2.properties" -cp "$KAFKA_HOME/libs/*" \
-        kafka.tools.StorageTool format --cluster-id "$cluster_id" --config "$PROPS" >> "$LOGFILE" 2>&1 \
+        kafka.tools.StorageTool format --cluster-id "$cluster_id" --config "$PROPS" "${scram[@]}" >> "$LOGFILE" 2>&1 \
         || { tail -n 20 "$LOGFILE" >&2; die "kafka: storage format failed"; }
 }
 
@@ -81,10 +138,12 @@ start() {
         log "kafka: already running (pid $(cat "$PIDFILE")) on 127.0.0.1:$KAFKA_PORT"
         return 0
     fi
-    require_free_ports kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+    require_free_ports kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_MTLS_PORT"
     local t0
     t0="$(now)"
     mkdir -p "$DATA"
+    ensure_tls
+    ensure_users
     write_config
     : > "$LOGFILE"
     format_storage

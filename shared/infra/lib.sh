@@ -24,11 +24,17 @@ KAFKA_VERSION="${FITTINGROOM_KAFKA_VERSION:-4.1.1}"
 KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
 KAFKA_PORT="${FITTINGROOM_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${FITTINGROOM_KAFKA_CONTROLLER_PORT:-9093}"
+# Clients with a certificate (mutual TLS, no SASL) connect here; the certificate's CN is the principal.
+KAFKA_MTLS_PORT="${FITTINGROOM_KAFKA_MTLS_PORT:-9094}"
 KAFKA_HEAP="${FITTINGROOM_KAFKA_HEAP:-512m}"
 # C1-only JIT: the broker is ready ~35% sooner on 2 cores and leaves the CPU to the
 # services; set FITTINGROOM_KAFKA_JVM_OPTS (even to "") to replace it.
 KAFKA_JVM_OPTS="${FITTINGROOM_KAFKA_JVM_OPTS-"-XX:TieredStopAtLevel=1"}"
 KAFKA_DIR="$STATE_DIR/kafka"
+# The broker's TLS files (a throwaway CA from fittingroom.tlsgen) and one file per
+# SCRAM user holding its password (mode 600), both kept while the broker's data is.
+KAFKA_TLS_DIR="$KAFKA_DIR/tls"
+KAFKA_USERS_DIR="$KAFKA_DIR/users"
 
 # Pinned MinIO server: the module version `go install github.com/minio/minio@latest`
 # resolved to when this was written (see `go version -m <cache>/bin/minio`).
@@ -68,6 +74,20 @@ load_s3_credentials() {
     fi
     { read -r S3_ACCESS_KEY && read -r S3_SECRET_KEY; } < "$MINIO_CREDENTIALS"
 }
+
+# python_bin: the interpreter for the Python steps (provisioning, certificates).
+python_bin() {
+    if [[ -n "${FITTINGROOM_PYTHON:-}" ]]; then
+        echo "$FITTINGROOM_PYTHON"
+    elif [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then
+        echo "$REPO_ROOT/.venv/bin/python"
+    else
+        echo python3
+    fi
+}
+
+# admin_user: the local broker's provisioning super-user (declared in fittingroom.kafka_auth).
+admin_user() { "$(python_bin)" -c 'from fittingroom.kafka_auth import ADMIN_USER; print(ADMIN_USER)'; }
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

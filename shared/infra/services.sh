@@ -6,7 +6,8 @@
 #   services.sh status
 #
 # Ports are the services' defaults from fittingroom.chain (gateway 50050 … compositing 50054, metrics
-# +1000). Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack), and so do, made once:
+# +1000). Each service reaches Kafka as its own SCRAM user (fittingroom-<service>, password file in
+# $FITTINGROOM_KAFKA_USERS_DIR, from infra.env), held to the ACLs provisioning gave it. Logs and pid files go to $FITTINGROOM_STACK_DIR (default out/stack), and so do, made once:
 # the gateway's shop key file (api-keys, hashes only) and the key of the tenant 'local' (api-key,
 # mode 600); a throwaway CA and a certificate per service and for local clients (tls/, from
 # fittingroom.tlsgen), unless FITTINGROOM_TLS_PLAINTEXT=true; and client.env, the variables
@@ -67,7 +68,9 @@ write_local_pki(Path(sys.argv[1]), tuple(sys.argv[2:]))' "$TLS_DIR" "${SERVICES[
     (umask 077; { echo "FITTINGROOM_API_KEY=$(cat "$STACK_DIR/api-key")"
                   plaintext || echo "FITTINGROOM_TLS_CA=$TLS_DIR/ca.crt"; } > "$STACK_DIR/client.env")
     # Default ports come from the chain declaration (fittingroom.chain), the one place they are set.
-    eval "$("$PYTHON" -c 'from fittingroom.chain import SERVICES; [print(f"port_{s.name}={s.grpc_port}") for s in SERVICES]')"
+    # So are their Kafka users (fittingroom.kafka_auth): each service runs as its own principal, held to its ACLs.
+    eval "$("$PYTHON" -c 'from fittingroom.chain import SERVICES; from fittingroom.kafka_auth import service_user
+[print(f"port_{s.name}={s.grpc_port} user_{s.name}={service_user(s.name)}") for s in SERVICES]')"
     for name in "${SERVICES[@]}"; do
         if pid_alive "$STACK_DIR/$name.pid"; then log "$name: already running"; continue; fi
         local tls_env=() s3=()
@@ -75,7 +78,12 @@ write_local_pki(Path(sys.argv[1]), tuple(sys.argv[2:]))' "$TLS_DIR" "${SERVICES[
         ((${#s3[@]})) || exit 1
         plaintext || tls_env=(FITTINGROOM_TLS_CERT="$TLS_DIR/$name.crt" FITTINGROOM_TLS_KEY="$TLS_DIR/$name.key"
                               FITTINGROOM_TLS_CA="$TLS_DIR/ca.crt")
-        nohup env "${s3[@]}" "${tls_env[@]}" "$PYTHON" -m fittingroom.cli.serve "$name" > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
+        local user kafka_env=()
+        user="$(eval echo "\$user_$name")"
+        [[ -z "${FITTINGROOM_KAFKA_USERS_DIR:-}" ]] || kafka_env=(FITTINGROOM_KAFKA_USERNAME="$user"
+            FITTINGROOM_KAFKA_PASSWORD_FILE="$FITTINGROOM_KAFKA_USERS_DIR/$user")
+        nohup env "${s3[@]}" "${tls_env[@]}" "${kafka_env[@]}" "$PYTHON" -m fittingroom.cli.serve "$name" \
+            > "$STACK_DIR/$name.log" 2>&1 < /dev/null &
         echo $! > "$STACK_DIR/$name.pid"
     done
     for name in "${SERVICES[@]}"; do

@@ -17,6 +17,12 @@ NAMESPACE = "fittingroom"
 SERVICES = tuple(s.name for s in chain.SERVICES)
 GPU_SERVICES = ("segmentation", "style", "translation")
 
+# What every render adds first (later -f and --set override it): the Secret of the Kafka
+# users' passwords, which the chart requires with SASL_SSL and never makes.
+# Values every install sets for its cluster (the Kafka users' and MinIO admin Secrets);
+# given first, so any check can override them.
+CLUSTER_VALUES = CHART / "ci" / "cluster-values.yaml"
+BASE_VALUES = ["-f", str(CLUSTER_VALUES)]
 # Values profiles every chart check runs against: name -> extra helm arguments.
 PROFILES: dict[str, list[str]] = {
     "defaults": [],
@@ -52,14 +58,10 @@ def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
 
 
-# Values every install sets for its cluster (the MinIO admin Secret); given first, so any check can override them.
-CLUSTER_VALUES = Path(__file__).with_name("cluster-values.yaml")
-
-
-def template(helm: str, *extra: str, release: str = "fr") -> subprocess.CompletedProcess:
-    """`helm template` of the chart as an operator would install it (naming its cluster's MinIO admin Secret)."""
+def template(helm: str, *extra: str, release: str = "fr", base: bool = True) -> subprocess.CompletedProcess:
+    """`helm template` of the chart as an operator would install it (after :data:`BASE_VALUES` unless ``base`` is off)."""
     return run_helm(helm, "template", release, str(CHART), "--namespace", NAMESPACE,
-                    "--kube-version", KUBE_VERSION, "-f", str(CLUSTER_VALUES), *extra)
+                    "--kube-version", KUBE_VERSION, *(BASE_VALUES if base else []), *extra)
 
 
 # Pod-template annotation that hashes the chart-made Secret (rolls pods when it changes).

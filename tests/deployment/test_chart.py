@@ -10,7 +10,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from deploy_support import (
-    ALL_PROFILES, CHART, GPU_SERVICES, KUBE_VERSION, NAMESPACE, PROFILES, SERVICES, by_kind, run_helm, template,
+    ALL_PROFILES, BASE_VALUES, CHART, GPU_SERVICES, KUBE_VERSION, NAMESPACE, PROFILES, SERVICES, by_kind, run_helm, template,
 )
 
 CRD_SCHEMAS = json.loads((Path(__file__).parent / "crd_schemas.json").read_text())
@@ -18,7 +18,8 @@ CRD_SCHEMAS = json.loads((Path(__file__).parent / "crd_schemas.json").read_text(
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
 def test_helm_lint_strict(helm, profile):
-    out = run_helm(helm, "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), *ALL_PROFILES[profile])
+    out = run_helm(helm, "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), *BASE_VALUES,
+                   *ALL_PROFILES[profile])
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -198,6 +199,7 @@ def test_env_names_are_real_settings(rendered, profile):
     from fittingroom.s3access import ACCESS, credential_vars
 
     provision_only = {"FITTINGROOM_KAFKA_PARTITIONS", "FITTINGROOM_KAFKA_REPLICATION", "FITTINGROOM_REQUESTS_EXPIRY_DAYS",
+                      "FITTINGROOM_KAFKA_SERVICE_USERS", "FITTINGROOM_KAFKA_PROVISION_ACLS",
                       "FITTINGROOM_S3_POLICY_PREFIX", *(var for s in ACCESS for var in credential_vars(s))}
     for deployment in by_kind(rendered[profile], "Deployment").values():
         assert set(_env(_container(deployment))) <= known | CHART_AHEAD_OF_SETTINGS

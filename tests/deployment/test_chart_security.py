@@ -95,7 +95,8 @@ def test_the_chart_provisions_a_user_for_every_service_of_the_access_table(value
 
 
 def test_the_provisioning_job_needs_the_minio_admin_secret(helm):
-    out = run_helm(helm, "template", "fr", str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION)
+    out = run_helm(helm, "template", "fr", str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
+                   "--set", f"kafka.usersSecret={USERS_SECRET}")
     assert out.returncode != 0
     assert "s3.admin.existingSecret is required" in out.stderr
     assert _render(helm, "--set", "provision.enabled=false", "--set", "s3.admin.existingSecret=")
@@ -282,3 +283,76 @@ def test_without_keys_the_gateway_is_anonymous_only_when_asked(helm, args, anony
     env = _env(by_kind(_render(helm, *args), "Deployment")["gateway"])
     assert "FITTINGROOM_API_KEYS_FILE" not in env
     assert env.get("FITTINGROOM_ALLOW_ANONYMOUS") == anonymous
+
+
+# ---- Kafka: SASL_SSL with one SCRAM user per service, passwords only from an existing Secret
+
+USERS_SECRET = "fittingroom-kafka-users"  # charts/fittingroom/ci/cluster-values.yaml
+
+
+def test_kafka_sasl_is_the_default_and_refuses_to_render_without_the_users_secret(helm, values):
+    assert values["kafka"]["securityProtocol"] == "SASL_SSL" and values["kafka"]["usersSecret"] == ""
+    assert not any("password" in key.lower() for key in values["kafka"])
+    out = template(helm, base=False)
+    assert out.returncode != 0 and "kafka.usersSecret is required" in out.stderr
+
+
+def test_each_service_reaches_kafka_as_its_own_principal_with_a_password_from_the_secret(rendered):
+    for name, deployment in by_kind(rendered["defaults"], "Deployment").items():
+        env = _env(deployment)
+        assert env["FITTINGROOM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["FITTINGROOM_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert env["FITTINGROOM_KAFKA_USERNAME"] == f"fittingroom-{name}", name
+        assert env["FITTINGROOM_KAFKA_PASSWORD"] == {"secretKeyRef": {"name": USERS_SECRET, "key": name}}, name
+        assert "FITTINGROOM_KAFKA_CA" not in env, name
+
+
+def _provision_env(objects: list[dict]) -> dict:
+    [job] = by_kind(objects, "Job").values()
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_provisioning_creates_the_acls_of_the_services_usernames_as_its_own_principal(helm):
+    objects = _render(helm, "--set", "kafka.usernames.style=team-style")
+    env = _provision_env(objects)
+    assert env["FITTINGROOM_KAFKA_USERNAME"] == "fittingroom-admin"
+    assert env["FITTINGROOM_KAFKA_PASSWORD"] == {"secretKeyRef": {"name": USERS_SECRET, "key": "provision"}}
+    assert env["FITTINGROOM_KAFKA_PROVISION_ACLS"] == "true"
+    users = dict(pair.split("=") for pair in env["FITTINGROOM_KAFKA_SERVICE_USERS"].split(","))
+    assert users == {name: "team-style" if name == "style" else f"fittingroom-{name}" for name in SERVICES}
+    assert _env(by_kind(objects, "Deployment")["style"])["FITTINGROOM_KAFKA_USERNAME"] == "team-style"
+
+
+def test_the_brokers_ca_is_mounted_from_its_secret(helm):
+    objects = _render(helm, "--set", "kafka.caSecret=kafka-ca", "--set", "kafka.caKey=root.pem")
+    for name, deployment in by_kind(objects, "Deployment").items():
+        assert _env(deployment)["FITTINGROOM_KAFKA_CA"] == "/etc/fittingroom/kafka-ca/root.pem", name
+        volumes = {v["name"]: v for v in _pod(deployment)["volumes"]}
+        assert volumes["kafka-ca"]["secret"]["secretName"] == "kafka-ca", name
+    assert _provision_env(objects)["FITTINGROOM_KAFKA_CA"] == "/etc/fittingroom/kafka-ca/root.pem"
+
+
+def test_keda_scalers_read_the_lag_as_the_services_principal(rendered):
+    auths = by_kind(rendered["defaults"], "TriggerAuthentication")
+    scaled = by_kind(rendered["defaults"], "ScaledObject")
+    assert sorted(auths) == sorted(scaled)
+    for name, obj in scaled.items():
+        [trigger] = obj["spec"]["triggers"]
+        assert trigger["metadata"]["sasl"] == "scram_sha512" and trigger["metadata"]["tls"] == "enable", name
+        assert trigger["authenticationRef"]["name"] == auths[name]["metadata"]["name"], name
+        spec = auths[name]["spec"]
+        assert spec["env"] == [{"parameter": "username", "name": "FITTINGROOM_KAFKA_USERNAME", "containerName": name}]
+        assert spec["secretTargetRef"] == [{"parameter": "password", "name": USERS_SECRET, "key": name}]
+
+
+def test_plaintext_kafka_is_explicit_and_carries_no_credentials(helm):
+    objects = _render(helm, "--set", "kafka.securityProtocol=PLAINTEXT")
+    for name, deployment in by_kind(objects, "Deployment").items():
+        env = _env(deployment)
+        assert env["FITTINGROOM_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT", name
+        assert not {"FITTINGROOM_KAFKA_USERNAME", "FITTINGROOM_KAFKA_PASSWORD"} & set(env), name
+    assert _provision_env(objects)["FITTINGROOM_KAFKA_PROVISION_ACLS"] == "false"
+    assert not by_kind(objects, "TriggerAuthentication")
+    out = template(helm, "--set", "kafka.securityProtocol=SASL_PLAINTEXT")
+    assert out.returncode != 0 and "expected SASL_SSL, SSL or PLAINTEXT" in out.stderr

@@ -23,6 +23,7 @@ FREE_FORM_MUTATION = {
 # Values only read in some configurations: the extra values that make them read.
 CONTEXT = {
     "kafka.bootstrapKey": {"kafka": {"existingSecret": "k"}},
+    "kafka.caKey": {"kafka": {"caSecret": "kafka-ca"}},
     "apiKeys.key": {"apiKeys": {"existingSecret": "k"}},
     "services.<name>.replicas": {"services": {"{name}": {"autoscaling": {"enabled": False}}}},
     "services.<name>.nodeSelector": {"services": {"{name}": {"gpu": {"enabled": False}}}},

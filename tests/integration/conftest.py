@@ -75,10 +75,20 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         yield Infra({k: v for k, v in os.environ.items() if k.startswith("FITTINGROOM_")}, owned=False)
         return
     env = start_infra(tmp_path_factory.mktemp("infra"))
+    # The tests' own Kafka clients (and helper processes) read their security from the
+    # environment, as every tool does: infra.sh's admin user and the broker's CA.
+    kafka_env = {k: v for k, v in env.items() if k.startswith("FITTINGROOM_KAFKA_")}
+    saved = {k: os.environ.get(k) for k in kafka_env}
+    os.environ.update(kafka_env)
     try:
         yield Infra(env, owned=True)
     finally:
         stop_infra(env)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer
 
-from fittingroom.bus import make_producer, publish
+from fittingroom.bus import client_config, make_producer, publish
 from fittingroom.images import decode_image
 from fittingroom.registry import ModelRegistry
 from fittingroom.settings import Settings
@@ -57,7 +57,7 @@ def _wait_final(client, request_id: str, timeout_s: float = 180) -> tryon_pb2.Tr
 
 def _completed_counts(bootstrap: str, ids: set[str], timeout_s: float = 20) -> dict[str, int]:
     """How many tryon.completed messages each of ``ids`` has on the topic."""
-    consumer = KafkaConsumer("tryon.completed", bootstrap_servers=bootstrap, group_id=f"check-{uuid.uuid4().hex}",
+    consumer = KafkaConsumer("tryon.completed", **client_config(bootstrap, "test-check"), group_id=f"check-{uuid.uuid4().hex}",
                              auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
     counts = {i: 0 for i in ids}
     deadline = time.monotonic() + timeout_s
@@ -146,7 +146,7 @@ def test_bad_events_fail_or_dead_letter_and_the_stream_flows(client, requests_st
     failed = _wait_final(client, corrupt)
     assert failed.stage == events_pb2.FAILED
     assert failed.error.code == common_pb2.BAD_IMAGE and failed.error.stage == "segmentation"
-    dlq = KafkaConsumer("tryon.dlq", bootstrap_servers=kafka_bootstrap, group_id=f"dlq-{uuid.uuid4().hex}",
+    dlq = KafkaConsumer("tryon.dlq", **client_config(kafka_bootstrap, "test-dlq"), group_id=f"dlq-{uuid.uuid4().hex}",
                         auto_offset_reset="earliest", consumer_timeout_ms=5000)
     dead = [m for m in dlq if m.key and m.key.decode() == garbage_key]
     dlq.close()

@@ -116,6 +116,74 @@ labels:
   value: {{ .Values.s3.modelsBucket | quote }}
 {{- end -}}
 
+{{/* Where every pod mounts the CA of the Kafka brokers (kafka.caSecret). */}}
+{{- define "fittingroom.kafkaCaMountPath" -}}/etc/fittingroom/kafka-ca{{- end -}}
+
+{{/* Whether Kafka clients authenticate with a SCRAM user; refuses SASL_SSL without the users' Secret. */}}
+{{- define "fittingroom.kafkaSasl" -}}
+{{- $protocol := .Values.kafka.securityProtocol -}}
+{{- if not (has $protocol (list "SASL_SSL" "SSL" "PLAINTEXT")) -}}
+{{- fail (printf "kafka.securityProtocol %q: expected SASL_SSL, SSL or PLAINTEXT" $protocol) -}}
+{{- end -}}
+{{- if eq $protocol "SASL_SSL" -}}
+{{- $_ := required "kafka.usersSecret is required with kafka.securityProtocol SASL_SSL: an existing Secret with a SCRAM password per principal (the chart makes none)" .Values.kafka.usersSecret -}}true
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the KEDA scalers need a TriggerAuthentication (a SCRAM user or the brokers' CA). */}}
+{{- define "fittingroom.kedaAuth" -}}
+{{- if or (include "fittingroom.kafkaSasl" .) .Values.kafka.caSecret -}}true{{- end -}}
+{{- end -}}
+
+{{/* FITTINGROOM_KAFKA_* security variables of one principal (dict "root" $ "principal" name). */}}
+{{- define "fittingroom.kafkaSecurityEnv" -}}
+{{- $kafka := .root.Values.kafka -}}
+- name: FITTINGROOM_KAFKA_SECURITY_PROTOCOL
+  value: {{ $kafka.securityProtocol | quote }}
+{{- if include "fittingroom.kafkaSasl" .root }}
+- name: FITTINGROOM_KAFKA_SASL_MECHANISM
+  value: {{ $kafka.saslMechanism | quote }}
+- name: FITTINGROOM_KAFKA_USERNAME
+  value: {{ required (printf "kafka.usernames.%s is required" .principal) (get $kafka.usernames .principal) | quote }}
+- name: FITTINGROOM_KAFKA_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $kafka.usersSecret }}
+      key: {{ .principal }}
+{{- end }}
+{{- if $kafka.caSecret }}
+- name: FITTINGROOM_KAFKA_CA
+  value: {{ printf "%s/%s" (include "fittingroom.kafkaCaMountPath" .root) $kafka.caKey | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* service=username pairs of the services' principals, for provisioning's ACLs (FITTINGROOM_KAFKA_SERVICE_USERS). */}}
+{{- define "fittingroom.kafkaServiceUsers" -}}
+{{- $pairs := list -}}
+{{- range $name, $_ := .Values.services -}}
+{{- $pairs = append $pairs (printf "%s=%s" $name (get $.Values.kafka.usernames $name)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{/* The volumeMount and volume of the Kafka brokers' CA, when kafka.caSecret is set. */}}
+{{- define "fittingroom.kafkaCaMount" -}}
+{{- if .Values.kafka.caSecret }}
+- name: kafka-ca
+  mountPath: {{ include "fittingroom.kafkaCaMountPath" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "fittingroom.kafkaCaVolume" -}}
+{{- if .Values.kafka.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.caSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
 {{/* Where every pod mounts its TLS files (tls.crt, tls.key, ca.crt). */}}
 {{- define "fittingroom.apiKeysMountPath" -}}/etc/fittingroom/api-keys{{- end -}}
 
@@ -161,6 +229,7 @@ labels:
 {{- define "fittingroom.serviceEnv" -}}
 {{ include "fittingroom.connectionEnv" .root | trim }}
 {{ include "fittingroom.s3ServiceKeys" (dict "root" .root "name" .name "suffix" "") | trim }}
+{{ include "fittingroom.kafkaSecurityEnv" (dict "root" .root "principal" .name) | trim }}
 - name: FITTINGROOM_GRPC_PORT
   value: {{ .svc.grpcPort | quote }}
 - name: FITTINGROOM_METRICS_PORT

@@ -51,7 +51,7 @@ MODEL_LOAD_SECONDS = Gauge(
 )
 KAFKA_MESSAGES = Counter(
     "fittingroom_kafka_messages_total",
-    "Kafka messages consumed by a worker, by result (processed, failed, dlq, retried).",
+    "Kafka messages consumed by a worker, by result (processed, failed, dlq, retried; relayed from a shop's ingress topic).",
     ["service", "topic", "result"],
 )
 CACHE_LOOKUPS = Counter(

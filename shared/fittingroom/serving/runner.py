@@ -94,16 +94,17 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
     from fittingroom.serving.worker import StageWorker
 
     spec = definition.worker
+    security = settings.kafka_security()
     consumer = BatchConsumer(
         settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-{definition.name}", [spec.input_topic],
-        max_batch=settings.worker_max_batch, max_wait_ms=settings.worker_max_wait_ms,
+        max_batch=settings.worker_max_batch, max_wait_ms=settings.worker_max_wait_ms, security=security,
     )
     # Unique per process: a restarted one is a new producer, and the group generation fences a zombie.
     transactional_id = (f"{settings.kafka_group_prefix}-{definition.name}-{socket.gethostname()}-{os.getpid()}"
                         if settings.kafka_transactions else None)
     def new_producer():
         return make_producer(settings.kafka_bootstrap, client_id=f"fittingroom-{definition.name}",
-                             transactional_id=transactional_id)
+                             transactional_id=transactional_id, security=security)
 
     on_health = (lambda up: server.set_status(WORKER_HEALTH, up)) if server is not None else None
     return StageWorker(spec, handle, consumer, new_producer(), publish, RetryPolicy(),
@@ -169,7 +170,12 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     settings.validate()
     if settings.enable_grpc:
         settings.require_transport()
+    if settings.enable_worker:
+        settings.kafka_security()
     configure_logging(definition.name, settings.log_level)
+    if settings.enable_worker and settings.kafka_security_protocol == "PLAINTEXT":
+        log.warning("Kafka in PLAINTEXT (FITTINGROOM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT): anyone who reaches the "
+                    "brokers can read and forge events", extra={"bootstrap": settings.kafka_bootstrap})
     port = settings.grpc_port or definition.spec.grpc_port
     serve_metrics(settings.metrics_port or port + 1000)
     export_gpu_memory(definition.name)
