@@ -81,18 +81,22 @@ def test_a_wrong_password_is_refused_by_the_broker(kafka_bootstrap, infra, admin
 
 
 def test_a_producer_without_acls_is_refused_by_the_broker(kafka_bootstrap, infra, admin_security):
-    """Compositing may write tryon.completed, not the segmentation input: the broker says so."""
+    """Compositing may write its own outputs (here the dead-letter topic), not the segmentation input.
+
+    The probe goes to tryon.dlq, where any payload is at home, rather than tryon.completed,
+    whose readers (the status projector, other tests counting completions) expect events.
+    """
     compositing = _as_service(infra, admin_security, "compositing")
     producer = make_producer(kafka_bootstrap, client_id="test-no-acl", security=compositing)
     key = f"forged-{uuid.uuid4().hex[:8]}"
     try:
         with pytest.raises(BusError, match="TopicAuthorizationFailed"):
             publish(producer, stage("segmentation").input_topic, key, b"forged")
-        publish(producer, COMPLETED, key, b"its own output")
+        publish(producer, DLQ, key, b"its own output")
     finally:
         producer.close()
     assert _keys_on(kafka_bootstrap, REQUESTS, admin_security, {key}) == []
-    assert [r.value for r in _keys_on(kafka_bootstrap, COMPLETED, admin_security, {key})] == [b"its own output"]
+    assert [r.value for r in _keys_on(kafka_bootstrap, DLQ, admin_security, {key})] == [b"its own output"]
 
 
 def test_a_service_cannot_read_a_topic_it_only_writes(kafka_bootstrap, infra, admin_security):
@@ -117,12 +121,12 @@ def test_mutual_tls_clients_are_their_certificates_principal_and_held_to_its_acl
     key = f"mtls-{uuid.uuid4().hex[:8]}"
     producer = make_producer(bootstrap, client_id="test-mtls", security=mtls)
     try:
-        publish(producer, COMPLETED, key, b"over mutual TLS")
+        publish(producer, DLQ, key, b"over mutual TLS")
         with pytest.raises(BusError, match="TopicAuthorizationFailed"):
             publish(producer, REQUESTS, key, b"forged")
     finally:
         producer.close()
-    assert [r.value for r in _keys_on(kafka_bootstrap, COMPLETED, admin_security, {key})] == [b"over mutual TLS"]
+    assert [r.value for r in _keys_on(kafka_bootstrap, DLQ, admin_security, {key})] == [b"over mutual TLS"]
     assert not (tls_dir / "ca.key").exists()  # no one can mint another identity
     with pytest.raises(BusUnavailableError):
         make_producer(bootstrap, client_id="test-no-cert", security=KafkaSecurity("SSL", ca=admin_security.ca),
