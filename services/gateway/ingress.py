@@ -14,17 +14,14 @@ Anything else (unparsable bytes, a bad id, a reference outside the prefix) goes 
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Callable, Sequence
-
-from kafka.errors import KafkaError
+from typing import Sequence
 
 from fittingroom.chain import DLQ, REQUESTS
-from fittingroom.errors import BadRequestError, BusError, RequestNotFoundError
+from fittingroom.errors import BadRequestError, RequestNotFoundError
 from fittingroom.gateway.servicer import check_owned_ref, new_request_id
 from fittingroom.kafka_auth import INGRESS_PREFIX, tenant_of_ingress
-from fittingroom.serving.metrics import DEPENDENCY_UP, KAFKA_MESSAGES
-from fittingroom.serving.worker import TransactionalOutput, parse_event, rewind_batch
+from fittingroom.serving.metrics import KAFKA_MESSAGES
+from fittingroom.serving.worker import TransactionalRelay, parse_event
 from fittingroom.tensors import public_request_id, tenant_request_id
 from fittingroom.v1 import events_pb2
 
@@ -56,40 +53,15 @@ def accepted_event(topic: str, raw: bytes | None) -> events_pb2.TryOnEvent:
     return event
 
 
-class IngressRelay(TransactionalOutput):
+class IngressRelay(TransactionalRelay):
     """Shops' ingress topics → ``tryon.requests`` (or ``tryon.dlq``), each record once."""
 
-    def __init__(self, consumer, producer, publish: Callable, transactional: bool, max_pause_s: float = 5.0,
-                 renew_producer: Callable[[], object] | None = None) -> None:
-        self.consumer = consumer
-        self.producer = producer
-        self.publish = publish
-        self.transactional = transactional
-        self.max_pause_s = max_pause_s
-        self.renew_producer = renew_producer
-        self.stopping = threading.Event()
+    service = SERVICE
+    name = "ingress relay"
 
-    def run(self) -> None:
-        """Relay until stopped; a broker outage pauses it (offsets kept)."""
-        pauses = 0
-        while not self.stopping.is_set():
-            records: Sequence = []
-            try:
-                records = self.consumer.poll_batch()
-                if records:
-                    self._publish_and_commit(records, lambda: self._relay(records))
-                pauses = 0
-            except (BusError, KafkaError) as exc:
-                pauses += 1
-                DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
-                log.warning("ingress relay paused: broker unreachable", extra={"error": str(exc)})
-                rewind_batch(self.consumer, records)
-                self._renew_producer()
-                self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(pauses, 5)))
-        self.consumer.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
+    def process(self, records: Sequence) -> None:
+        """Relay one batch and commit it in the same transaction."""
+        self._publish_and_commit(records, lambda: self._relay(records), self._waiting_for_kafka)
 
     def _relay(self, records: Sequence) -> None:
         for record in records:

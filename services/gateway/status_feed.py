@@ -31,8 +31,8 @@ from fittingroom.chain import STATUS
 from fittingroom.errors import BusError
 from fittingroom.gateway.tracker import FINAL, StatusTracker, advances, status_of, tenant_of_request
 from fittingroom.serving.errors import error_code_name
-from fittingroom.serving.metrics import DEPENDENCY_UP, KAFKA_MESSAGES, REQUESTS, TENANT_FAILURES
-from fittingroom.serving.worker import TransactionalOutput, observe_end_to_end, parse_event, rewind_batch
+from fittingroom.serving.metrics import KAFKA_MESSAGES, REQUESTS, TENANT_FAILURES
+from fittingroom.serving.worker import TransactionalRelay, observe_end_to_end, parse_event
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 SERVICE = "gateway"
@@ -41,57 +41,20 @@ UNKNOWN_TENANT = "unknown"  # a request published straight to Kafka without a te
 log = logging.getLogger(__name__)
 
 
-class StatusProjector(TransactionalOutput):
+class StatusProjector(TransactionalRelay):
     """Progress events → the statuses they move requests to, on ``tryon.status``."""
+
+    service = SERVICE
+    name = "status projector"
 
     def __init__(self, tracker: StatusTracker, consumer, producer, publish: Callable, transactional: bool,
                  capacity: int = 100_000, max_pause_s: float = 5.0,
                  renew_producer: Callable[[], object] | None = None) -> None:
+        super().__init__(consumer, producer, publish, transactional, max_pause_s, renew_producer)
         self.tracker = tracker
-        self.consumer = consumer
-        self.producer = producer
-        self.publish = publish
-        self.transactional = transactional
         self.capacity = capacity
-        self.max_pause_s = max_pause_s
-        self.renew_producer = renew_producer
-        self.stopping = threading.Event()
         # Stages this replica published: its own writes reach its view only after the commit.
         self._written: OrderedDict[str, int] = OrderedDict()
-
-    def run(self) -> None:
-        """Project until stopped; a broker outage pauses it (offsets kept), a bad record is skipped."""
-        pauses = 0
-        while not self.stopping.is_set():
-            records: Sequence = []
-            try:
-                records = self.consumer.poll_batch()
-                if records:
-                    self.process(records)
-                if pauses:
-                    log.info("status projector resumed")
-                    pauses = 0
-                DEPENDENCY_UP.labels(SERVICE, "kafka").set(1)
-            except (BusError, KafkaError) as exc:
-                pauses += 1
-                DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
-                log.warning("status projector paused: broker unreachable", extra={"error": str(exc)})
-                rewind_batch(self.consumer, records)
-                self._renew_producer()
-                self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(pauses, 5)))
-        try:
-            self.consumer.close()
-        except (BusError, KafkaError) as exc:
-            log.warning("status projector close failed", extra={"error": str(exc)})
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    @staticmethod
-    def _waiting_for_kafka() -> None:
-        """Called while the batch's transaction waits on an unreachable broker: visibly degraded."""
-        DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
-        log.warning("status projector waiting for the broker to settle its transaction")
 
     def process(self, records: Sequence) -> None:
         """Publish the statuses a batch moves its requests to and commit the batch, then count final ones."""

@@ -156,6 +156,66 @@ class TransactionalOutput:
         self.producer = fresh
 
 
+class TransactionalRelay(TransactionalOutput):
+    """A consumer loop that turns each polled batch into published records, committed with it.
+
+    The loop is written once here for the gateway's status projector and ingress
+    relay: poll a batch, :meth:`process` it (publishing and committing through
+    :meth:`_publish_and_commit`); on a broker error, report Kafka down, rewind the
+    batch, replace the producer if its transaction failed, and wait with capped
+    exponential backoff. Subclasses give ``service``, ``name`` and :meth:`process`.
+    """
+
+    service: str
+    name: str
+
+    def __init__(self, consumer, producer, publish: Callable, transactional: bool, max_pause_s: float = 5.0,
+                 renew_producer: Callable[[], object] | None = None) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.publish = publish
+        self.transactional = transactional
+        self.max_pause_s = max_pause_s
+        self.renew_producer = renew_producer
+        self.stopping = threading.Event()
+
+    def process(self, records: Sequence) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        """Relay until stopped; a broker outage pauses the loop with its offsets kept."""
+        pauses = 0
+        while not self.stopping.is_set():
+            records: Sequence = []
+            try:
+                records = self.consumer.poll_batch()
+                if records:
+                    self.process(records)
+                if pauses:
+                    log.info("%s resumed", self.name)
+                    pauses = 0
+                DEPENDENCY_UP.labels(self.service, "kafka").set(1)
+            except (BusError, KafkaError) as exc:
+                pauses += 1
+                DEPENDENCY_UP.labels(self.service, "kafka").set(0)
+                log.warning("%s paused: broker unreachable", self.name, extra={"error": str(exc)})
+                rewind_batch(self.consumer, records)
+                self._renew_producer()
+                self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(pauses, 5)))
+        try:
+            self.consumer.close()
+        except (BusError, KafkaError) as exc:
+            log.warning("%s: consumer close failed", self.name, extra={"error": str(exc)})
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _waiting_for_kafka(self) -> None:
+        """Called while a batch's transaction waits on an unreachable broker: visibly degraded."""
+        DEPENDENCY_UP.labels(self.service, "kafka").set(0)
+        log.warning("%s waiting for the broker to settle its transaction", self.name)
+
+
 class StageWorker(TransactionalOutput):
     """Runs one stage's batch handler over its Kafka input topic until stopped.
 
