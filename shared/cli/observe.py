@@ -27,7 +27,7 @@ import typer
 import yaml
 
 from fittingroom.chain import SERVICES as CHAIN_SERVICES
-from fittingroom.cli.localstack import INFRA_SCRIPTS, REPO, Stack, free_port
+from fittingroom.cli.localstack import INFRA_SCRIPTS, REPO, Stack, free_port, stop_process
 from fittingroom.errors import MonitoringError
 
 CHART = REPO / "charts" / "fittingroom"
@@ -165,13 +165,7 @@ class Prometheus:
             return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
+        stop_process(self.process)
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
