@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+import grpc
 import pytest
 from kafka import KafkaAdminClient
 
@@ -25,6 +27,7 @@ from fittingroom.cli.localstack import InfraControl, start_infra, stop_infra
 from fittingroom.provision import connect_admin
 from fittingroom.retry import RetryPolicy, retry_call
 from fittingroom.s3store import MinioStore
+from fittingroom.v1 import events_pb2, tryon_pb2
 
 T = TypeVar("T")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # helpers beside the tests, under --import-mode=importlib
@@ -113,6 +116,21 @@ def kafka_admin(kafka_bootstrap: str) -> Iterator[KafkaAdminClient]:
 def admin_call(fn: Callable[[], T]) -> T:
     """An admin request, retried while the broker (or our connection to it) recovers."""
     return retry_call(fn, RetryPolicy(deadline_s=30.0), is_transient)
+
+
+def wait_final(client, request_id: str, timeout_s: float = 180) -> tryon_pb2.TryOnStatus:
+    """The request's status once it is completed or failed, asked through the gateway ``client``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            status = client.Get(tryon_pb2.GetRequest(request_id=request_id), timeout=5)
+            if status.stage in (events_pb2.COMPLETED, events_pb2.FAILED):
+                return status
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        time.sleep(0.3)
+    raise TimeoutError(f"{request_id} did not finish in {timeout_s}s")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer
 
+from conftest import wait_final
 from fittingroom.bus import client_config, make_producer, publish
 from fittingroom.images import decode_image
 from fittingroom.registry import ModelRegistry
@@ -21,8 +22,6 @@ from fittingroom.cli.localstack import LOCAL_TENANT
 from fittingroom.tensors import get_object, public_request_id, put_object, request_key, tenant_request_id
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
 from fittingroom.images import SAMPLES_DIR
-
-FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +38,6 @@ def requests_store(minio_config):
 
 def _pair() -> tuple[bytes, bytes]:
     return (SAMPLES_DIR / "person.jpg").read_bytes(), (SAMPLES_DIR / "style.jpg").read_bytes()
-
-
-def _wait_final(client, request_id: str, timeout_s: float = 180) -> tryon_pb2.TryOnStatus:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            status = client.Get(tryon_pb2.GetRequest(request_id=request_id), timeout=5)
-            if status.stage in FINAL:
-                return status
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-        time.sleep(0.3)
-    raise TimeoutError(f"{request_id} did not finish in {timeout_s}s")
 
 
 def _completed_counts(bootstrap: str, ids: set[str], timeout_s: float = 20) -> dict[str, int]:
@@ -110,7 +95,7 @@ def test_submitted_requests_complete_exactly_once_and_watch_streams_stages(clien
     assert stages == [events_pb2.SUBMITTED, events_pb2.SEGMENTED, events_pb2.STYLED,
                       events_pb2.TRANSLATED, events_pb2.COMPLETED]
     for request_id in ids:
-        status = _wait_final(client, request_id)
+        status = wait_final(client, request_id)
         assert status.stage == events_pb2.COMPLETED, status.error.message
         assert requests_store.exists(status.result.key)
     assert set(_completed_counts(kafka_bootstrap, set(ids)).values()) == {1}
@@ -142,8 +127,8 @@ def test_bad_events_fail_or_dead_letter_and_the_stream_flows(client, requests_st
                 _raw_event(requests_store, request_id, person, style))
     producer.close()
     for request_id in good:
-        assert _wait_final(client, request_id).stage == events_pb2.COMPLETED
-    failed = _wait_final(client, corrupt)
+        assert wait_final(client, request_id).stage == events_pb2.COMPLETED
+    failed = wait_final(client, corrupt)
     assert failed.stage == events_pb2.FAILED
     assert failed.error.code == common_pb2.BAD_IMAGE and failed.error.stage == "segmentation"
     dlq = KafkaConsumer("tryon.dlq", **client_config(kafka_bootstrap, "test-dlq"), group_id=f"dlq-{uuid.uuid4().hex}",

@@ -15,6 +15,7 @@ import grpc
 import pytest
 from kafka.errors import TopicAuthorizationFailedError
 
+from conftest import wait_final
 from fittingroom.bus import TopicReader, make_producer, publish
 from fittingroom.chain import COMPLETED, DLQ, REQUESTS, stage
 from fittingroom.cli.client import ApiKeyInterceptor
@@ -25,7 +26,7 @@ from fittingroom.kafka_auth import KafkaSecurity, ingress_topic, service_user
 from fittingroom.provision import ensure_shop
 from fittingroom.apikeys import add_key
 from fittingroom.tensors import put_object, request_key, tenant_request_id
-from fittingroom.v1 import events_pb2, tryon_pb2, tryon_pb2_grpc
+from fittingroom.v1 import events_pb2, tryon_pb2_grpc
 
 QUICK = {"bootstrap_timeout_ms": 4000}  # a refused client gives up after this long, not kafka-python's 30 s
 
@@ -191,7 +192,7 @@ def test_a_shops_events_get_its_tenant_from_its_principal(kafka_bootstrap, shop,
     key = add_key(stack.api_keys_file, tenant)
     with grpc.insecure_channel(stack.gateway) as channel:
         client = tryon_pb2_grpc.TryOnServiceStub(grpc.intercept_channel(channel, ApiKeyInterceptor(key)))
-        status = _wait_final(client, good)
+        status = wait_final(client, good)
     assert status.stage == events_pb2.COMPLETED, status.error.message
     accepted = [events_pb2.TryOnEvent.FromString(r.value)
                 for r in _keys_on(kafka_bootstrap, REQUESTS, admin_security, {tenant_request_id(tenant, good)})]
@@ -200,15 +201,3 @@ def test_a_shops_events_get_its_tenant_from_its_principal(kafka_bootstrap, shop,
     assert len(dead) == 1 and b"no object" in dict(dead[0].headers)["reason"]
 
 
-def _wait_final(client, request_id: str, timeout_s: float = 180) -> tryon_pb2.TryOnStatus:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            status = client.Get(tryon_pb2.GetRequest(request_id=request_id), timeout=5)
-            if status.stage in (events_pb2.COMPLETED, events_pb2.FAILED):
-                return status
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-        time.sleep(0.3)
-    raise TimeoutError(f"{request_id} did not finish in {timeout_s}s")
