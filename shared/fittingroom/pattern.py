@@ -80,6 +80,19 @@ def _period(correlation: np.ndarray) -> float | None:
     return None
 
 
+# The longest shift searched for a period, as a share of the patch side: the patch
+# and its shifted self must still overlap on 40 % of it for the correlation to mean
+# anything. A garment narrower than two pattern periods still yields its period.
+MAX_PERIOD_SHARE = 0.6
+
+
+def _axis_correlation(correlation: np.ndarray, side: int) -> np.ndarray:
+    """Shifts 0 … ``MAX_PERIOD_SHARE`` × ``side`` of a linear autocorrelation, each divided by its
+    overlap (the unbiased estimate), so a repeat late in the patch counts as much as an early one."""
+    lags = np.arange(int(MAX_PERIOD_SHARE * side) + 2)
+    return correlation[lags] * side / np.maximum(side - lags, 1)
+
+
 def pattern_repeat(patch: np.ndarray) -> tuple[float, float]:
     """How far (pixels, sub-pixel) the patch's pattern repeats along y and along x.
 
@@ -98,8 +111,8 @@ def pattern_repeat(patch: np.ndarray) -> tuple[float, float]:
         return float(height), float(width)
     correlation /= correlation[0, 0]
     repeats = []
-    for along, side in ((correlation[:height // 2 + 1, 0], height), (correlation[0, :width // 2 + 1], width)):
-        period = _period(along)
+    for along, side in ((correlation[:, 0], height), (correlation[0, :], width)):
+        period = _period(_axis_correlation(along, side))
         repeats.append(float(side) if period is None else float(period * int(side // period)))
     return repeats[0], repeats[1]
 

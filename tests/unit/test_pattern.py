@@ -95,6 +95,12 @@ def test_tiled_fabric_continues_the_stripes_across_seams():
     assert agreement(tiled_fabric(cloth, 256, 256, 1.0)) > 0.75 > agreement(plain) + 0.3
 
 
+def test_a_patch_holding_less_than_two_periods_still_repeats_at_its_period():
+    period = 40.0 / np.sqrt(2)  # 40 px along each axis; the 68 px patch holds 1.7 of them
+    repeat_y, repeat_x = pattern_repeat(_diagonal_stripes(68, 68, period))
+    assert repeat_y == pytest.approx(40.0, abs=0.5) and repeat_x == pytest.approx(40.0, abs=0.5)
+
+
 def test_a_patch_without_a_repeat_repeats_at_its_size():
     noise = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
     assert pattern_repeat(noise) == (50.0, 40.0)
