@@ -21,6 +21,7 @@ from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from fittingroom.consumer_progress import STALL_CHECK_S, ProgressWatch
 from fittingroom.errors import BusError, BusUnavailableError, RetryError
 from fittingroom.kafka_auth import KafkaSecurity
 from fittingroom.retry import NO_RETRY, RetryPolicy, retry_call
@@ -219,6 +220,7 @@ class BatchConsumer:
         retry: RetryPolicy | None = None,
         security: KafkaSecurity | None = None,
         pattern: str | None = None,
+        stall_check_s: float = STALL_CHECK_S,
         **overrides: object,
     ) -> None:
         if max_batch < 1 or max_wait_ms < 0:
@@ -242,17 +244,42 @@ class BatchConsumer:
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
         )
         config.update(overrides)
-        topics = list(topics)
-        self.consumer: KafkaConsumer = _retrying(
-            f"connect consumer to {bootstrap}", lambda: KafkaConsumer(**config), NO_RETRY)
+        self._config = config
+        self._topics = list(topics)
         self.rebalances = 0
+        self.replacements = 0
+        self.progress = ProgressWatch(stall_check_s)
         self.pattern = re.compile(pattern) if pattern else None
+        self.consumer: KafkaConsumer = self._joined_client()
+
+    def _joined_client(self) -> KafkaConsumer:
+        """A new client of this member's group, subscribed (a pattern subscribes at its first poll)."""
+        consumer = _retrying(f"connect consumer to {self._config['bootstrap_servers']}",
+                             lambda: KafkaConsumer(**self._config), NO_RETRY)
         self._pattern_checked = 0.0
         if self.pattern is None:
-            self.consumer.subscribe(topics, listener=_CountRebalances(self))
+            consumer.subscribe(self._topics, listener=_CountRebalances(self))
         # Fetch topic metadata before the first group join: a member that joins
         # without it is assigned nothing until the next metadata refresh.
-        _retrying("fetch topic metadata", self.consumer.topics, self.retry)
+        _retrying("fetch topic metadata", consumer.topics, self.retry)
+        return consumer
+
+    def _replace_client(self) -> None:
+        """Swap a stuck client for a new member of the group (:mod:`fittingroom.consumer_progress`).
+
+        The new client joins before the old one leaves; if it cannot be made, the
+        old one is kept and the watch tries again one interval later.
+        """
+        log.error("consumer stuck: committed records wait on its group's partitions but none arrive; "
+                  "replacing its client", extra={"group": self._config["group_id"]})
+        stuck = self.consumer
+        self.consumer = self._joined_client()
+        self.rebalances += 1  # anything gathered before belongs to the old member
+        self.replacements += 1
+        try:
+            stuck.close(autocommit=False)
+        except KafkaError as exc:
+            log.warning("closing the stuck consumer failed", extra={"error": str(exc)})
 
     def poll_batch(self) -> list[ConsumerRecord]:
         """Up to ``max_batch`` records, returned when full or ``max_wait_ms`` has passed.
@@ -277,7 +304,20 @@ class BatchConsumer:
                 batch.extend(records)
             if remaining_ms == 0:
                 break
+        self._watch_progress(batch)
         return batch
+
+    def _watch_progress(self, batch: list[ConsumerRecord]) -> None:
+        if batch:
+            self.progress.progressed()
+            return
+        try:
+            stuck = self.progress.stuck(self.consumer)
+        except KafkaError as exc:
+            log.warning("consumer progress check failed; trying again later", extra={"error": str(exc)})
+            return
+        if stuck:
+            self._replace_client()
 
     def _follow_pattern(self) -> bool:
         """Subscribe to the topics ``pattern`` matches now (listed every ``PATTERN_REFRESH_S``); whether any do.

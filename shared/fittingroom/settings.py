@@ -74,6 +74,7 @@ class Settings:
     grpc_max_streams: int = field(default=256, metadata={"help": "server streams (Watch) a service holds open at once, on threads of their own apart from unary calls and health checks; more are refused with RESOURCE_EXHAUSTED"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
     worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
+    kafka_stall_check_s: float = field(default=60.0, metadata={"help": "an idle consumer checks this often whether committed records wait for it; waiting at the same offsets on two checks, its client is stuck and replaced"})
     status_catch_up_s: float = field(default=30.0, metadata={"help": "gateway start: read tryon.status up to its end for at most this long before serving"})
     kafka_transactions: bool = field(default=True, metadata={"help": "stage workers publish a batch's outputs and commit its input offsets in one Kafka transaction (consumers read committed): each output once, even after a SIGKILL"})
     max_attempts: int = field(default=3, metadata={"help": "a Kafka record whose handling took the worker process down this many times goes to tryon.dlq and tryon.failed"})

@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from fittingroom.bus import BatchConsumer, ConsumerRecord, make_producer, publish
+from fittingroom.bus import BatchConsumer, ConsumerRecord, await_transaction, make_producer, publish
 from fittingroom.chain import ALL_TOPICS as TOPICS
 from fittingroom.chain import STATUS
 from fittingroom.errors import BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
@@ -256,3 +256,53 @@ def test_publish_rides_out_broker_restart(kafka_bootstrap: str, kafka_server: Se
     with BatchConsumer(kafka_bootstrap, "g-restart", [topic], max_batch=10, max_wait_ms=300) as consumer:
         values = [r.value for b in _drain(consumer, 2) for r in b]
     assert values == [b"before restart", b"during restart"]
+
+
+def _publish_committed(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    """Each value in its own committed transaction, as the stages publish (a commit marker after each)."""
+    producer = make_producer(bootstrap, client_id="test-stall", transactional_id=f"test-stall-{uuid.uuid4().hex}")
+    try:
+        for value in values:
+            producer.begin_transaction()
+            publish(producer, topic, f"req-{value.decode()}", value)
+            await_transaction(producer, producer._transaction_manager.begin_commit())
+    finally:
+        producer.close()
+
+
+def _stop_fetching(consumer: BatchConsumer, unassigned: bool) -> None:
+    """Fault injection: the client polls on and returns nothing, as a stuck one was seen to after a broker
+    restart (``unassigned``: believing it holds no partition)."""
+    client = consumer.consumer
+    client.poll = lambda *args, **kwargs: {}
+    if unassigned:
+        client.assignment = lambda: set()
+
+
+@pytest.mark.parametrize("unassigned", [False, True], ids=["assigned", "unassigned"])
+def test_a_member_stuck_in_its_client_is_replaced_and_what_waited_arrives(
+        kafka_bootstrap: str, make_topic: MakeTopic, unassigned: bool) -> None:
+    topic = make_topic(2)
+    with BatchConsumer(kafka_bootstrap, f"g-stall-{uuid.uuid4().hex[:8]}", [topic], max_batch=10, max_wait_ms=200,
+                       stall_check_s=1.0) as consumer:
+        _publish_committed(kafka_bootstrap, topic, [b"first"])
+        consumer.commit([r for batch in _drain(consumer, 1) for r in batch])
+        _stop_fetching(consumer, unassigned)
+        _publish_committed(kafka_bootstrap, topic, [b"a", b"b", b"c"])
+        arrived = sorted(r.value for batch in _drain(consumer, 3, timeout_s=60) for r in batch)
+        assert arrived == [b"a", b"b", b"c"]
+        assert consumer.replacements == 1
+
+
+def test_an_idle_member_is_not_taken_for_a_stuck_one(kafka_bootstrap: str, make_topic: MakeTopic) -> None:
+    topic = make_topic(2)
+    with BatchConsumer(kafka_bootstrap, f"g-idle-{uuid.uuid4().hex[:8]}", [topic], max_batch=10, max_wait_ms=100,
+                       stall_check_s=0.3) as consumer:
+        _publish_committed(kafka_bootstrap, topic, [b"a", b"b", b"c"])
+        consumer.commit([r for batch in _drain(consumer, 3) for r in batch])
+        checks = consumer.progress.checks
+        deadline = time.monotonic() + 30
+        while consumer.progress.checks < checks + 4 and time.monotonic() < deadline:
+            assert consumer.poll_batch() == []
+        assert consumer.progress.checks >= checks + 4, "the idle member never checked its progress"
+        assert consumer.replacements == 0
