@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from fittingroom.colour import measure_garment_colour
-from fittingroom.pattern import Fabric, fabric_patch
+from fittingroom.pattern import Fabric, fabric_is_patterned, fabric_patch
 from fittingroom.errors import UnknownStyleError
 from fittingroom.garments import COLOURS, Garment, StyleLabel, parse_style_key
 from fittingroom.registry import ModelManifest
@@ -110,10 +110,16 @@ def classify_style_batch(
 
 
 def product_fabric(image: np.ndarray, garment: Garment, label: StyleLabel) -> Fabric | None:
-    """The product's fabric for the exact-pattern step; ``None`` for solid products."""
-    if label.pattern == "solid":
+    """The product's fabric for the exact-pattern step; ``None`` for plain products.
+
+    Plain is the classifier's ``solid``, unless the fabric clearly disagrees
+    (:func:`~fittingroom.pattern.fabric_is_patterned`): a sparse print named solid
+    is tiled all the same, a flat fabric named patterned is not.
+    """
+    fabric = fabric_patch(image, garment.mask)
+    if fabric is None or not fabric_is_patterned(fabric.patch, label.pattern != "solid"):
         return None
-    return fabric_patch(image, garment.mask)
+    return fabric
 
 
 def _colour_distance(a: str, b: str) -> float:

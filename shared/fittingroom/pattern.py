@@ -69,6 +69,30 @@ def fabric_patch(image: np.ndarray, mask: np.ndarray) -> Fabric | None:
     return Fabric(patch[:int(np.ceil(repeat_y)), :int(np.ceil(repeat_x))].copy(), width)
 
 
+# The fabric overrules the classifier's pattern call only when it clearly disagrees:
+# a "solid" product is printed when this share of its fabric carries marks at least
+# PRINT_CONTRAST (CIELAB L) away from the local lightness (a sparse print the
+# classifier misses); a patterned one is plain when under PLAIN_SHARE of it departs
+# even PLAIN_CONTRAST from it (folds and shading are smooth, so they never count).
+PRINT_CONTRAST, PRINT_SHARE = 16.0, 0.03
+PLAIN_CONTRAST, PLAIN_SHARE = 8.0, 0.02
+
+
+def lightness_detail(patch: np.ndarray, contrast: float) -> float:
+    """Share of the patch whose lightness differs from its surroundings' (a blur over a
+    tenth of the patch) by more than ``contrast``: print, stripes and dots, not folds."""
+    lightness = rgb_to_lab(patch)[..., 0].astype(np.float32)
+    local = cv2.GaussianBlur(lightness, (0, 0), max(1.0, min(lightness.shape) / 10.0))
+    return float((np.abs(lightness - local) > contrast).mean())
+
+
+def fabric_is_patterned(patch: np.ndarray, classified_patterned: bool) -> bool:
+    """Whether to tile this fabric: the classifier's call, unless the fabric clearly says otherwise."""
+    if classified_patterned:
+        return lightness_detail(patch, PLAIN_CONTRAST) >= PLAIN_SHARE
+    return lightness_detail(patch, PRINT_CONTRAST) >= PRINT_SHARE
+
+
 def _period(correlation: np.ndarray) -> float | None:
     """The first repeat (sub-pixel) of a 1-D autocorrelation, or ``None`` when nothing repeats."""
     for lag in range(MIN_PERIOD, len(correlation) - 1):

@@ -1,9 +1,18 @@
 """Exact-pattern step (pattern.py): the product's fabric tiled onto the garment, shaded."""
 
+import cv2
 import numpy as np
 import pytest
 
-from fittingroom.pattern import Fabric, apply_fabric, fabric_patch, fold_shading, pattern_repeat, tiled_fabric
+from fittingroom.pattern import (
+    Fabric,
+    apply_fabric,
+    fabric_is_patterned,
+    fabric_patch,
+    fold_shading,
+    pattern_repeat,
+    tiled_fabric,
+)
 
 
 def _striped_product(size=200, period=10):
@@ -104,3 +113,34 @@ def test_a_patch_holding_less_than_two_periods_still_repeats_at_its_period():
 def test_a_patch_without_a_repeat_repeats_at_its_size():
     noise = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
     assert pattern_repeat(noise) == (50.0, 40.0)
+
+
+def _shaded_plain(size: int = 120) -> np.ndarray:
+    """A plain fabric under a broad fold: lightness sweeps 40 levels across it, with weave noise."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    fold = 40.0 * np.sin(np.pi * (xx + 0.5 * yy) / size)
+    noise = np.random.default_rng(3).normal(0, 2.0, (size, size))
+    base = np.array([40.0, 150.0, 60.0])
+    return np.clip(base + (fold + noise)[..., None], 0, 255).astype(np.uint8)
+
+
+def _sparse_print(size: int = 120) -> np.ndarray:
+    """The plain fabric with a few small dark marks (about 5 % of it), like a scattered print."""
+    cloth = _shaded_plain(size)
+    for cy, cx in ((20, 25), (30, 90), (70, 50), (95, 20), (100, 95), (55, 105)):
+        cv2.circle(cloth, (cx, cy), 6, (25, 20, 60), -1)
+    return cloth
+
+
+def test_a_plain_fabric_is_not_tiled_even_when_classified_patterned():
+    assert not fabric_is_patterned(_shaded_plain(), classified_patterned=True)
+    assert not fabric_is_patterned(_shaded_plain(), classified_patterned=False)
+
+
+def test_a_sparse_print_classified_solid_is_tiled_and_dots_stay_tiled():
+    assert fabric_is_patterned(_sparse_print(), classified_patterned=False)
+    dots = _shaded_plain()
+    for cy in range(10, 120, 24):
+        for cx in range(10, 120, 24):
+            cv2.circle(dots, (cx, cy), 5, (230, 220, 200), -1)
+    assert fabric_is_patterned(dots, classified_patterned=True)
