@@ -5,7 +5,10 @@ hand-drawn garment mask is given, how well the changed pixels match the garment
 (IoU, and the share of changed pixels outside it). For every pair that ran it
 measures the result garment's colour distance to the product's (CIEDE2000) and
 re-classifies the result garment with the style classifier: a pattern that
-came through is named again. Writes ``tryon_eval.json``, ``tryon_eval.png`` (a
+came through is named again. The re-classification is scored against the
+product's own class where its file name starts with one (``red-dots-013.png``,
+as ``fittingroom data synthetic-pairs`` names them), and against the class the
+classifier named the product in any case. Writes ``tryon_eval.json``, ``tryon_eval.png`` (a
 grid of results) and prints the table.
 """
 
@@ -25,6 +28,7 @@ from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import images_in, build_pipeline
 from fittingroom.colour import ciede2000, measure_garment_colour
 from fittingroom.errors import FittingroomError
+from fittingroom.garments import COLOUR_NAMES, PATTERNS
 from fittingroom.images import read_image, write_image
 from fittingroom.settings import Settings
 
@@ -39,12 +43,21 @@ class PairScore:
     product: str
     ran: bool
     error: str | None = None
+    product_truth: str | None = None
     product_class: str | None = None
     reclassified: str | None = None
     iou: float | None = None
     outside_share: float | None = None
     delta_e: float | None = None
     garment: str | None = None
+
+
+def class_in_name(stem: str) -> str | None:
+    """The style class a file name starts with (``red-dots`` of ``red-dots-013``), or ``None``."""
+    parts = stem.split("-")
+    if len(parts) >= 2 and parts[0] in COLOUR_NAMES and parts[1] in PATTERNS:
+        return f"{parts[0]}-{parts[1]}"
+    return None
 
 
 def changed_region_scores(person: np.ndarray, result: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
@@ -64,9 +77,10 @@ def score_pair(pipeline, person: np.ndarray, product: np.ndarray, mask: np.ndarr
     try:
         result = pipeline.run(person, product)
     except FittingroomError as exc:
-        return PairScore(*names, ran=False, error=exc.code.value), None
+        return PairScore(*names, ran=False, error=exc.code.value, product_truth=class_in_name(names[1])), None
     label = result.style.label
-    score = PairScore(*names, ran=True, product_class=label.key, garment=result.person_garment.category_name)
+    score = PairScore(*names, ran=True, product_truth=class_in_name(names[1]), product_class=label.key,
+                      garment=result.person_garment.category_name)
     garment = result.person_garment
     again = classify_style(pipeline.classifier, pipeline.style_colours, pipeline.style_patterns, result.image, garment,
                            device=pipeline.device)
@@ -80,9 +94,20 @@ def score_pair(pipeline, person: np.ndarray, product: np.ndarray, mask: np.ndarr
     return score, result.image
 
 
+def _share(pairs: list[PairScore], agree) -> float | None:
+    return round(sum(1 for s in pairs if agree(s)) / len(pairs), 3) if pairs else None
+
+
 def summarise(scores: list[PairScore]) -> dict:
-    """Pair counts, mean IoU, median outside share and ΔE, and the re-classification rate."""
+    """Pair counts, mean IoU, median outside share and ΔE, and the re-classification rates.
+
+    ``reclassified_as_product``: the result garment is named the product's own
+    class (pairs whose product name gives it); ``reclassified_as_named``: it is
+    named what the classifier named the product; ``product_named_right``: the
+    classifier named the product its own class.
+    """
     ran = [s for s in scores if s.ran]
+    known = [s for s in ran if s.product_truth is not None]
     pick = lambda name: [getattr(s, name) for s in ran if getattr(s, name) is not None]  # noqa: E731
     ious, outside, delta = pick("iou"), pick("outside_share"), pick("delta_e")
     return {
@@ -92,7 +117,10 @@ def summarise(scores: list[PairScore]) -> dict:
         "mean_iou": round(float(np.mean(ious)), 3) if ious else None,
         "median_outside_share": round(float(np.median(outside)), 3) if outside else None,
         "median_delta_e": round(float(np.median(delta)), 2) if delta else None,
-        "reclassified_as_product": round(sum(s.reclassified == s.product_class for s in ran) / len(ran), 3) if ran else None,
+        "pairs_with_known_class": len(known),
+        "reclassified_as_product": _share(known, lambda s: s.reclassified == s.product_truth),
+        "reclassified_as_named": _share(ran, lambda s: s.reclassified == s.product_class),
+        "product_named_right": _share(known, lambda s: s.product_class == s.product_truth),
     }
 
 
@@ -101,7 +129,8 @@ def _fmt(value) -> str:
 
 
 def print_table(scores: list[PairScore], summary: dict) -> None:
-    columns = ("person", "product", "ran", "product_class", "reclassified", "iou", "outside_share", "delta_e")
+    columns = ("person", "product", "ran", "product_truth", "product_class", "reclassified", "iou", "outside_share",
+               "delta_e")
     rows = [[_fmt(getattr(s, c)) if c != "ran" else ("yes" if s.ran else s.error) for c in columns] for s in scores]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))

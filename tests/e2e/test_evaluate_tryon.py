@@ -25,7 +25,7 @@ def test_evaluate_tryon_writes_table_json_and_grid(tmp_path):
         pic = render_user(np.random.default_rng([index, 7]), (256, 320), [(1, colour, "solid"), (8, "black", "solid")])
         _write(tmp_path / "persons" / f"shopper{index}.png", pic.image)
         _write(tmp_path / "masks" / f"shopper{index}.png", pic.masks[0].astype(np.uint8) * 255)
-    _write(tmp_path / "products" / "green-tee.png", render_shop(np.random.default_rng(3), (256, 320), (1, "green", "solid")).image)
+    _write(tmp_path / "products" / "green-solid-000.png", render_shop(np.random.default_rng(3), (256, 320), (1, "green", "solid")).image)
     result = runner.invoke(app, ["evaluate", "tryon", "--persons", str(tmp_path / "persons"),
                                  "--products", str(tmp_path / "products"), "--masks", str(tmp_path / "masks"),
                                  "--out-dir", str(tmp_path / "eval"), "--store", str(tmp_path / "store"),
@@ -33,9 +33,11 @@ def test_evaluate_tryon_writes_table_json_and_grid(tmp_path):
     assert result.exit_code == 0, result.output
     assert "outside_share" in result.stdout and "shopper1" in result.stdout
     report = json.loads((tmp_path / "eval" / "tryon_eval.json").read_text())
-    assert report["summary"]["pairs"] == 2 and report["summary"]["ran"] == 2
+    summary = report["summary"]
+    assert summary["pairs"] == 2 and summary["ran"] == 2 and summary["pairs_with_known_class"] == 2
+    assert summary["product_named_right"] == 1.0
     for pair in report["pairs"]:
-        assert pair["product_class"] == "green-solid"
+        assert pair["product_truth"] == pair["product_class"] == "green-solid"
         assert 0.0 <= pair["iou"] <= 1.0 and pair["iou"] > 0.3
         assert pair["delta_e"] < 10.0
     grid = cv2.imread(str(tmp_path / "eval" / "tryon_eval.png"))
