@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from fittingroom.colour import measure_garment_colour
-from fittingroom.pattern import Fabric, fabric_is_patterned, fabric_patch
+from fittingroom.pattern import Fabric, fabric_is_printed, fabric_patch
 from fittingroom.errors import UnknownStyleError
 from fittingroom.garments import COLOURS, Garment, StyleLabel, parse_style_key
 from fittingroom.registry import ModelManifest
@@ -110,14 +110,14 @@ def classify_style_batch(
 
 
 def product_fabric(image: np.ndarray, garment: Garment, label: StyleLabel) -> Fabric | None:
-    """The product's fabric for the exact-pattern step; ``None`` for plain products.
+    """The product's fabric for the exact-pattern step; ``None`` for solid products.
 
-    Plain is the classifier's ``solid``, unless the fabric clearly disagrees
-    (:func:`~fittingroom.pattern.fabric_is_patterned`): a sparse print named solid
-    is tiled all the same, a flat fabric named patterned is not.
+    Solid is the classifier's call, unless the fabric shows a print of its own
+    (:func:`~fittingroom.pattern.fabric_is_printed`): a sparse print named solid is
+    tiled all the same.
     """
     fabric = fabric_patch(image, garment.mask)
-    if fabric is None or not fabric_is_patterned(fabric.patch, label.pattern != "solid"):
+    if fabric is None or (label.pattern == "solid" and not fabric_is_printed(fabric.patch)):
         return None
     return fabric
 

@@ -69,16 +69,15 @@ def fabric_patch(image: np.ndarray, mask: np.ndarray) -> Fabric | None:
     return Fabric(patch[:int(np.ceil(repeat_y)), :int(np.ceil(repeat_x))].copy(), width)
 
 
-# The fabric overrules the classifier's pattern call only when it clearly disagrees:
-# a "solid" product is printed when this share of its fabric carries marks at least
-# PRINT_CONTRAST (CIELAB L) away from the local lightness (a sparse print the
-# classifier misses); a patterned one is plain when under PLAIN_SHARE of it departs
-# even PLAIN_CONTRAST from it (folds and shading are smooth, so they never count).
+# A product the classifier calls solid is tiled all the same when this share of its
+# fabric carries marks at least PRINT_CONTRAST (CIELAB L) away from the local
+# lightness: a sparse print the classifier misses. Folds and shading are smooth and
+# never count. (The other way round, a plain fabric named patterned, is tiled too:
+# its plain patch keeps the generator from painting a pattern the product lacks.)
 PRINT_CONTRAST, PRINT_SHARE = 16.0, 0.03
-PLAIN_CONTRAST, PLAIN_SHARE = 8.0, 0.02
 
 
-def lightness_detail(patch: np.ndarray, contrast: float) -> float:
+def lightness_detail(patch: np.ndarray, contrast: float = PRINT_CONTRAST) -> float:
     """Share of the patch whose lightness differs from its surroundings' (a blur over a
     tenth of the patch) by more than ``contrast``: print, stripes and dots, not folds."""
     lightness = rgb_to_lab(patch)[..., 0].astype(np.float32)
@@ -86,11 +85,9 @@ def lightness_detail(patch: np.ndarray, contrast: float) -> float:
     return float((np.abs(lightness - local) > contrast).mean())
 
 
-def fabric_is_patterned(patch: np.ndarray, classified_patterned: bool) -> bool:
-    """Whether to tile this fabric: the classifier's call, unless the fabric clearly says otherwise."""
-    if classified_patterned:
-        return lightness_detail(patch, PLAIN_CONTRAST) >= PLAIN_SHARE
-    return lightness_detail(patch, PRINT_CONTRAST) >= PRINT_SHARE
+def fabric_is_printed(patch: np.ndarray) -> bool:
+    """Whether a fabric shows print, stripes or dots of its own (:data:`PRINT_SHARE`)."""
+    return lightness_detail(patch) >= PRINT_SHARE
 
 
 def _period(correlation: np.ndarray) -> float | None:

@@ -7,7 +7,7 @@ import pytest
 from fittingroom.pattern import (
     Fabric,
     apply_fabric,
-    fabric_is_patterned,
+    fabric_is_printed,
     fabric_patch,
     fold_shading,
     pattern_repeat,
@@ -132,15 +132,11 @@ def _sparse_print(size: int = 120) -> np.ndarray:
     return cloth
 
 
-def test_a_plain_fabric_is_not_tiled_even_when_classified_patterned():
-    assert not fabric_is_patterned(_shaded_plain(), classified_patterned=True)
-    assert not fabric_is_patterned(_shaded_plain(), classified_patterned=False)
-
-
-def test_a_sparse_print_classified_solid_is_tiled_and_dots_stay_tiled():
-    assert fabric_is_patterned(_sparse_print(), classified_patterned=False)
+def test_a_sparse_print_shows_as_printed_and_a_plain_fabric_under_a_fold_does_not():
+    assert fabric_is_printed(_sparse_print())
+    assert not fabric_is_printed(_shaded_plain())
     dots = _shaded_plain()
     for cy in range(10, 120, 24):
         for cx in range(10, 120, 24):
             cv2.circle(dots, (cx, cy), 5, (230, 220, 200), -1)
-    assert fabric_is_patterned(dots, classified_patterned=True)
+    assert fabric_is_printed(dots)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
-from fittingroom.garments import COLOUR_NAMES, PATTERNS, Garment
+from fittingroom.garments import COLOUR_NAMES, PATTERNS, Garment, StyleLabel
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.storage import LocalFolderStore
 from fittingroom.style.model import build_model, load_model, model_architecture
@@ -15,6 +15,7 @@ from fittingroom.style.stage import (
     classify_style_batch,
     decode_style_classes,
     encode_style_classes,
+    product_fabric,
     style_classes,
     style_input,
 )
@@ -160,3 +161,17 @@ def test_load_style_model_from_registry(tmp_path):
     x = torch.rand(1, 3, 96, 96)
     with torch.no_grad():
         assert torch.allclose(loaded(x)[0], model(x)[0], atol=2e-2)
+
+
+def test_a_product_named_solid_gets_its_fabric_tiled_only_when_the_fabric_shows_a_print():
+    image = np.full((200, 200, 3), 245, np.uint8)
+    mask = np.zeros((200, 200), bool)
+    mask[20:180, 30:170] = True
+    image[mask] = (40, 150, 60)
+    garment = Garment(mask=mask, box=(30, 20, 170, 180), category=1)
+    plain = image.copy()
+    for cy, cx in ((60, 70), (75, 130), (110, 95), (140, 60), (150, 140), (95, 55)):
+        image[cy - 6:cy + 6, cx - 6:cx + 6] = (25, 20, 60)  # a few dark marks: a sparse print
+    assert product_fabric(image, garment, StyleLabel("green", "solid", 0.9)) is not None
+    assert product_fabric(plain, garment, StyleLabel("green", "solid", 0.9)) is None
+    assert product_fabric(plain, garment, StyleLabel("green", "print", 0.9)) is not None
