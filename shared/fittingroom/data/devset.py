@@ -20,12 +20,13 @@ from fittingroom.data.synth_render import render_shop
 from fittingroom.garments import parse_style_key
 
 OUTLINES = Path(__file__).resolve().parent.parent / "devset" / "garments.json"
-# Product photos of the development set: (file stem, DeepFashion2 category, style class).
+# Product photos of the development set: (what it is, DeepFashion2 category, style class).
+# Each is written as ``<style class>-<what>.png``, so ``evaluate tryon`` knows its class.
 DEV_PRODUCTS = (
-    ("red-tee", 1, "red-solid"),
-    ("striped-top", 2, "white-stripes"),
-    ("blue-tee", 1, "blue-solid"),
-    ("black-print-tee", 1, "black-print"),
+    ("tee", 1, "red-solid"),
+    ("top", 2, "white-stripes"),
+    ("tee", 1, "blue-solid"),
+    ("tee", 1, "black-print"),
 )
 
 
@@ -74,10 +75,10 @@ def write_devset(out: Path, seed: int = 0) -> dict[str, int]:
         photo = _package_photo(entry["source"])
         _write(out / "persons" / f"{name}.png", photo)
         _write(out / "masks" / f"{name}.png", outline_mask(photo.shape[:2], entry).astype(np.uint8) * 255)
-    for index, (stem, category, key) in enumerate(DEV_PRODUCTS):
+    for index, (kind, category, key) in enumerate(DEV_PRODUCTS):
         colour, pattern = parse_style_key(key)
         shot = render_shop(np.random.default_rng([seed, index]), (384, 480), (category, colour, pattern))
-        _write(out / "products" / f"{stem}.png", shot.image)
+        _write(out / "products" / f"{key}-{kind}.png", shot.image)
     return {"persons": len(outlines), "products": len(DEV_PRODUCTS)}
 
 
