@@ -7,7 +7,7 @@ import typer
 from fittingroom.cli import kafka as kafka_cli
 from fittingroom.cli import keys as keys_cli
 from fittingroom.cli import models as models_cli
-from fittingroom.cli.serve import serve
+from fittingroom.cli.serve import RELAUNCH_SETTINGS, relaunch_lean
 from fittingroom.cli.tryon import tryon
 
 app = typer.Typer(
@@ -17,7 +17,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(tryon)
-app.command()(serve)
+app.command("serve", context_settings=RELAUNCH_SETTINGS, add_help_option=False,
+            help="Run one service until SIGTERM: fittingroom-serve with the same arguments (see --help).")(relaunch_lean)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(kafka_cli.app, name="kafka")
