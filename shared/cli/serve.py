@@ -50,8 +50,8 @@ def serve(
 def relaunch_lean(ctx: typer.Context) -> None:
     """``fittingroom serve …``: become ``fittingroom-serve …`` with the same arguments.
 
-    The full CLI has imported torch by the time it parses a command (about 600 MB
-    resident); exec gives the service a fresh interpreter with the same pid, so a
+    The full CLI has imported torch by the time it parses a command (README:
+    Process memory); exec gives the service a fresh interpreter with the same pid, so a
     gateway or compositing started this way stays as lean as through the entry point.
     """
     os.execv(sys.executable, [sys.executable, "-m", __name__, *ctx.args])

@@ -3,8 +3,8 @@
 Each is built in a fresh interpreter the way ``fittingroom-serve`` builds it (its
 service module, servicer registered on a real gRPC server, loader run) and serves
 one call through its gRPC door (compositing: a real Composite over the local object
-store; gateway: a Get), then the process's ``sys.modules`` is read. torch alone
-costs about 500 MB of resident memory per process (``fittingroom bench memory``).
+store; gateway: a Get), then the process's ``sys.modules`` is read. What torch costs a process is measured by
+``fittingroom bench memory`` (README: Process memory).
 """
 
 from __future__ import annotations
