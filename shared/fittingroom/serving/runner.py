@@ -28,7 +28,7 @@ from fittingroom.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _pin_threads(settings: Settings) -> None:
+def pin_threads(settings: Settings) -> None:
     """Size the thread pools of the numeric libraries this process already imported.
 
     Left alone, torch and OpenCV start one thread per core of the host, not of the
@@ -193,7 +193,7 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
         server = _grpc_server(definition, settings, port)
         definition.register(server, handle, settings)
         server.start()
-    _pin_threads(settings)  # before loading, so that warm-up runs on the pools it will serve with
+    pin_threads(settings)  # before loading, so that warm-up runs on the pools it will serve with
     started = time.perf_counter()
     handle.loaded = definition.load(settings)
     log.info("models loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
