@@ -22,6 +22,7 @@ help:
 	@echo "make demo-distributed  sample pair via gRPC TryOn and via Kafka -> $(OUT)/demo-distributed/"
 	@echo "make bench-distributed embedded vs gRPC vs Kafka end-to-end latency and throughput"
 	@echo "make bench-security    gRPC p50/p95 plaintext + anonymous vs TLS + mTLS + API key, one run, private stacks -> $(OUT)/bench/"
+	@echo "make bench-memory      resident memory of each service process at start and after try-ons, private stack -> $(OUT)/bench/"
 	@echo "make chaos      1,000 try-ons through a private stack under kills, outages and poison -> $(OUT)/chaos/"
 	@echo "make chart-lint helm lint --strict + helm template of the chart"
 	@echo "make observe    Prometheus on :9090 scraping make up's services, the chart's alerts loaded; observe-down stops it"
@@ -54,6 +55,11 @@ bench: $(STAMP)
 # Starts its own Kafka, MinIO and two stacks on free ports (plaintext + anonymous, TLS + mTLS + API key).
 bench-security: $(STAMP)
 	$(FR) bench security --out-dir $(OUT)/bench
+
+# Starts its own Kafka, MinIO and the five services on free ports.
+.PHONY: bench-memory
+bench-memory: $(STAMP)
+	$(FR) bench memory --out-dir $(OUT)/bench
 
 # Starts its own Kafka, MinIO and services on free ports; exits 1 if anything was lost or duplicated.
 CHAOS_REQUESTS ?= 1000

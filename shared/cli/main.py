@@ -7,7 +7,7 @@ import typer
 from fittingroom.cli import kafka as kafka_cli
 from fittingroom.cli import keys as keys_cli
 from fittingroom.cli import models as models_cli
-from fittingroom.cli.serve import serve
+from fittingroom.cli.serve import RELAUNCH_SETTINGS, relaunch_lean
 from fittingroom.cli.tryon import tryon
 
 app = typer.Typer(
@@ -17,7 +17,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(tryon)
-app.command()(serve)
+app.command("serve", context_settings=RELAUNCH_SETTINGS, add_help_option=False,
+            help="Run one service until SIGTERM: fittingroom-serve with the same arguments (see --help).")(relaunch_lean)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(kafka_cli.app, name="kafka")
@@ -45,6 +46,7 @@ def _mount_services() -> None:
 def _mount_tools() -> None:
     from fittingroom.cli.bench import stages
     from fittingroom.cli.bench_distributed import distributed
+    from fittingroom.cli.bench_memory import memory
     from fittingroom.cli.bench_security import security
     from fittingroom.cli.chaos import chaos
     from fittingroom.cli.client import app as client_app
@@ -57,6 +59,7 @@ def _mount_tools() -> None:
     bench_app.command("stages")(stages)
     bench_app.command("distributed")(distributed)
     bench_app.command("security")(security)
+    bench_app.command("memory")(memory)
     app.add_typer(bench_app, name="bench")
     app.add_typer(client_app, name="client")
     app.add_typer(observe_app, name="observe")

@@ -1,14 +1,17 @@
-"""``fittingroom serve <service>``: run one service's gRPC server and Kafka worker.
+"""``fittingroom-serve <service>``: run one service's gRPC server and Kafka worker.
 
-Also the lean entry point ``fittingroom-serve <service>`` that images and
-``make up`` start: it imports only this module and the service's own, so a
-service that runs no model (gateway, compositing) never loads torch, which the
-full ``fittingroom`` CLI imports for its training commands.
+The lean entry point that images and ``make up`` start: it imports only this
+module and the service's own, so a service that runs no model (gateway,
+compositing) never loads torch, which the full ``fittingroom`` CLI imports for
+its training commands. ``fittingroom serve`` replaces its own process with this
+one (:func:`relaunch_lean`) for the same reason.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from enum import Enum
 from typing import Optional
 
@@ -44,13 +47,25 @@ def serve(
         raise typer.Exit(code)
 
 
+def relaunch_lean(ctx: typer.Context) -> None:
+    """``fittingroom serve …``: become ``fittingroom-serve …`` with the same arguments.
+
+    The full CLI has imported torch by the time it parses a command (README:
+    Process memory); exec gives the service a fresh interpreter with the same pid, so a
+    gateway or compositing started this way stays as lean as through the entry point.
+    """
+    os.execv(sys.executable, [sys.executable, "-m", __name__, *ctx.args])
+
+
+RELAUNCH_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
 serve_app = typer.Typer(add_completion=False, help="Run one Fittingroom service until SIGTERM.")
 serve_app.command()(serve)
 
 
 def main() -> None:
     """``fittingroom-serve``: :func:`serve` as its own command."""
-    serve_app()
+    serve_app(prog_name="fittingroom-serve")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,10 @@ class Settings:
     segmentation_model: str = field(default="maskrcnn-mobilenet", metadata={"help": "registry name[:version] of the Mask R-CNN"})
     style_model: str = field(default="stylenet", metadata={"help": "registry name[:version] of the style classifier"})
     translation_model: str = field(default="*", metadata={"help": "registry name[:version] of the per-class CycleGAN generators; the name '*' stands for each style class (e.g. '*:v2')"})
-    torch_threads: int = field(default=0, metadata={"help": "CPU threads for torch (0 = torch's default); 1 avoids oversubscription when several services share cores"})
+    torch_threads: int = field(default=0, metadata={"help": "torch intra-op CPU threads, also the pose model's (0 = torch's default: one per core the process may run on, blind to a container's CPU limit); set it to the cores the service may use"})
+    torch_interop_threads: int = field(default=0, metadata={"help": "torch inter-op threads (0 = torch's default, one per core); the models run their ops one after another, so 1 is enough"})
+    opencv_threads: int = field(default=0, metadata={"help": "OpenCV threads for resizes, colour conversions and k-means (0 = OpenCV's default, one per core)"})
+    grpc_workers: int = field(default=16, metadata={"help": "threads serving unary gRPC calls (health checks and Watch streams have pools of their own): the calls a service runs at once"})
     garment_policy: str = field(default="match", metadata={"help": f"which person garment to replace: {GARMENT_POLICIES_HELP}"})
     body_prior: bool = field(default=True, metadata={"help": "clip the shopper's garment to the person and its body region with the pose model, and fall back to a body-region garment when Mask R-CNN finds none"})
     score_threshold: float = field(default=0.3, metadata={"help": "minimum Mask R-CNN score for a garment"})
@@ -179,9 +182,11 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS={self.max_attempts}: expected at least 1")
         if self.tenant_rate_per_s <= 0 or min(self.tenant_burst, self.tenant_max_in_flight, self.tenant_max_streams) < 1:
             raise SettingsError(f"{PREFIX}TENANT_RATE_PER_S, _BURST, _MAX_IN_FLIGHT and _MAX_STREAMS must be positive")
-        if self.grpc_max_streams < 1:
-            raise SettingsError(f"{PREFIX}GRPC_MAX_STREAMS={self.grpc_max_streams}: expected at least 1")
-        for name in ("max_image_pixels", "max_image_bytes", "style_cache_size"):
+        for name in ("grpc_max_streams", "grpc_workers"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{PREFIX}{name.upper()}={getattr(self, name)}: expected at least 1")
+        for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "torch_threads",
+                     "torch_interop_threads", "opencv_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
 

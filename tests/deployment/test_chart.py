@@ -188,6 +188,8 @@ def test_existing_secrets_are_used_and_not_created(rendered):
 # Variables the chart sets for server settings issue 10 is adding (TLS files or explicit
 # plaintext, reflection); they move into Settings with the servers that read them.
 CHART_AHEAD_OF_SETTINGS: set[str] = set()
+# Read by OpenMP and MKL themselves when the process starts; the chart sets them from threads.torch.
+LIBRARY_THREAD_VARS = {"OMP_NUM_THREADS", "MKL_NUM_THREADS"}
 
 
 @pytest.mark.parametrize("profile", ["defaults", "tls-cert-manager"])
@@ -202,7 +204,7 @@ def test_env_names_are_real_settings(rendered, profile):
                       "FITTINGROOM_KAFKA_SERVICE_USERS", "FITTINGROOM_KAFKA_PROVISION_ACLS",
                       "FITTINGROOM_S3_POLICY_PREFIX", *(var for s in ACCESS for var in credential_vars(s))}
     for deployment in by_kind(rendered[profile], "Deployment").values():
-        assert set(_env(_container(deployment))) <= known | CHART_AHEAD_OF_SETTINGS
+        assert set(_env(_container(deployment))) <= known | CHART_AHEAD_OF_SETTINGS | LIBRARY_THREAD_VARS
     [job] = by_kind(rendered["defaults"], "Job").values()
     assert set(_env(job["spec"]["template"]["spec"]["containers"][0])) <= known | provision_only
 

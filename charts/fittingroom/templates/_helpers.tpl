@@ -225,6 +225,29 @@ labels:
 {{- end }}
 {{- end -}}
 
+{{/* A service's thread pools (its threads block): torch's count also sizes OpenMP and MKL,
+     which read their variables at start, before the settings pin torch. */}}
+{{- define "fittingroom.threadsEnv" -}}
+{{- if hasKey . "torch" }}
+- name: FITTINGROOM_TORCH_THREADS
+  value: {{ .torch | quote }}
+- name: OMP_NUM_THREADS
+  value: {{ .torch | quote }}
+- name: MKL_NUM_THREADS
+  value: {{ .torch | quote }}
+{{- end }}
+{{- if hasKey . "torchInterop" }}
+- name: FITTINGROOM_TORCH_INTEROP_THREADS
+  value: {{ .torchInterop | quote }}
+{{- end }}
+{{- if hasKey . "opencv" }}
+- name: FITTINGROOM_OPENCV_THREADS
+  value: {{ .opencv | quote }}
+{{- end }}
+- name: FITTINGROOM_GRPC_WORKERS
+  value: {{ .grpcWorkers | quote }}
+{{- end -}}
+
 {{/* Every FITTINGROOM_* variable of one service's container. */}}
 {{- define "fittingroom.serviceEnv" -}}
 {{ include "fittingroom.connectionEnv" .root | trim }}
@@ -260,6 +283,7 @@ labels:
   value: {{ printf "dns:///%s-headless:%v" (include "fittingroom.component" (dict "root" $.root "name" $stage)) (get $.root.Values.services $stage).grpcPort | quote }}
 {{- end }}
 {{- end }}
+{{ include "fittingroom.threadsEnv" .svc.threads | trim }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}

@@ -28,15 +28,22 @@ from fittingroom.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _pin_torch_threads(threads: int) -> None:
-    """Pin torch's intra-op CPU threads in processes whose models loaded torch.
+def pin_threads(settings: Settings) -> None:
+    """Size the thread pools of the numeric libraries this process already imported.
 
-    A service that runs no model (gateway, compositing) never imports torch, so
-    it does not pay its ~500 MB of resident memory.
+    Left alone, torch and OpenCV start one thread per core of the host, not of the
+    container's CPU limit, and several services on shared cores oversubscribe them.
+    Only libraries already loaded are touched: a service that runs no model
+    (gateway, compositing) must not import torch just to configure it.
     """
     torch = sys.modules.get("torch")
-    if torch is not None and threads > 0:
-        torch.set_num_threads(threads)
+    if torch is not None and settings.torch_threads > 0:
+        torch.set_num_threads(settings.torch_threads)
+    if torch is not None and settings.torch_interop_threads > 0:
+        torch.set_num_interop_threads(settings.torch_interop_threads)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None and settings.opencv_threads > 0:
+        cv2.setNumThreads(settings.opencv_threads)
 
 
 class Background(Protocol):
@@ -158,7 +165,8 @@ def _grpc_server(definition: ServiceDefinition, settings: Settings, port: int) -
     if credentials is None:
         log.warning("gRPC in PLAINTEXT (FITTINGROOM_TLS_PLAINTEXT=true): any caller on the network can read "
                     "and forge calls", extra={"port": port})
-    return GrpcServer(definition.name, port, settings.grpc_max_message_bytes, max_streams=settings.grpc_max_streams,
+    return GrpcServer(definition.name, port, settings.grpc_max_message_bytes, max_workers=settings.grpc_workers,
+                      max_streams=settings.grpc_max_streams,
                       credentials=credentials, reflection=settings.grpc_reflection, health_port=settings.health_port)
 
 
@@ -186,9 +194,9 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
         server = _grpc_server(definition, settings, port)
         definition.register(server, handle, settings)
         server.start()
+    pin_threads(settings)  # before loading, so that warm-up runs on the pools it will serve with
     started = time.perf_counter()
     handle.loaded = definition.load(settings)
-    _pin_torch_threads(settings.torch_threads)
     log.info("models loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
     background = list(handle.loaded.background)
     if settings.enable_worker and definition.worker is not None:

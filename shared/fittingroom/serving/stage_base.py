@@ -11,11 +11,15 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, Hashable, Protocol, Sequence, TypeVar
 
-from fittingroom.colour import Lab
 from fittingroom.serving.logs import request_context
 from fittingroom.v1 import common_pb2, events_pb2
+
+if TYPE_CHECKING:
+    # A type name only: importing fittingroom.colour loads OpenCV (~40 MB resident) into
+    # every process that runs a worker or a servicer, the gateway included, which needs none.
+    from fittingroom.colour import Lab
 
 T = TypeVar("T")
 U = TypeVar("U")
