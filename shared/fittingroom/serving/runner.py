@@ -186,7 +186,6 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
         log.warning("Kafka in PLAINTEXT (FITTINGROOM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT): anyone who reaches the "
                     "brokers can read and forge events", extra={"bootstrap": settings.kafka_bootstrap})
     port = settings.grpc_port or definition.spec.grpc_port
-    serve_metrics(settings.metrics_port or port + 1000)
     export_gpu_memory(definition.name)
     handle = StageHandle(definition.name)
     server = None
@@ -194,6 +193,8 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
         server = _grpc_server(definition, settings, port)
         definition.register(server, handle, settings)
         server.start()
+    # Served once every series the service starts with exists: a first scrape sees them all.
+    serve_metrics(settings.metrics_port or port + 1000)
     pin_threads(settings)  # before loading, so that warm-up runs on the pools it will serve with
     started = time.perf_counter()
     handle.loaded = definition.load(settings)
