@@ -32,7 +32,7 @@ from fittingroom.errors import BusError
 from fittingroom.gateway.tracker import FINAL, StatusTracker, advances, status_of, tenant_of_request
 from fittingroom.serving.errors import error_code_name
 from fittingroom.serving.metrics import KAFKA_MESSAGES, REQUESTS, TENANT_FAILURES
-from fittingroom.serving.worker import TransactionalRelay, observe_end_to_end, parse_event
+from fittingroom.serving.worker import Heartbeat, TransactionalRelay, observe_end_to_end, parse_event
 from fittingroom.v1 import events_pb2, tryon_pb2
 
 SERVICE = "gateway"
@@ -114,7 +114,7 @@ class StatusProjector(TransactionalRelay):
             self._written.popitem(last=False)
 
 
-class StatusView:
+class StatusView(Heartbeat):
     """``tryon.status`` → this replica's :class:`StatusTracker`: all of it at start, then as it grows."""
 
     def __init__(self, tracker: StatusTracker, reader, refresh_s: float = 30.0) -> None:
@@ -142,6 +142,7 @@ class StatusView:
         """Follow the topic until stopped; a broker outage only delays it (the client reconnects)."""
         refreshed = time.monotonic()
         while not self.stopping.is_set():
+            self.beat()
             try:
                 self._apply(self.reader.poll(timeout_ms=500))
                 if time.monotonic() - refreshed > self.refresh_s:

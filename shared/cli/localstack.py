@@ -284,6 +284,8 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
         "FITTINGROOM_STORE_DIR": str(work / "store"),
         "FITTINGROOM_WORKER_MAX_WAIT_MS": "100",
         "FITTINGROOM_DRAIN_SECONDS": "3",
+        # A loop stuck in a call shows in its service's log (with its stack) well within a test's wait.
+        "FITTINGROOM_LOOP_STALL_S": "120",
         "OMP_NUM_THREADS": "1",
         "FITTINGROOM_TORCH_THREADS": "1",
         "PYTHONUNBUFFERED": "1",

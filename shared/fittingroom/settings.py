@@ -77,6 +77,7 @@ class Settings:
     grpc_max_streams: int = field(default=256, metadata={"help": "server streams (Watch) a service holds open at once, on threads of their own apart from unary calls and health checks; more are refused with RESOURCE_EXHAUSTED"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
     worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
+    loop_stall_s: float = field(default=600.0, metadata={"help": "a background loop (Kafka worker, status projector, ingress relay, status view) that goes this long without a turn is stuck in some call: the service logs its stack and exits to be restarted; 0 = not watched"})
     kafka_stall_check_s: float = field(default=60.0, metadata={"help": "an idle consumer checks this often whether committed records wait for it; waiting at the same offsets on two checks, its client is stuck and replaced"})
     status_catch_up_s: float = field(default=30.0, metadata={"help": "gateway start: read tryon.status up to its end for at most this long before serving"})
     kafka_transactions: bool = field(default=True, metadata={"help": "stage workers publish a batch's outputs and commit its input offsets in one Kafka transaction (consumers read committed): each output once, even after a SIGKILL"})
@@ -182,11 +183,13 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS={self.max_attempts}: expected at least 1")
         if self.tenant_rate_per_s <= 0 or min(self.tenant_burst, self.tenant_max_in_flight, self.tenant_max_streams) < 1:
             raise SettingsError(f"{PREFIX}TENANT_RATE_PER_S, _BURST, _MAX_IN_FLIGHT and _MAX_STREAMS must be positive")
+        if self.kafka_stall_check_s <= 0:
+            raise SettingsError(f"{PREFIX}KAFKA_STALL_CHECK_S={self.kafka_stall_check_s}: expected a positive number")
         for name in ("grpc_max_streams", "grpc_workers"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()}={getattr(self, name)}: expected at least 1")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "torch_threads",
-                     "torch_interop_threads", "opencv_threads"):
+                     "torch_interop_threads", "opencv_threads", "loop_stall_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
 

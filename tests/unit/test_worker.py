@@ -397,3 +397,41 @@ def test_a_transactional_producer_in_an_error_state_is_replaced_at_the_pause_and
         raise BusUnavailableError("no broker")
 
     assert renewed(broken, broker_still_away) is broken  # kept, tried again at the next pause
+
+
+def test_the_supervisor_takes_the_service_down_when_a_loop_hangs_in_a_call_and_logs_where(caplog):
+    import threading
+
+    from fittingroom.serving.runner import Supervisor
+    from fittingroom.serving.worker import Heartbeat
+
+    class Loop(Heartbeat):
+        def __init__(self, hang: bool):
+            self.hang, self.stopped = hang, threading.Event()
+
+        def call_that_never_returns(self):
+            self.stopped.wait(30)
+
+        def run(self):
+            while not self.stopped.is_set():
+                self.beat()
+                if self.hang:
+                    self.call_that_never_returns()
+                self.stopped.wait(0.05)
+
+        def stop(self):
+            self.stopped.set()
+
+    hung, turning = Loop(hang=True), Loop(hang=False)
+    watched, healthy = Supervisor("style", stall_s=0.4), Supervisor("style", stall_s=0.4)
+    watched.start(hung)
+    healthy.start(turning)
+    try:
+        assert watched.failed.wait(10)
+        stuck = [r for r in caplog.records if r.getMessage().startswith("background loop stuck")]
+        assert stuck and "call_that_never_returns" in stuck[0].stack
+        assert not healthy.failed.is_set() and turning.last_beat is not None
+    finally:
+        for supervisor, loop in ((watched, hung), (healthy, turning)):
+            supervisor.stopping.set()
+            loop.stop()

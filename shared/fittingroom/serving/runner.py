@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -122,23 +123,32 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
 
 
 class Supervisor:
-    """Runs background loops (Kafka worker, status feed) in threads; any that dies is noticed.
+    """Runs background loops (Kafka worker, status feed) in threads; any that dies or hangs is noticed.
 
     A loop that raises, or returns before it was asked to stop, sets
     :attr:`failed`: the service then reports NOT_SERVING and exits non-zero, so
-    its pod is restarted instead of serving on with a dead consumer.
+    its pod is restarted instead of serving on with a dead consumer. A loop that
+    beats (:class:`~fittingroom.serving.worker.Heartbeat`) and then goes
+    ``stall_s`` without a beat is stuck inside some call: its thread's stack is
+    logged and the service goes down the same way (``stall_s`` 0: not watched).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, stall_s: float = 0.0) -> None:
         self.name = name
+        self.stall_s = stall_s
         self.failed = threading.Event()
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
+        self._watched: list[tuple[Background, threading.Thread]] = []
 
     def start(self, item: Background) -> None:
         thread = threading.Thread(target=self._run, args=(item,), name=f"{self.name}-bg", daemon=True)
         self.threads.append(thread)
         thread.start()
+        if self.stall_s > 0:
+            if not self._watched:
+                threading.Thread(target=self._watch, name=f"{self.name}-watchdog", daemon=True).start()
+            self._watched.append((item, thread))
 
     def _run(self, item: Background) -> None:
         try:
@@ -152,6 +162,18 @@ class Supervisor:
             log.critical("background loop ended unasked; the service goes down to be restarted",
                          extra={"loop": type(item).__name__})
             self.failed.set()
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(min(5.0, self.stall_s / 4)):
+            for item, thread in list(self._watched):
+                beat = getattr(item, "last_beat", None)
+                if beat is not None and thread.is_alive() and time.monotonic() - beat > self.stall_s:
+                    frame = sys._current_frames().get(thread.ident)
+                    log.critical("background loop stuck; the service goes down to be restarted",
+                                 extra={"loop": type(item).__name__, "seconds": round(time.monotonic() - beat, 1),
+                                        "stack": "".join(traceback.format_stack(frame)) if frame else ""})
+                    self.failed.set()
+                    return
 
     def join(self, timeout: float) -> None:
         for thread in self.threads:
@@ -202,7 +224,7 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     background = list(handle.loaded.background)
     if settings.enable_worker and definition.worker is not None:
         background.append(_start_worker(definition, settings, handle, server))
-    supervisor = Supervisor(definition.name)
+    supervisor = Supervisor(definition.name, settings.loop_stall_s)
     for item in background:
         supervisor.start(item)
     if server is not None:

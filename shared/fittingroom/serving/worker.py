@@ -127,6 +127,19 @@ def rewind_batch(consumer, records: Sequence) -> None:
         log.warning("rewind failed; the group will redeliver", extra={"error": str(exc)})
 
 
+class Heartbeat:
+    """A background loop's last turn (monotonic seconds), for the runner's watchdog to see it is not stuck.
+
+    A loop beats once per turn and while it deliberately waits (a transaction waiting
+    out a broker outage, which it reports as the dependency being down).
+    """
+
+    last_beat: float | None = None
+
+    def beat(self) -> None:
+        self.last_beat = time.monotonic()
+
+
 class TransactionalOutput:
     """What a consumer loop that publishes in transactions shares: publish-and-commit, and replacing
     the producer at the next pause once one of its transactions failed (or it broke).
@@ -156,7 +169,7 @@ class TransactionalOutput:
         self.producer = fresh
 
 
-class TransactionalRelay(TransactionalOutput):
+class TransactionalRelay(TransactionalOutput, Heartbeat):
     """A consumer loop that turns each polled batch into published records, committed with it.
 
     The loop is written once here for the gateway's status projector and ingress
@@ -186,6 +199,7 @@ class TransactionalRelay(TransactionalOutput):
         """Relay until stopped; a broker outage pauses the loop with its offsets kept."""
         pauses = 0
         while not self.stopping.is_set():
+            self.beat()
             records: Sequence = []
             try:
                 records = self.consumer.poll_batch()
@@ -212,11 +226,12 @@ class TransactionalRelay(TransactionalOutput):
 
     def _waiting_for_kafka(self) -> None:
         """Called while a batch's transaction waits on an unreachable broker: visibly degraded."""
+        self.beat()
         DEPENDENCY_UP.labels(self.service, "kafka").set(0)
         log.warning("%s waiting for the broker to settle its transaction", self.name)
 
 
-class StageWorker(TransactionalOutput):
+class StageWorker(TransactionalOutput, Heartbeat):
     """Runs one stage's batch handler over its Kafka input topic until stopped.
 
     Alive or visibly dead: an unreachable broker or object store pauses
@@ -252,6 +267,7 @@ class StageWorker(TransactionalOutput):
         """Loop until :meth:`stop`; the batch in hand is finished (or left for redelivery) before returning."""
         log.info("worker consuming", extra={"topic": self.spec.input_topic})
         while not self.stopping.is_set():
+            self.beat()
             records: Sequence = []
             try:
                 records = self.consumer.poll_batch()
@@ -357,6 +373,7 @@ class StageWorker(TransactionalOutput):
 
     def _waiting_for_kafka(self) -> None:
         """Called while a transaction's commit waits on an unreachable broker: visibly degraded."""
+        self.beat()
         self._report_down("kafka")
         log.warning("waiting for the broker to settle the batch's transaction")
 
