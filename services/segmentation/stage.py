@@ -53,12 +53,13 @@ def detections_to_garments(
 
     Detections under ``score_threshold`` and those whose thresholded mask is empty
     are dropped. The box is widened to cover the mask so that a crop of the box
-    always contains the whole garment.
+    always contains the whole garment. Outputs of any float type (bf16 under
+    autocast) are read as float32.
     """
-    scores = output["scores"].detach().cpu().numpy()
-    boxes = output["boxes"].detach().cpu().numpy()
+    scores = output["scores"].detach().float().cpu().numpy()
+    boxes = output["boxes"].detach().float().cpu().numpy()
     labels = output["labels"].detach().cpu().numpy()
-    masks = output["masks"].detach().cpu().numpy()[:, 0] >= mask_threshold
+    masks = output["masks"].detach().float().cpu().numpy()[:, 0] >= mask_threshold
     garments = []
     for i in np.argsort(-scores, kind="stable"):
         if scores[i] < score_threshold or not masks[i].any() or not 1 <= labels[i] <= len(CATEGORIES):

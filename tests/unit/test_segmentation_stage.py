@@ -44,6 +44,14 @@ def test_detections_become_sorted_clipped_garments_and_empty_masks_drop():
     assert garments[1].area == 15 * 10 and garments[1].mask.dtype == bool
 
 
+def test_bf16_outputs_under_autocast_give_the_same_garments():
+    half = {k: (v.to(torch.bfloat16) if v.is_floating_point() else v) for k, v in _output().items()}
+    expected = detections_to_garments(_output(), score_threshold=0.5, mask_threshold=0.5)
+    got = detections_to_garments(half, score_threshold=0.5, mask_threshold=0.5)
+    assert [(g.category, g.box) for g in got] == [(g.category, g.box) for g in expected]
+    assert all((a.mask == b.mask).all() for a, b in zip(got, expected))
+
+
 def test_score_threshold_filters():
     garments = detections_to_garments(_output(), score_threshold=0.7, mask_threshold=0.5)
     assert [g.category for g in garments] == [8]
