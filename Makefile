@@ -23,6 +23,7 @@ help:
 	@echo "make bench-distributed embedded vs gRPC vs Kafka end-to-end latency and throughput"
 	@echo "make bench-security    gRPC p50/p95 plaintext + anonymous vs TLS + mTLS + API key, one run, private stacks -> $(OUT)/bench/"
 	@echo "make bench-memory      resident memory of each service process at start and after try-ons, private stack -> $(OUT)/bench/"
+	@echo "make bench-batching    model images/s against batch size, fp32 and bf16, with bf16 parity -> $(OUT)/bench/"
 	@echo "make chaos      1,000 try-ons through a private stack under kills, outages and poison -> $(OUT)/chaos/"
 	@echo "make chart-lint helm lint --strict + helm template of the chart"
 	@echo "make observe    Prometheus on :9090 scraping make up's services, the chart's alerts loaded; observe-down stops it"
@@ -55,6 +56,11 @@ bench: $(STAMP)
 # Starts its own Kafka, MinIO and two stacks on free ports (plaintext + anonymous, TLS + mTLS + API key).
 bench-security: $(STAMP)
 	$(FR) bench security --out-dir $(OUT)/bench
+
+# Model throughput against batch size, fp32 and bf16 (no servers); on a GPU node: shared/infra/device-bench.sh.
+.PHONY: bench-batching
+bench-batching: $(STAMP)
+	$(FR) bench batching --out-dir $(OUT)/bench
 
 # Starts its own Kafka, MinIO and the five services on free ports.
 .PHONY: bench-memory

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 WHEELS=.whl
 # Wheels for the device's Python 3.12 that its image lacks (checked against its package list).
-DEVICE_WHEELS=(ai-edge-litert==2.3.0 backports.strenum==1.3.1)
+DEVICE_WHEELS=(ai-edge-litert==2.3.0 backports.strenum==1.2.8)
 
 wheels() {
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
