@@ -144,14 +144,22 @@ class TransactionalOutput:
     """What a consumer loop that publishes in transactions shares: publish-and-commit, and replacing
     the producer at the next pause once one of its transactions failed (or it broke).
 
-    Uses the owner's ``consumer``, ``producer``, ``transactional`` and ``renew_producer``.
+    Holds the loop's ``consumer``, ``producer`` (with ``publish``, how to send on it),
+    whether it publishes in transactions, how to make a new producer, the longest
+    pause after a bus error, and the event that stops the loop.
     """
 
-    consumer: object
-    producer: object
-    transactional: bool
-    renew_producer: Callable[[], object] | None
     _transaction_failed: bool = False
+
+    def __init__(self, consumer, producer, publish: Callable, transactional: bool, max_pause_s: float = 5.0,
+                 renew_producer: Callable[[], object] | None = None) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.publish = publish
+        self.transactional = transactional
+        self.max_pause_s = max_pause_s
+        self.renew_producer = renew_producer
+        self.stopping = threading.Event()
 
     def _publish_and_commit(self, records: Sequence, publish_all: Callable[[], None],
                             on_waiting: Callable[[], None] | None = None, suspects_until: int | None = None) -> None:
@@ -172,100 +180,25 @@ class TransactionalOutput:
 class TransactionalRelay(TransactionalOutput, Heartbeat):
     """A consumer loop that turns each polled batch into published records, committed with it.
 
-    The loop is written once here for the gateway's status projector and ingress
-    relay: poll a batch, :meth:`process` it (publishing and committing through
-    :meth:`_publish_and_commit`); on a broker error, report Kafka down, rewind the
-    batch, replace the producer if its transaction failed, and wait with capped
-    exponential backoff. Subclasses give ``service``, ``name`` and :meth:`process`.
+    The loop is written once here for the stage workers and the gateway's status
+    projector and ingress relay: poll a batch and :meth:`process` it (publishing and
+    committing through :meth:`_publish_and_commit`). When a dependency is down (the
+    broker, or object storage for a stage) it reports it down, rewinds the batch,
+    replaces the producer if its transaction failed, and waits with capped
+    exponential backoff; the first batch through reports it up again. Subclasses give
+    ``service``, ``name`` and :meth:`process`.
     """
 
     service: str
     name: str
-
-    def __init__(self, consumer, producer, publish: Callable, transactional: bool, max_pause_s: float = 5.0,
-                 renew_producer: Callable[[], object] | None = None) -> None:
-        self.consumer = consumer
-        self.producer = producer
-        self.publish = publish
-        self.transactional = transactional
-        self.max_pause_s = max_pause_s
-        self.renew_producer = renew_producer
-        self.stopping = threading.Event()
+    _pauses: int = 0
 
     def process(self, records: Sequence) -> None:
         raise NotImplementedError
 
     def run(self) -> None:
-        """Relay until stopped; a broker outage pauses the loop with its offsets kept."""
-        pauses = 0
-        while not self.stopping.is_set():
-            self.beat()
-            records: Sequence = []
-            try:
-                records = self.consumer.poll_batch()
-                if records:
-                    self.process(records)
-                if pauses:
-                    log.info("%s resumed", self.name)
-                    pauses = 0
-                DEPENDENCY_UP.labels(self.service, "kafka").set(1)
-            except (BusError, KafkaError) as exc:
-                pauses += 1
-                DEPENDENCY_UP.labels(self.service, "kafka").set(0)
-                log.warning("%s paused: broker unreachable", self.name, extra={"error": str(exc)})
-                rewind_batch(self.consumer, records)
-                self._renew_producer()
-                self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(pauses, 5)))
-        try:
-            self.consumer.close()
-        except (BusError, KafkaError) as exc:
-            log.warning("%s: consumer close failed", self.name, extra={"error": str(exc)})
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def _waiting_for_kafka(self) -> None:
-        """Called while a batch's transaction waits on an unreachable broker: visibly degraded."""
-        self.beat()
-        DEPENDENCY_UP.labels(self.service, "kafka").set(0)
-        log.warning("%s waiting for the broker to settle its transaction", self.name)
-
-
-class StageWorker(TransactionalOutput, Heartbeat):
-    """Runs one stage's batch handler over its Kafka input topic until stopped.
-
-    Alive or visibly dead: an unreachable broker or object store pauses
-    consumption (offsets kept, the batch in hand rewound, ``fittingroom_dependency_up``
-    at 0, ``on_health(False)``) until it returns; anything else escapes :meth:`run`
-    for the runner to take the process down.
-    """
-
-    def __init__(self, spec: StageSpec, handler: BatchHandler, consumer, producer, publish, retry: RetryPolicy,
-                 request_deadline_s: float = 600.0, on_health: Callable[[bool], None] | None = None,
-                 max_pause_s: float = 5.0, max_attempts: int = 3, transactional: bool = False,
-                 renew_producer: Callable[[], object] | None = None) -> None:
-        self.spec = spec
-        self.handler = handler
-        self.consumer = consumer
-        self.producer = producer
-        self.publish = publish
-        self.retry = retry
-        self.request_deadline_s = request_deadline_s
-        self.on_health = on_health or (lambda _up: None)
-        self.max_pause_s = max_pause_s
-        self.max_attempts = max_attempts
-        self.transactional = transactional
-        self.renew_producer = renew_producer
-        self.stopping = threading.Event()
-        self._pauses = 0
-        self._reported_up = False
-        # The attempt markers this process wrote: (topic, partition) -> (offset, attempt, alone, last).
-        # Finding its own marker again (after a pause) is not a death.
-        self._marked: dict[tuple[str, int], tuple[int, int, bool, int | None]] = {}
-
-    def run(self) -> None:
         """Loop until :meth:`stop`; the batch in hand is finished (or left for redelivery) before returning."""
-        log.info("worker consuming", extra={"topic": self.spec.input_topic})
+        log.info("%s consuming", self.name)
         while not self.stopping.is_set():
             self.beat()
             records: Sequence = []
@@ -281,7 +214,7 @@ class StageWorker(TransactionalOutput, Heartbeat):
         try:
             self.consumer.close()
         except (BusError, KafkaError) as exc:
-            log.warning("consumer close failed", extra={"error": str(exc)})
+            log.warning("%s: consumer close failed", self.name, extra={"error": str(exc)})
 
     def stop(self) -> None:
         self.stopping.set()
@@ -290,20 +223,64 @@ class StageWorker(TransactionalOutput, Heartbeat):
         """Keep the offsets, put the batch back, wait a little, and try again."""
         self._report_down(dependency)
         self._pauses += 1
-        log.warning("dependency down, consumption paused", extra={"dependency": dependency, "error": str(exc)})
+        log.warning("%s paused: dependency down", self.name, extra={"dependency": dependency, "error": str(exc)})
         rewind_batch(self.consumer, records)
         self._renew_producer()
         self.stopping.wait(min(self.max_pause_s, 0.2 * 2 ** min(self._pauses, 5)))
 
     def _report_down(self, dependency: str) -> None:
-        DEPENDENCY_UP.labels(self.spec.name, dependency).set(0)
+        DEPENDENCY_UP.labels(self.service, dependency).set(0)
+
+    def _resumed(self) -> None:
+        """After a poll went through: the broker is back."""
+        if self._pauses:
+            log.info("%s resumed", self.name)
+            self._pauses = 0
+        DEPENDENCY_UP.labels(self.service, "kafka").set(1)
+
+    def _waiting_for_kafka(self) -> None:
+        """Called while a batch's transaction waits on an unreachable broker: visibly degraded."""
+        self.beat()
+        self._report_down("kafka")
+        log.warning("%s waiting for the broker to settle the batch's transaction", self.name)
+
+
+class StageWorker(TransactionalRelay):
+    """Runs one stage's batch handler over its Kafka input topic until stopped.
+
+    Alive or visibly dead: an unreachable broker or object store pauses
+    consumption (offsets kept, the batch in hand rewound, ``fittingroom_dependency_up``
+    at 0, ``on_health(False)``) until it returns; anything else escapes :meth:`run`
+    for the runner to take the process down.
+    """
+
+    def __init__(self, spec: StageSpec, handler: BatchHandler, consumer, producer, publish, retry: RetryPolicy,
+                 request_deadline_s: float = 600.0, on_health: Callable[[bool], None] | None = None,
+                 max_pause_s: float = 5.0, max_attempts: int = 3, transactional: bool = False,
+                 renew_producer: Callable[[], object] | None = None) -> None:
+        super().__init__(consumer, producer, publish, transactional, max_pause_s, renew_producer)
+        self.spec = spec
+        self.handler = handler
+        self.retry = retry
+        self.request_deadline_s = request_deadline_s
+        self.on_health = on_health or (lambda _up: None)
+        self.max_attempts = max_attempts
+        self.service = spec.name
+        self.name = f"{spec.name} worker"
+        self._reported_up = False
+        # The attempt markers this process wrote: (topic, partition) -> (offset, attempt, alone, last).
+        # Finding its own marker again (after a pause) is not a death.
+        self._marked: dict[tuple[str, int], tuple[int, int, bool, int | None]] = {}
+
+    def _report_down(self, dependency: str) -> None:
+        super()._report_down(dependency)
         self.on_health(False)
         self._reported_up = False
 
     def _resumed(self) -> None:
-        """After a batch went through: report the dependencies up (once, not on every poll)."""
+        """After a poll went through: report the dependencies up (once, not on every poll)."""
         if self._pauses:
-            log.info("dependencies back, consumption resumed")
+            log.info("%s resumed", self.name)
             self._pauses = 0
         if not self._reported_up:
             for dependency in ("kafka", "storage"):
@@ -370,12 +347,6 @@ class StageWorker(TransactionalOutput, Heartbeat):
 
         self._publish_and_commit(records, publish_all, self._waiting_for_kafka, suspects_until)
         record_consumer_lag(self.spec.name, self.consumer.consumer)
-
-    def _waiting_for_kafka(self) -> None:
-        """Called while a transaction's commit waits on an unreachable broker: visibly degraded."""
-        self.beat()
-        self._report_down("kafka")
-        log.warning("waiting for the broker to settle the batch's transaction")
 
     def _isolate_suspect(self, records: Sequence) -> tuple[Sequence, int, int | None]:
         """``(records, attempt, last suspect offset)``: the batch as attempt 1 when nothing is suspect,
