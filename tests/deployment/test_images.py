@@ -52,11 +52,12 @@ WRITABLE_STATE = ("HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR", "FITTINGROOM_STORE_D
 
 
 @pytest.fixture(scope="module")
-def images() -> None:
-    """Every image built (or found up to date) by `make images`' script."""
-    out = subprocess.run(["bash", str(REPO / "shared" / "infra" / "images.sh")], capture_output=True, text=True,
-                         timeout=3600)
-    assert out.returncode == 0, out.stderr[-4000:]
+def images(pytestconfig: pytest.Config) -> None:
+    """Every image built (or found up to date) by `make images`' script, its progress on the terminal
+    (minutes on a fresh machine, seconds after a code change)."""
+    with pytestconfig.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        out = subprocess.run(["bash", str(REPO / "shared" / "infra" / "images.sh")], timeout=3600)
+    assert out.returncode == 0, "make images failed (its log is above)"
 
 
 @pytest.fixture(scope="module")
