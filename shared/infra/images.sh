@@ -11,6 +11,7 @@
 # FITTINGROOM_TORCH_VARIANT=cuda builds the model services' CUDA variant instead;
 # FITTINGROOM_TORCH_CPU_INDEX is where the cpu variant's torch comes from (default
 # PyPI, the only index this machine reaches; PyTorch's CPU index on a real cluster).
+# `images.sh --names` prints "<service> <image>" per service and builds nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$INFRA_DIR/podman.sh"
 
@@ -27,8 +28,12 @@ image_name() {
     echo "localhost/fittingroom-$1:$tag"
 }
 
-require_podman
 [[ -n "$APP_VERSION" ]] || die "no appVersion in charts/fittingroom/Chart.yaml"
+if [[ "${1:-}" == "--names" ]]; then
+    for service in "${ALL_SERVICES[@]}"; do echo "$service $(image_name "$service")"; done
+    exit 0
+fi
+require_podman
 services=("$@")
 ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
 base="$(bash "$INFRA_DIR/base-image.sh")"

@@ -3,16 +3,19 @@
 test_images.py runs every image with :func:`chart_podman.pod_run` of the rendered
 Deployment; these checks (helm only, no podman) pin that translation to the chart: every
 security setting, writable mount, Secret mount and variable of every service's pod has
-its flag, and a pod field the translation cannot carry out fails instead of being dropped.
+its flag, and a pod field the translation cannot carry out fails instead of being dropped;
+and `make images` tags the images the chart names.
 """
 
 from __future__ import annotations
 
 import copy
+import subprocess
 
 import pytest
+import yaml
 from chart_podman import UnsupportedField, pod_run
-from deploy_support import SERVICES, by_kind
+from deploy_support import CHART, REPO, SERVICES, by_kind, template
 
 # Profiles a CPU-only podman host can run (the default profile requests GPUs).
 RUNNABLE = ("cpu", "dev")
@@ -70,3 +73,15 @@ def test_a_pod_field_the_image_tests_cannot_reproduce_fails(rendered, change):
     change(deployment["spec"]["template"]["spec"])
     with pytest.raises(UnsupportedField):
         pod_run(deployment)
+
+
+def test_make_images_tags_what_the_chart_runs(helm):
+    """`make images` tags each image with the name the chart renders for image.registry=localhost and
+    values-cpu.yaml: the images the image tests (and a local cluster) run."""
+    out = template(helm, "-f", str(CHART / "values-cpu.yaml"), "--set", "image.registry=localhost")
+    assert out.returncode == 0, out.stderr
+    deployments = by_kind([doc for doc in yaml.safe_load_all(out.stdout) if doc], "Deployment")
+    chart = {name: d["spec"]["template"]["spec"]["containers"][0]["image"] for name, d in deployments.items()}
+    names = subprocess.run(["bash", str(REPO / "shared" / "infra" / "images.sh"), "--names"],
+                           capture_output=True, text=True, check=True, timeout=30).stdout
+    assert dict(line.split() for line in names.splitlines()) == chart
