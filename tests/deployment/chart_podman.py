@@ -45,6 +45,7 @@ class PodRun:
 
     image: str
     flags: list[str]  # security, tmpfs and resource flags
+    fs_group: int | None  # the group that owns the pod's volumes (Secret files included)
     env: dict[str, str]  # literal values
     secret_env: dict[str, tuple[str, str]]  # name -> (Secret, key)
     secret_mounts: list[SecretMount]
@@ -177,6 +178,7 @@ def pod_run(deployment: dict) -> PodRun:
     return PodRun(
         image=container["image"],
         flags=security_flags(pod, container) + tmpfs + resource_flags(container),
+        fs_group=pod.get("securityContext", {}).get("fsGroup"),
         env=env, secret_env=secret_env, secret_mounts=secret_mounts,
         probe_port=probe["grpc"]["port"], startup_seconds=probe["periodSeconds"] * probe["failureThreshold"],
         grpc_port=named_port(container, "grpc"), metrics_port=named_port(container, "metrics"),

@@ -88,10 +88,9 @@ def start_container(name: str, run: PodRun, secrets: LocalSecrets, work: Path) -
     env_file = work / f"{name}.env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
     env_file.chmod(0o600)
-    group = int(run.flags[run.flags.index("--group-add") + 1]) if "--group-add" in run.flags else 0
     mounts = []
     for mount in run.secret_mounts:
-        folder = secrets.folder(mount.secret, mount.mode, group, work / "secrets")
+        folder = secrets.folder(mount.secret, mount.mode, run.fs_group or 0, work / "secrets")
         mounts += ["--volume", f"{folder}:{mount.path}:ro"]
     hosts = [flag for host in run.cluster_hosts for flag in ("--add-host", f"{host}:127.0.0.1")]
     podman("rm", "--force", "--time", "0", name, check=False)

@@ -177,9 +177,10 @@ def test_runs_as_the_chart_says(containers, deployments, service):
     container = containers[service]
     pod = deployments[service]["spec"]["template"]["spec"]
     status = proc_status(container)
-    user = pod["securityContext"]["runAsUser"]
-    assert status["Uid"].split()[:2] == [str(user)] * 2 and status["Gid"].split()[0] == str(pod["securityContext"]["runAsGroup"])
-    assert str(pod["securityContext"]["fsGroup"]) in status["Groups"].split()
+    context = pod["securityContext"]
+    assert status["Uid"].split()[:2] == [str(context["runAsUser"])] * 2
+    assert status["Gid"].split()[:2] == [str(context["runAsGroup"])] * 2
+    assert str(context["fsGroup"]) in status["Groups"].split()
     assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0 and int(status["CapBnd"], 16) == 0
     assert status["NoNewPrivs"].strip() == "1"
     probe = "touch {0}/.w && rm {0}/.w"
