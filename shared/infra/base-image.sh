@@ -31,7 +31,8 @@ tmp="$(mktemp -d "$CACHE_DIR/.base-image-XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 log "debootstrap $SUITE (minbase + $PACKAGES) from $MIRROR"
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tmp/rootfs" "$MIRROR" \
-    | awk '/^I: (Retrieving|Validating|Unpacking|Configuring|Installing) /{ if (++n % 25 == 0) printf "[infra] debootstrap: %s\n", $0 > "/dev/stderr" }'
+    | awk '/^[EW]: / { print "[infra] debootstrap: " $0 > "/dev/stderr"; next }
+           /^I: / { if (++n % 25 == 0) print "[infra] debootstrap: " $0 > "/dev/stderr" }'
 if compgen -G "$EXTRA_CA_DIR/*.crt" >/dev/null; then
     log "trusting this machine's extra CAs: $(cd "$EXTRA_CA_DIR" && echo *.crt)"
     cp "$EXTRA_CA_DIR"/*.crt "$tmp/rootfs/usr/local/share/ca-certificates/"
@@ -43,5 +44,5 @@ log "importing the root filesystem as $BASE_IMAGE"
 tar -C "$tmp/rootfs" --numeric-owner -c . \
     | podman import --quiet --change 'ENV LANG=C.UTF-8' \
         --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' --change 'CMD ["python"]' - "$BASE_IMAGE" >/dev/null
-log "base image $BASE_IMAGE ready: $(podman_run run --rm "${PODMAN_ULIMITS[@]}" "$BASE_IMAGE" python --version) ($(elapsed "$start") s)"
+log "base image $BASE_IMAGE ready: $(podman_with_runtime run --rm "${PODMAN_ULIMITS[@]}" "$BASE_IMAGE" python --version) ($(elapsed "$start") s)"
 echo "$BASE_IMAGE"

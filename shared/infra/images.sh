@@ -44,7 +44,7 @@ for service in "${services[@]}"; do
     start="$(now)"
     name="$(image_name "$service")"
     log "building $name (target $service, torch $TORCH_VARIANT, base $base)"
-    podman_run build "${PODMAN_ULIMITS[@]}" --layers --file "$REPO_ROOT/services/Dockerfile" \
+    podman_with_runtime build "${PODMAN_ULIMITS[@]}" --layers --file "$REPO_ROOT/services/Dockerfile" \
         --target "$service" --build-arg "PYTHON_IMAGE=$base" --build-arg "TORCH_VARIANT=$TORCH_VARIANT" \
         --build-arg "TORCH_CPU_INDEX=$TORCH_CPU_INDEX" --tag "$name" "$REPO_ROOT" 2>&1 \
         | tee "$logs/$service.log" | sed -u -n -e '/STEP [0-9]/p' -e '/^image-deps.sh: /p' >&2 \

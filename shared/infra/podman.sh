@@ -10,7 +10,7 @@ PODMAN_ULIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1000:1000)
 BASE_IMAGE="${FITTINGROOM_BASE_IMAGE:-localhost/fittingroom-python:3.11-bookworm}"
 
 # podman ARGS...: podman on the chosen runtime.
-podman_run() { podman --runtime "$PODMAN_RUNTIME" "$@"; }
+podman_with_runtime() { podman --runtime "$PODMAN_RUNTIME" "$@"; }
 
 require_podman() {
     command -v podman >/dev/null || die "podman is needed (apt-get install -y podman runc debootstrap)"
