@@ -9,7 +9,8 @@ SAMPLES := shared/fittingroom/samples
 OUT ?= out
 
 .PHONY: venv demo test weights data bench bench-distributed bench-security chaos protos lock clean help \
-	infra-up infra-down up down demo-distributed chart-lint observe observe-down
+	infra-up infra-down up down demo-distributed chart-lint observe observe-down \
+	base-image images images-test
 
 help:
 	@echo "make demo       try-on of the bundled sample pair (embedded mode) -> $(OUT)/demo/"
@@ -26,6 +27,9 @@ help:
 	@echo "make bench-batching    model images/s against batch size, fp32 and bf16, with bf16 parity -> $(OUT)/bench/"
 	@echo "make chaos      1,000 try-ons through a private stack under kills, outages and poison -> $(OUT)/chaos/"
 	@echo "make chart-lint helm lint --strict + helm template of the chart"
+	@echo "make base-image the local Debian + Python 3.11 base image (debootstrap, podman import)"
+	@echo "make images     every services/Dockerfile target with podman, tagged as the chart names them"
+	@echo "make images-test run each image the way the chart runs it, against infra-up's Kafka and MinIO"
 	@echo "make observe    Prometheus on :9090 scraping make up's services, the chart's alerts loaded; observe-down stops it"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -115,6 +119,19 @@ chart-lint: $(STAMP)
 	$$helm lint --strict --kube-version 1.33.0 -f $$ci charts/fittingroom && \
 	$$helm lint --strict --kube-version 1.33.0 -f $$ci -f charts/fittingroom/values-cpu.yaml charts/fittingroom && \
 	mkdir -p $(OUT)/chart && $$helm template fittingroom charts/fittingroom --kube-version 1.33.0 -f $$ci > $(OUT)/chart/fittingroom.yaml
+
+# Container images without a registry: podman (runtime runc) on a base made with
+# debootstrap; torch from PyPI. Set FITTINGROOM_TORCH_VARIANT=cuda for the CUDA images.
+base-image:
+	bash shared/infra/base-image.sh
+
+images:
+	bash shared/infra/images.sh
+
+# Also part of `make test` when podman is installed (tests/deployment/test_images.py).
+images-test: images infra-up
+	$(INFRA_ENV); $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/deployment/test_chart_podman.py \
+		tests/deployment/test_images.py
 
 # Generated code lands in shared/fittingroom/v1 and is never edited by hand.
 protos: $(STAMP)

@@ -263,6 +263,26 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
                 tls: bool = False, anonymous: bool = False) -> Stack:
     """Seed the starter models into MinIO, then start ``services`` (all five by default) and wait for SERVING.
 
+    What each service gets is :func:`plan_stack`'s.
+    """
+    stack = plan_stack(infra_env, work, services, tls, anonymous)
+    for service in stack.services.values():
+        service.start()
+    try:
+        stack.wait_all()
+    except Exception:
+        print(stack.logs())
+        stack.stop()
+        raise
+    return stack
+
+
+def plan_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...] = SERVICES,
+               tls: bool = False, anonymous: bool = False) -> Stack:
+    """Everything :func:`start_stack` does before starting a process: a :class:`Stack` of services not yet started.
+
+    Also what the image tests run containers from (tests/deployment/test_images.py).
+
     A gateway alone (``services=("gateway",)``) needs no models and starts in seconds:
     enough for tests of its own edge (health, Watch, keys) that never reach a stage.
     With ``tls`` every service gets a certificate from a throwaway CA in ``work/tls``
@@ -307,11 +327,4 @@ def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...]
                    FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),
                    **(pki[name].env() if tls else {}), **service_kafka_env(infra_env, name))
         stack.services[name] = ServiceProcess(name, ports[name][0], ports[name][1], env, work / f"{name}.log")
-        stack.services[name].start()
-    try:
-        stack.wait_all()
-    except Exception:
-        print(stack.logs())
-        stack.stop()
-        raise
     return stack

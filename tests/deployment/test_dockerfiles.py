@@ -126,25 +126,44 @@ def test_torch_variant_of_each_target(service, build_arg):
     assert copied and all(ref in needed for ref in copied)
 
 
-@pytest.mark.parametrize("variant, accepted", [("cpu", True), ("cuda", True), ("rocm", False)])
-def test_image_deps_script_variants(tmp_path, variant, accepted):
-    """Run image-deps.sh with a stand-in pip that records its arguments."""
+def run_image_deps(tmp_path, variant: str, torch_requires: str = "filelock") -> tuple[subprocess.CompletedProcess, str]:
+    """image-deps.sh with stand-ins for pip (records its arguments; ``pip show torch`` names
+    ``torch_requires``) and python; (the run, what pip was asked to install)."""
     lock = tmp_path / "requirements.lock"
-    lock.write_text("numpy==2.4.6\ntorch==2.15.0\ntorchvision==0.29.2\ntriton==3.9.0\nnvidia-cublas==13.4.1.3\n")
+    lock.write_text("numpy==2.4.6\ntorch==2.15.0\ntorchvision==0.29.2\ntriton==3.9.0\nnvidia-cublas==13.4.1.3\n"
+                    "cuda-bindings==13.5.0\n")
     (tmp_path / "pip").write_text(
         '#!/bin/sh\necho "pip $*" >> "$PIP_LOG"\n'
+        '[ "$1" = show ] && echo "Requires: $TORCH_REQUIRES"\n'
         'while [ $# -gt 0 ]; do [ "$1" = -r ] && cat "$2" >> "$PIP_LOG"; shift; done\n'
     )
-    (tmp_path / "pip").chmod(0o755)
+    (tmp_path / "python").write_text("#!/bin/sh\necho python \"$*\" >> \"$PIP_LOG\"\n")
+    for tool in ("pip", "python"):
+        (tmp_path / tool).chmod(0o755)
     log = tmp_path / "pip.log"
-    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "PIP_LOG": str(log)}
+    log.touch()
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "PIP_LOG": str(log), "TORCH_REQUIRES": torch_requires}
     out = subprocess.run(["bash", str(REPO / "shared" / "infra" / "image-deps.sh"), variant, str(lock)],
                          env=env, capture_output=True, text=True, timeout=30)
+    return out, log.read_text()
+
+
+@pytest.mark.parametrize("variant, accepted", [("cpu", True), ("cuda", True), ("rocm", False)])
+def test_image_deps_script_variants(tmp_path, variant, accepted):
+    out, asked = run_image_deps(tmp_path, variant)
     assert (out.returncode == 0) == accepted, out.stderr
+    if accepted:
+        assert "import torch, torchvision" in asked, "the installed torch must import"
     if variant == "cpu":
-        text = log.read_text()
-        assert "download.pytorch.org/whl/cpu" in text
-        assert "nvidia-cublas" not in text and "triton" not in text and "numpy==2.4.6" in text
+        assert "download.pytorch.org/whl/cpu" in asked
+        assert "nvidia-cublas" not in asked and "triton" not in asked and "numpy==2.4.6" in asked
+
+
+def test_cpu_variant_keeps_the_cuda_runtime_a_cuda_torch_needs(tmp_path):
+    """PyPI's torch (the CUDA build) cannot be imported without its nvidia-* libraries; triton stays out."""
+    out, asked = run_image_deps(tmp_path, "cpu", torch_requires="cuda-bindings, filelock, nvidia-cudnn-cu13, triton")
+    assert out.returncode == 0, out.stderr
+    assert "nvidia-cublas==13.4.1.3" in asked and "cuda-bindings==13.5.0" in asked and "triton" not in asked
 
 
 def test_chart_ports_are_the_chains(values):
