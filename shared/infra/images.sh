@@ -43,7 +43,9 @@ for service in "${services[@]}"; do
     [[ " ${ALL_SERVICES[*]} " == *" $service "* ]] || die "unknown service '$service' (${ALL_SERVICES[*]})"
     start="$(now)"
     name="$(image_name "$service")"
-    log "building $name (target $service, torch $TORCH_VARIANT, base $base)"
+    torch="no torch"
+    [[ "$MODEL_SERVICES" == *" $service "* ]] && torch="torch $TORCH_VARIANT"
+    log "building $name (target $service, $torch, base $base)"
     podman_with_runtime build "${PODMAN_ULIMITS[@]}" --layers --file "$REPO_ROOT/services/Dockerfile" \
         --target "$service" --build-arg "PYTHON_IMAGE=$base" --build-arg "TORCH_VARIANT=$TORCH_VARIANT" \
         --build-arg "TORCH_CPU_INDEX=$TORCH_CPU_INDEX" --tag "$name" "$REPO_ROOT" 2>&1 \

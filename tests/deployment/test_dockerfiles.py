@@ -24,8 +24,8 @@ VARIANT_ARGS = (None, "cpu", "cuda")
 
 
 def expected_variant(service: str, build_arg: str | None) -> str:
-    """Model services: the build-arg, cuda by default; gateway and compositing: always cpu."""
-    return (build_arg or "cuda") if service in GPU_SERVICES else "cpu"
+    """Model services: the build-arg, cuda by default; gateway and compositing: no torch at all."""
+    return (build_arg or "cuda") if service in GPU_SERVICES else "none"
 
 
 def labels(values: list[str]) -> dict[str, str]:
@@ -148,12 +148,15 @@ def run_image_deps(tmp_path, variant: str, torch_requires: str = "filelock") -> 
     return out, log.read_text()
 
 
-@pytest.mark.parametrize("variant, accepted", [("cpu", True), ("cuda", True), ("rocm", False)])
+@pytest.mark.parametrize("variant, accepted", [("cpu", True), ("cuda", True), ("none", True), ("rocm", False)])
 def test_image_deps_script_variants(tmp_path, variant, accepted):
     out, asked = run_image_deps(tmp_path, variant)
     assert (out.returncode == 0) == accepted, out.stderr
-    if accepted:
+    if accepted and variant != "none":
         assert "import torch, torchvision" in asked, "the installed torch must import"
+    if variant == "none":
+        assert "torch" not in asked.replace("no torch", "") and "nvidia-cublas" not in asked
+        assert "numpy==2.4.6" in asked and "import cv2, grpc, numpy" in asked
     if variant == "cpu":
         assert "download.pytorch.org/whl/cpu" in asked
         assert "nvidia-cublas" not in asked and "triton" not in asked and "numpy==2.4.6" in asked
