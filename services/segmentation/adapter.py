@@ -83,9 +83,12 @@ class SegmentationStage:
     def _segment_all(self, photos: list["_Photos"]) -> list["_Found"]:
         """Garments of every person, and of every product not in the cache (persons and products apart)."""
         threshold = self.settings.score_threshold
-        persons = segment_garments_batch(self.model, [p.person for p in photos], threshold, device=self.device)
+        precision = self.settings.segmentation_precision
+        persons = segment_garments_batch(self.model, [p.person for p in photos], threshold, device=self.device,
+                                         precision=precision)
         new = [p.style for p in photos if isinstance(p.style, np.ndarray)]
-        products = iter(segment_garments_batch(self.model, new, threshold, device=self.device) if new else [])
+        products = iter(segment_garments_batch(self.model, new, threshold, device=self.device, precision=precision)
+                        if new else [])
         return [_Found(p, on_person, next(products) if isinstance(p.style, np.ndarray) else None)
                 for p, on_person in zip(photos, persons)]
 

@@ -18,6 +18,7 @@ from torch import nn
 from fittingroom.colour import rgb_to_lab
 from fittingroom.errors import BadImageError, BadRequestError, NoGarmentError
 from fittingroom.garments import CATEGORIES, Garment, category_id
+from fittingroom.precision import autocast_for
 from fittingroom.segmentation.body import BodyPose, body_layout, clip_to_body, fallback_garment
 
 POLICIES_HELP = "'largest' or a category name (" + ", ".join(CATEGORIES) + ")"
@@ -76,13 +77,15 @@ def segment_garments_batch(
     mask_threshold: float = 0.5,
     *,
     device: torch.device | str,
+    precision: str = "fp32",
 ) -> list[list[Garment]]:
-    """Segment several photos in one forward pass (workers batch requests) on ``device``, where the model is."""
+    """Segment several photos in one forward pass (workers batch requests) on ``device``, where the model is,
+    at ``precision`` (:mod:`fittingroom.precision`)."""
     if not images:
         return []
     tensors = [image_to_tensor(image) for image in images]
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast_for(device, precision):
         outputs = model([t.to(device) for t in tensors])
     return [detections_to_garments(o, score_threshold, mask_threshold) for o in outputs]
 
@@ -94,9 +97,11 @@ def segment_garments(
     mask_threshold: float = 0.5,
     *,
     device: torch.device | str,
+    precision: str = "fp32",
 ) -> list[Garment]:
     """Garments found in one HxWx3 uint8 RGB photo, sorted by score (highest first)."""
-    return segment_garments_batch(model, [image], score_threshold, mask_threshold, device=device)[0]
+    return segment_garments_batch(model, [image], score_threshold, mask_threshold, device=device,
+                                  precision=precision)[0]
 
 
 def select_garment(garments: Sequence[Garment], policy: str = "largest") -> Garment:

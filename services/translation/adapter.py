@@ -28,9 +28,10 @@ class TranslationStage:
     """Batch handler for ``tryon.styled`` → ``tryon.translated``."""
 
     def __init__(self, generator_for: Callable[[str], nn.Module], available: list[str], store: ObjectStore, *,
-                 device: torch.device | str) -> None:
+                 device: torch.device | str, precision: str = "fp32") -> None:
         self.generator_for = generator_for
         self.device = device
+        self.precision = precision
         self.available = available
         self.store = store
 
@@ -41,7 +42,8 @@ class TranslationStage:
             Batch.of(events)
             .map(lambda event, _: self._load(event))
             .map_groups(lambda event, _: event.style.translation_key,
-                        lambda key, crops: translate_batch(self.generator_for(key), np.stack(crops), device=self.device))
+                        lambda key, crops: translate_batch(self.generator_for(key), np.stack(crops), device=self.device,
+                                                           precision=self.precision))
             .map(lambda event, image: self._finish(event, image, started))
             .results()
         )

@@ -66,19 +66,21 @@ def _bench_size(pipeline, person: np.ndarray, style: np.ndarray, backbone: str, 
     generator = pipeline.generator(analysis.translation_key)
     square = translation_input(person, garment)
     device = pipeline.device
-    translated = translate_garment(generator, square, device=device)
+    seg_precision, gen_precision = pipeline.settings.segmentation_precision, pipeline.settings.translation_precision
+    translated = translate_garment(generator, square, device=device, precision=gen_precision)
     stages = {
-        "segmentation": lambda: segment_garments(segmenter, person, 0.0, device=device),
+        "segmentation": lambda: segment_garments(segmenter, person, 0.0, device=device, precision=seg_precision),
         "style": lambda: classify_style(
             pipeline.classifier,
             pipeline.style_colours,
             pipeline.style_patterns,
             style,
             select_garment(segment_garments(pipeline.segmenter, style, pipeline.settings.score_threshold,
-                                            device=device)),
+                                            device=device, precision=seg_precision)),
             device=device,
         ),
-        "translation": lambda: translate_garment(generator, translation_input(person, garment), device=device),
+        "translation": lambda: translate_garment(generator, translation_input(person, garment), device=device,
+                                                 precision=gen_precision),
         "compositing": lambda: composite_garment(
             person, garment, translated, pipeline.settings.feather_px, target, fabric
         ),

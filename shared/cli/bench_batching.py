@@ -16,7 +16,6 @@ On a GPU node (``shared/infra/device-bench.sh``):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -36,11 +35,6 @@ from fittingroom.training import save_figure
 
 PHOTO_SIZE = (1024, 768)  # width × height of the segmented photos: a typical shop photo
 CROP = 256  # the translation input's side
-
-
-def precision_context(device: torch.device, bf16: bool):
-    """bf16 autocast on ``device`` when asked; a no-op context otherwise."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
 def images_per_second(run: Callable[[], object], batch: int, seconds: float, device: torch.device) -> float:
@@ -72,8 +66,7 @@ def _segmentation_runs(model, photos: list[np.ndarray], device: torch.device):
     from fittingroom.segmentation.stage import segment_garments_batch
 
     def run(batch: int, bf16: bool):
-        with precision_context(device, bf16):
-            return segment_garments_batch(model, photos[:batch], 0.5, device=device)
+        return segment_garments_batch(model, photos[:batch], 0.5, device=device, precision="bf16" if bf16 else "fp32")
 
     def parity() -> float:
         fp32, bf16 = run(1, False)[0], run(1, True)[0]
@@ -88,8 +81,7 @@ def _translation_runs(generator, crops: np.ndarray, device: torch.device):
     from fittingroom.translation.stage import translate_batch
 
     def run(batch: int, bf16: bool):
-        with precision_context(device, bf16):
-            return translate_batch(generator, crops[:batch], device=device)
+        return translate_batch(generator, crops[:batch], device=device, precision="bf16" if bf16 else "fp32")
 
     return run, lambda: psnr(run(1, False)[0], run(1, True)[0]), "PSNR dB"
 

@@ -87,7 +87,8 @@ class TryOnPipeline:
                                               device=self.device),
             "style": StyleStage(self.classifier, self.style_colours, self.style_patterns, classes, self.store, settings,
                                 device=self.device),
-            "translation": TranslationStage(self.generator, classes, self.store, device=self.device),
+            "translation": TranslationStage(self.generator, classes, self.store, device=self.device,
+                                            precision=settings.translation_precision),
             "compositing": CompositingStage(self.store, settings),
         }
         missing = {spec.name for spec in CHAIN} ^ set(self.stages)
@@ -118,7 +119,7 @@ class TryOnPipeline:
         if cached is not None:
             return cached
         garments = segment_garments(self.segmenter, style_image, score_threshold=self.settings.score_threshold,
-                                    device=self.device)
+                                    device=self.device, precision=self.settings.segmentation_precision)
         garment = product_garment(style_image, garments)
         label = classify_style(self.classifier, self.style_colours, self.style_patterns, style_image, garment,
                                device=self.device)

@@ -24,6 +24,9 @@ _DEFAULT_PORTS = ", ".join(f"{s.name} {s.grpc_port}" for s in SERVICES)
 GARMENT_POLICIES = ("match", "largest")  # or a DeepFashion2 category name
 GARMENT_POLICIES_HELP = "'match' (the garment worn where the product goes), 'largest' or a DeepFashion2 category name"
 STYLE_FALLBACKS = ("none", "nearest")
+# Model inference precisions (fittingroom.precision): fp32, bf16 autocast, or auto
+# (bf16 where the hardware runs it natively, else fp32).
+PRECISIONS = ("auto", "fp32", "bf16")
 STYLE_FALLBACKS_HELP = "'none' (an unknown style is an error) or 'nearest' (use the nearest trained class)"
 
 
@@ -40,6 +43,8 @@ class Settings:
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, cuda:N"})
     segmentation_model: str = field(default="maskrcnn-mobilenet", metadata={"help": "registry name[:version] of the Mask R-CNN"})
     style_model: str = field(default="stylenet", metadata={"help": "registry name[:version] of the style classifier"})
+    segmentation_precision: str = field(default="fp32", metadata={"help": "Mask R-CNN inference: fp32, bf16 (autocast; 1.1x faster on an AVX-512 BF16 CPU, but mask IoU to fp32 only 0.97) or auto"})
+    translation_precision: str = field(default="auto", metadata={"help": "generator inference: auto (bf16 autocast where the CPU or GPU runs bf16 natively, else fp32; 1.5x faster on an AVX-512 BF16 CPU at result PSNR 69 dB to fp32), bf16 or fp32"})
     translation_model: str = field(default="*", metadata={"help": "registry name[:version] of the per-class CycleGAN generators; the name '*' stands for each style class (e.g. '*:v2')"})
     torch_threads: int = field(default=0, metadata={"help": "torch intra-op CPU threads, also the pose model's (0 = torch's default: one per core the process may run on, blind to a container's CPU limit); set it to the cores the service may use"})
     torch_interop_threads: int = field(default=0, metadata={"help": "torch inter-op threads (0 = torch's default, one per core); the models run their ops one after another, so 1 is enough"})
@@ -172,6 +177,9 @@ class Settings:
 
         if self.garment_policy not in GARMENT_POLICIES and self.garment_policy not in CATEGORIES:
             raise SettingsError(f"{PREFIX}GARMENT_POLICY={self.garment_policy!r}: expected {GARMENT_POLICIES_HELP}")
+        for name in ("segmentation_precision", "translation_precision"):
+            if getattr(self, name) not in PRECISIONS:
+                raise SettingsError(f"{PREFIX}{name.upper()}={getattr(self, name)!r}: expected one of {', '.join(PRECISIONS)}")
         if self.style_fallback not in STYLE_FALLBACKS:
             raise SettingsError(f"{PREFIX}STYLE_FALLBACK={self.style_fallback!r}: expected {STYLE_FALLBACKS_HELP}")
         if not self.translation_model.startswith("*"):
