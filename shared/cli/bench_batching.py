@@ -38,16 +38,31 @@ CROP = 256  # the translation input's side
 
 
 def images_per_second(run: Callable[[], object], batch: int, seconds: float, device: torch.device) -> float:
-    """Batches of ``batch`` run back to back for about ``seconds`` (after one warm-up): images per second."""
+    """Batches of ``batch`` run back to back for about ``seconds`` (at least one): images per second."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    run()
-    sync()
     done, started = 0, time.perf_counter()
     while done == 0 or time.perf_counter() - started < seconds:
         run()
         sync()
         done += batch
     return done / (time.perf_counter() - started)
+
+
+def interleaved_rates(configs: dict[tuple, Callable[[], object]], seconds: float, rounds: int,
+                      device: torch.device) -> dict[tuple, float]:
+    """Median images/s of each ``(…, batch)`` configuration over ``rounds`` rounds that take turns.
+
+    Each round measures every configuration for ``seconds / rounds`` after one warm-up
+    call: on a shared machine a burst of someone else's load then slows every
+    configuration alike, and the medians keep their ratios.
+    """
+    for run in configs.values():
+        run()
+    samples: dict[tuple, list[float]] = {key: [] for key in configs}
+    for _ in range(rounds):
+        for key, run in configs.items():
+            samples[key].append(images_per_second(run, key[-1], seconds / rounds, device))
+    return {key: float(np.median(rates)) for key, rates in samples.items()}
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -128,7 +143,8 @@ def _grouped(rows: list[dict]) -> dict[tuple[str, bool], list[dict]]:
 
 def batching(
     batch_sizes: str = typer.Option("1,2,4,8", help="Comma-separated batch sizes."),
-    seconds: float = typer.Option(5.0, min=0.5, help="Measure each configuration for about this long."),
+    seconds: float = typer.Option(5.0, min=0.5, help="Measure each configuration for about this long in all."),
+    rounds: int = typer.Option(5, min=1, help="Rounds in which the configurations take turns (medians reported)."),
     seed_size: bool = typer.Option(False, "--seed-size/--starter-only",
                                    help="Also untrained networks of the original size (throughput only)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -146,11 +162,11 @@ def batching(
             run, parity, parity_name = (_segmentation_runs(model, photos, pipeline.device) if kind == "segmentation"
                                         else _translation_runs(model, crops, pipeline.device))
             agreement = round(parity(), 3) if "starter" in name else None
-            for bf16 in (False, True):
-                for batch in sizes:
-                    rate = images_per_second(lambda: run(batch, bf16), batch, seconds, pipeline.device)
-                    rows.append({"model": name, "batch": batch, "bf16": bf16, "images_per_s": round(rate, 2),
-                                 "bf16_parity": agreement if bf16 else None, "parity_measure": parity_name})
+            configs = {(bf16, batch): (lambda bf16=bf16, batch=batch: run(batch, bf16))
+                       for bf16 in (False, True) for batch in sizes}
+            for (bf16, batch), rate in interleaved_rates(configs, seconds, rounds, pipeline.device).items():
+                rows.append({"model": name, "batch": batch, "bf16": bf16, "images_per_s": round(rate, 2),
+                             "bf16_parity": agreement if bf16 else None, "parity_measure": parity_name})
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "batching.json").write_text(json.dumps({"device": str(pipeline.device), "rows": rows}, indent=1))
         _plot(rows, out_dir / "batching.png", str(pipeline.device))
