@@ -25,7 +25,8 @@ def _load(settings: Settings) -> LoadedService:
     for key in available_style_classes(registry):
         with timed_load(SERVICE, key):
             generators[key] = load_model(registry, generator_ref(settings.translation_model, key), device)[0]
-    stage = TranslationStage(generators.__getitem__, sorted(generators), request_store(settings), device=device)
+    stage = TranslationStage(generators.__getitem__, sorted(generators), request_store(settings), device=device,
+                             inline_max_bytes=settings.inline_max_bytes)
     return LoadedService(handle_batch=stage.handle_batch)
 
 

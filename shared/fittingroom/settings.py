@@ -17,6 +17,7 @@ from fittingroom.chain import SERVICES, stage
 from fittingroom.errors import MissingCredentialsError, SettingsError
 from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from fittingroom.kafka_auth import KafkaSecurity, read_password
+from fittingroom.tensors import DEFAULT_INLINE_MAX_BYTES, INLINE_MAX_BYTES_LIMIT
 
 PREFIX = "FITTINGROOM_"
 _DEFAULT_PORTS = ", ".join(f"{s.name} {s.grpc_port}" for s in SERVICES)
@@ -55,6 +56,7 @@ class Settings:
     max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "reject images with more pixels (decompression-bomb guard)"})
     max_image_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "reject encoded images larger than this"})
     style_cache_size: int = field(default=256, metadata={"help": "product images whose style work is cached (by content hash)"})
+    inline_max_bytes: int = field(default=DEFAULT_INLINE_MAX_BYTES, metadata={"help": f"tensors (masks, crops) of at most this many bytes travel inside the gRPC call or Kafka event; larger ones go to object storage and the message carries a reference; 0: all go to object storage; at most {INLINE_MAX_BYTES_LIMIT}, so an event carrying every tensor inline fits one Kafka record"})
     kafka_bootstrap: str = field(default="127.0.0.1:9092", metadata={"help": "Kafka bootstrap servers (host:port[,host:port])"})
     kafka_group_prefix: str = field(default="fittingroom", metadata={"help": "consumer groups are <prefix>-<service>"})
     kafka_security_protocol: str = field(default="SASL_SSL", metadata={"help": "how Kafka clients reach the brokers: SASL_SSL (TLS + SCRAM user), SSL (TLS, mutual with FITTINGROOM_KAFKA_CERT/KEY) or PLAINTEXT (logs a warning; only when set explicitly)"})
@@ -185,6 +187,9 @@ class Settings:
         for name in ("grpc_max_streams", "grpc_workers"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()}={getattr(self, name)}: expected at least 1")
+        if not 0 <= self.inline_max_bytes <= INLINE_MAX_BYTES_LIMIT:
+            raise SettingsError(f"{PREFIX}INLINE_MAX_BYTES={self.inline_max_bytes}: expected 0..{INLINE_MAX_BYTES_LIMIT} "
+                                "(an event carrying every tensor inline must fit one Kafka record)")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "torch_threads",
                      "torch_interop_threads", "opencv_threads"):
             if getattr(self, name) < 0:
