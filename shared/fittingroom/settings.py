@@ -78,7 +78,8 @@ class Settings:
     grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
     grpc_max_streams: int = field(default=256, metadata={"help": "server streams (Watch) a service holds open at once, on threads of their own apart from unary calls and health checks; more are refused with RESOURCE_EXHAUSTED"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
-    worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
+    worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka consumers (stage workers, the gateway's status projector and ingress relay): an idle poll waits at most this long for a first record (it returns as soon as one arrives); bounds how often an idle loop turns"})
+    worker_linger_ms: int = field(default=0, metadata={"help": "Kafka consumers: once a batch holds a record, wait at most this long for more (0: take what has already arrived; under load, batches fill from what queued during the previous one)"})
     kafka_stall_check_s: float = field(default=60.0, metadata={"help": "an idle consumer checks this often whether committed records wait for it; waiting at the same offsets on two checks, its client is stuck and replaced"})
     status_catch_up_s: float = field(default=30.0, metadata={"help": "gateway start: read tryon.status up to its end for at most this long before serving"})
     kafka_transactions: bool = field(default=True, metadata={"help": "stage workers publish a batch's outputs and commit its input offsets in one Kafka transaction (consumers read committed): each output once, even after a SIGKILL"})
@@ -190,7 +191,8 @@ class Settings:
         if not 0 <= self.inline_max_bytes <= INLINE_MAX_BYTES_LIMIT:
             raise SettingsError(f"{PREFIX}INLINE_MAX_BYTES={self.inline_max_bytes}: expected 0..{INLINE_MAX_BYTES_LIMIT} "
                                 "(an event carrying every tensor inline must fit one Kafka record)")
-        for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "torch_threads",
+        for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "worker_max_wait_ms", "worker_linger_ms",
+                     "torch_threads",
                      "torch_interop_threads", "opencv_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
