@@ -104,11 +104,11 @@ class SegmentationStage:
         policy = option(event, "garment_policy", self.settings.garment_policy)
         pose = self.pose_estimator.estimate(person) if self.pose_estimator else None
         garment = person_garment(person, found.on_person, policy, style_ref.category, pose)
-        rid, inline = event.request_id, self.settings.inline_max_bytes
+        rid, inline_max = event.request_id, self.settings.inline_max_bytes
         out.person_garment.CopyFrom(
-            garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment, inline))
+            garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment, inline_max))
         out.translation_input.CopyFrom(save_array(
-            self.store, request_key(rid, SERVICE, "translation_input.npy"), translation_input(person, garment), inline))
+            self.store, request_key(rid, SERVICE, "translation_input.npy"), translation_input(person, garment), inline_max))
         out.style_garment.CopyFrom(style_ref)
         out.stage = events_pb2.SEGMENTED
         add_timing(out, SERVICE, started)

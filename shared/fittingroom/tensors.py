@@ -45,8 +45,6 @@ DEFAULT_MAX_OBJECT_BYTES = 4 * DEFAULT_MAX_PIXELS + 1024 * 1024
 NPY_MAX_HEADER_BYTES = 4096
 
 
-
-
 def _tensor_refs(message: "Descriptor") -> int:
     """How many TensorRef fields a message holds, its nested messages' included."""
     tensor = common_pb2.TensorRef.DESCRIPTOR
@@ -66,6 +64,7 @@ INLINE_MAX_BYTES_LIMIT = (KAFKA_MAX_MESSAGE_BYTES - EVENT_HEADROOM_BYTES) // EVE
 # Default threshold: the 256×256×3 translator crops (192 KiB) and packed masks of photos
 # up to about 1.6 megapixels travel inline; it stays under INLINE_MAX_BYTES_LIMIT.
 DEFAULT_INLINE_MAX_BYTES = 200 * 1024
+
 
 # The folder of a request where the gateway stores the shop's photos.
 INPUT_FOLDER = "input"
