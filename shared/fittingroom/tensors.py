@@ -61,9 +61,11 @@ EVENT_HEADROOM_BYTES = 16 * 1024
 EVENT_TENSOR_REFS = _tensor_refs(events_pb2.TryOnEvent.DESCRIPTOR)
 # The largest inline threshold with which an event carrying every tensor inline still fits one Kafka record.
 INLINE_MAX_BYTES_LIMIT = (KAFKA_MAX_MESSAGE_BYTES - EVENT_HEADROOM_BYTES) // EVENT_TENSOR_REFS
-# Default threshold: the 256×256×3 translator crops (192 KiB) and packed masks of photos
-# up to about 1.6 megapixels travel inline; it stays under INLINE_MAX_BYTES_LIMIT.
-DEFAULT_INLINE_MAX_BYTES = 200 * 1024
+# Default threshold: packed masks of photos up to about half a megapixel (and small
+# fabric squares) travel inline; the 256×256×3 translator crops (192 KiB) go to object
+# storage, because a Kafka hop with kafka-python costs more per inline byte than the
+# object-store round trips it saves (README, Benchmarks: 200 KiB vs 64 KiB measured).
+DEFAULT_INLINE_MAX_BYTES = 64 * 1024
 
 
 # The folder of a request where the gateway stores the shop's photos.

@@ -80,7 +80,7 @@ def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack, pai
     assert reply.exact_colour and len(reply.style.product_lab) == 3
 
 
-def test_masks_and_crops_travel_inline_so_only_photos_and_result_reach_minio(client, requests_store):
+def test_masks_travel_inline_so_only_photos_crops_and_result_reach_minio(client, requests_store):
     person, style = _pair()
     by_grpc = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=120).request_id
     by_kafka = client.Submit(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=30).request_id
@@ -88,7 +88,8 @@ def test_masks_and_crops_travel_inline_so_only_photos_and_result_reach_minio(cli
     for public_id in (by_grpc, by_kafka):
         prefix = f"{tenant_prefix(LOCAL_TENANT)}{public_id}/"
         stored = [key.removeprefix(prefix) for key in requests_store.list(prefix)]
-        assert stored == ["compositing/result.png", "input/person_image", "input/style_image"]
+        assert stored == ["compositing/result.png", "input/person_image", "input/style_image",  # no masks:
+                          "segmentation/translation_input.npy", "translation/translated.npy"]  # 192 KiB crops
 
 
 def test_a_tensor_over_the_threshold_is_a_minio_object_and_one_under_it_is_not(requests_store):
