@@ -7,8 +7,9 @@ relay takes the tenant from the topic, never from the payload: it rewrites the
 event as that tenant's (``<tenant>/<id>``, ``tenant`` set), checks that both
 photos are references into the tenant's own prefix, and publishes it to
 ``tryon.requests`` in the same transaction that commits the ingress offsets.
-Anything else (unparsable bytes, a bad id, a reference outside the prefix) goes to
-``tryon.dlq`` with the reason, and the stream goes on.
+Anything else (unparsable bytes, a bad id, a reference outside the prefix, a stage's
+output such as a garment mask or an inline tensor) goes to ``tryon.dlq`` with the
+reason, and the stream goes on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from fittingroom.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 SERVICE = "gateway"
+# What a shop's event may hold: its request and photos (tenant, stage and attempt are
+# overwritten). Stage outputs may not be forged: a TensorRef may carry its tensor
+# inline, with no key under the tenant's prefix for the relay to check.
+SHOP_FIELDS = frozenset({"request_id", "created", "options", "person_image", "style_image", "tenant", "stage", "attempt"})
 # Every tenant's ingress topic, including those created after the gateway started.
 INGRESS_PATTERN = "^" + INGRESS_PREFIX.replace(".", r"\.") + ".+"
 
@@ -37,6 +42,9 @@ def accepted_event(topic: str, raw: bytes | None) -> events_pb2.TryOnEvent:
     if tenant is None:
         raise ValueError(f"{topic} is not a tenant's ingress topic")
     event = parse_event(raw)
+    forged = sorted(field.name for field, _ in event.ListFields() if field.name not in SHOP_FIELDS)
+    if forged:
+        raise ValueError(f"a shop's event may not carry stage outputs: {', '.join(forged)}")
     requested = event.request_id
     if requested.startswith(f"{tenant}/"):
         requested = public_request_id(requested)

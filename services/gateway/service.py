@@ -72,6 +72,7 @@ def _projector(settings: Settings, tracker: StatusTracker) -> StatusProjector:
     security = settings.kafka_security()
     consumer = BatchConsumer(settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-gateway-status",
                              list(PROGRESS_TOPICS), max_batch=256, max_wait_ms=settings.worker_max_wait_ms,
+                             linger_ms=settings.worker_linger_ms,
                              security=security, stall_check_s=settings.kafka_stall_check_s,
                              partition_assignment_strategy=(RangePartitionAssignor,))
     transactional_id = _transactional_id(settings, "status")
@@ -90,8 +91,8 @@ def _ingress_relay(settings: Settings) -> IngressRelay:
 
     security = settings.kafka_security()
     consumer = BatchConsumer(settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-gateway-ingress", [],
-                             max_batch=64, max_wait_ms=settings.worker_max_wait_ms, security=security,
-                             pattern=INGRESS_PATTERN, stall_check_s=settings.kafka_stall_check_s)
+                             max_batch=64, max_wait_ms=settings.worker_max_wait_ms, linger_ms=settings.worker_linger_ms,
+                             security=security, pattern=INGRESS_PATTERN, stall_check_s=settings.kafka_stall_check_s)
     transactional_id = _transactional_id(settings, "ingress")
 
     def new_producer():

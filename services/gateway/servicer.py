@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from fittingroom.errors import BadRequestError, BusError, FittingroomError, RequestNotFoundError, TransientError
 from fittingroom.gateway.auth import Authenticator
 from fittingroom.gateway.stages import StageClients
-from fittingroom.gateway.tracker import FINAL, StatusTracker, status_of
+from fittingroom.gateway.tracker import FINAL, StatusTracker, shop_style, status_of
 from fittingroom.images import decode_image
 from fittingroom.bus import AtomicPublisher
 from fittingroom.chain import REQUESTS, STATUS
@@ -121,7 +121,8 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
         with request_context(event.request_id):
             done = self.stages.run_chain(event, context.time_remaining())
         response = tryon_pb2.TryOnResponse(
-            request_id=public_request_id(done.request_id), result=done.result, style=done.style, timings=done.timings,
+            request_id=public_request_id(done.request_id), result=done.result, style=shop_style(done.style),
+            timings=done.timings,
             exact_colour=done.exact_colour, exact_pattern=done.exact_pattern,
         )
         response.timings.add(stage="gateway", milliseconds=(time.perf_counter() - started) * 1000.0)

@@ -12,7 +12,7 @@ from collections import OrderedDict, defaultdict
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from fittingroom.v1 import events_pb2, tryon_pb2
+from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2
 
 FINAL = (events_pb2.COMPLETED, events_pb2.FAILED)
 
@@ -32,12 +32,25 @@ def tenant_of_request(request_id: str) -> str:
     return tenant if slash else ""
 
 
+def shop_style(style: common_pb2.StyleLabel) -> common_pb2.StyleLabel:
+    """The style label as shops see it: without the product's fabric.
+
+    The fabric is the stages' working data (a tensor of up to
+    ``FITTINGROOM_INLINE_MAX_BYTES`` when inline), not something to keep in
+    ``tryon.status``, send on every ``Watch`` update or return from ``TryOn``.
+    """
+    shown = common_pb2.StyleLabel()
+    shown.CopyFrom(style)
+    shown.ClearField("product_fabric")
+    return shown
+
+
 def status_of(event: events_pb2.TryOnEvent) -> tryon_pb2.TryOnStatus:
     """The status an event reports, stamped now."""
     updated = Timestamp()
     updated.GetCurrentTime()
     return tryon_pb2.TryOnStatus(
-        request_id=event.request_id, stage=event.stage, result=event.result, style=event.style,
+        request_id=event.request_id, stage=event.stage, result=event.result, style=shop_style(event.style),
         error=event.error, timings=event.timings, updated=updated,
     )
 

@@ -26,7 +26,7 @@ from fittingroom.serving.metrics import CACHE_LOOKUPS
 from fittingroom.serving.stage_base import Batch, add_timing, option
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
-from fittingroom.tensors import request_key, style_cache_key
+from fittingroom.tensors import request_key, style_cache_key, tensor_present
 from fittingroom.v1 import common_pb2, events_pb2
 
 SERVICE = "segmentation"
@@ -95,7 +95,7 @@ class SegmentationStage:
     def _cached_style(self, event: events_pb2.TryOnEvent) -> common_pb2.GarmentRef | None:
         # The bucket's lifecycle rule may have expired the cached mask: then segment again.
         with storage_errors("cached product mask"):
-            hit = self._style_cache.get_valid(event.style_image.sha256, lambda ref: self.store.exists(ref.mask.key))
+            hit = self._style_cache.get_valid(event.style_image.sha256, lambda ref: tensor_present(self.store, ref.mask))
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
         return hit
 
@@ -107,11 +107,11 @@ class SegmentationStage:
         policy = option(event, "garment_policy", self.settings.garment_policy)
         pose = self.pose_estimator.estimate(person) if self.pose_estimator else None
         garment = person_garment(person, found.on_person, policy, style_ref.category, pose)
-        rid = event.request_id
-        out.person_garment.CopyFrom(garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment))
-        out.translation_input.CopyFrom(
-            save_array(self.store, request_key(rid, SERVICE, "translation_input.npy"), translation_input(person, garment))
-        )
+        rid, inline_max = event.request_id, self.settings.inline_max_bytes
+        out.person_garment.CopyFrom(
+            garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment, inline_max))
+        out.translation_input.CopyFrom(save_array(
+            self.store, request_key(rid, SERVICE, "translation_input.npy"), translation_input(person, garment), inline_max))
         out.style_garment.CopyFrom(style_ref)
         out.stage = events_pb2.SEGMENTED
         add_timing(out, SERVICE, started)
@@ -121,6 +121,6 @@ class SegmentationStage:
         digest = event.style_image.sha256
         garment = product_garment(image, found)
         key = style_cache_key(digest, "mask.npy") if digest else request_key(event.request_id, SERVICE, "style_mask.npy")
-        ref = garment_to_ref(self.store, key, garment)
+        ref = garment_to_ref(self.store, key, garment, self.settings.inline_max_bytes)
         self._style_cache.put(digest, ref)
         return ref

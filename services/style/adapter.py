@@ -23,7 +23,7 @@ from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.style.model import StyleNet
 from fittingroom.style.stage import classify_style_batch, product_fabric, resolve_translation_key
-from fittingroom.tensors import request_key, style_cache_key
+from fittingroom.tensors import request_key, style_cache_key, tensor_present
 from fittingroom.v1 import common_pb2, events_pb2
 
 SERVICE = "style"
@@ -88,7 +88,7 @@ class StyleStage:
         # The bucket's lifecycle rule may have expired the cached fabric: then classify again.
         with storage_errors("cached product fabric"):
             hit = self._cache.get_valid(event.style_image.sha256,
-                                        lambda described: described[1] is None or self.store.exists(described[1][0].key))
+                                        lambda described: described[1] is None or tensor_present(self.store, described[1][0]))
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
         return hit
 
@@ -99,7 +99,7 @@ class StyleStage:
             return None
         digest = event.style_image.sha256
         key = style_cache_key(digest, "fabric.npy") if digest else request_key(event.request_id, SERVICE, "fabric.npy")
-        ref = save_array(self.store, key, fabric.patch)
+        ref = save_array(self.store, key, fabric.patch, self.settings.inline_max_bytes)
         return ref, fabric.garment_width
 
     def _load(self, event: events_pb2.TryOnEvent) -> "_Product":

@@ -28,12 +28,13 @@ class TranslationStage:
     """Batch handler for ``tryon.styled`` → ``tryon.translated``."""
 
     def __init__(self, generator_for: Callable[[str], nn.Module], available: list[str], store: ObjectStore, *,
-                 device: torch.device | str, precision: str = "fp32") -> None:
+                 device: torch.device | str, inline_max_bytes: int, precision: str = "fp32") -> None:
         self.generator_for = generator_for
         self.device = device
         self.precision = precision
         self.available = available
         self.store = store
+        self.inline_max_bytes = inline_max_bytes
 
     def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
         """Load each crop, run each style class's generator once over its group, store the results."""
@@ -57,7 +58,8 @@ class TranslationStage:
     def _finish(self, event: events_pb2.TryOnEvent, image: np.ndarray, started: float) -> events_pb2.TryOnEvent:
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
-        out.translated.CopyFrom(save_array(self.store, request_key(event.request_id, SERVICE, "translated.npy"), image))
+        key = request_key(event.request_id, SERVICE, "translated.npy")
+        out.translated.CopyFrom(save_array(self.store, key, image, self.inline_max_bytes))
         out.stage = events_pb2.TRANSLATED
         add_timing(out, SERVICE, started)
         return out

@@ -26,7 +26,7 @@ def _load(settings: Settings) -> LoadedService:
         with timed_load(SERVICE, key):
             generators[key] = load_model(registry, generator_ref(settings.translation_model, key), device)[0]
     stage = TranslationStage(generators.__getitem__, sorted(generators), request_store(settings), device=device,
-                             precision=settings.translation_precision)
+                             inline_max_bytes=settings.inline_max_bytes, precision=settings.translation_precision)
     return LoadedService(handle_batch=stage.handle_batch)
 
 

@@ -1,7 +1,9 @@
 """``fittingroom bench distributed``: embedded vs gRPC TryOn vs the Kafka event path.
 
-Drives a running local stack (``make infra-up up``) with concurrent clients and
-prints end-to-end p50/p95, throughput, and each path's overhead over embedded.
+Drives a running local stack (``make infra-up up``) at each load given (by default
+1 client, where the latency a hop adds shows, then 4, where throughput on shared
+cores does) and prints end-to-end p50/p95, throughput, and each path's p50 and
+throughput relative to embedded at the same load.
 """
 
 from __future__ import annotations
@@ -48,6 +50,23 @@ def _drive(label: str, one: Callable[[], None], clients: int, requests: int) -> 
             "p95_ms": percentile_ms(latencies, 95), "throughput_rps": requests / wall}
 
 
+def _relative(rows: list[dict]) -> list[dict]:
+    """One load's rows, each with its p50 and throughput relative to embedded's (the first row)."""
+    base = rows[0]
+    for row in rows:
+        row["p50_vs_embedded"] = row["p50_ms"] / base["p50_ms"]
+        row["throughput_vs_embedded"] = row["throughput_rps"] / base["throughput_rps"]
+    return rows
+
+
+def _print_table(rows: list[dict]) -> None:
+    print(f"{'path':<10} {'clients':>7} {'requests':>8} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>7} {'p50 ×emb':>9} "
+          f"{'req/s ×emb':>10}")
+    for r in rows:
+        print(f"{r['path']:<10} {r['clients']:>7} {r['requests']:>8} {r['p50_ms']:>9.0f} {r['p95_ms']:>9.0f} "
+              f"{r['throughput_rps']:>7.2f} {r['p50_vs_embedded']:>9.2f} {r['throughput_vs_embedded']:>10.2f}")
+
+
 def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -56,7 +75,7 @@ def _plot(rows: list[dict], path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     x = np.arange(len(rows))
-    names = [r["path"] for r in rows]
+    names = [f"{r['path']}\n×{r['clients']}" for r in rows]
     left.bar(x - 0.2, [r["p50_ms"] for r in rows], 0.4, label="p50")
     left.bar(x + 0.2, [r["p95_ms"] for r in rows], 0.4, label="p95")
     left.set_xticks(x, names)
@@ -65,14 +84,14 @@ def _plot(rows: list[dict], path: Path) -> None:
     right.bar(x, [r["throughput_rps"] for r in rows])
     right.set_xticks(x, names)
     right.set_ylabel("requests / s")
-    fig.suptitle(f"Try-on paths, {rows[0]['clients']} concurrent clients")
+    fig.suptitle("Try-on paths by concurrent clients")
     save_figure(fig, path, dpi=110)
 
 
 def distributed(
     gateway: str = typer.Option(GATEWAY.local_address, help="Gateway of a running stack."),
-    clients: int = typer.Option(4, min=1, help="Concurrent clients."),
-    requests: int = typer.Option(40, min=2, help="Requests per path."),
+    clients: list[int] = typer.Option([1, 4], min=1, help="Concurrent clients; repeat for several loads, each run in turn."),
+    requests: int = typer.Option(40, min=2, help="Requests per path and load."),
     out_dir: Path = typer.Option(Path("out/bench"), help="Where distributed.json and distributed.png go."),
 ) -> None:
     """End-to-end latency and throughput of the three ways to run a try-on."""
@@ -81,22 +100,16 @@ def distributed(
         pipeline = build_pipeline(Settings.from_env())
         person, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
         request = tryon_pb2.TryOnRequest(person_image=person_bytes, style_image=style_bytes)
+        paths = {"embedded": lambda: pipeline.run(person, style)}
         with gateway_channel(gateway) as channel:
             stub = tryon_pb2_grpc.TryOnServiceStub(channel)
-            rows = [
-                _drive("embedded", lambda: pipeline.run(person, style), clients, requests),
-                _drive("grpc", lambda: stub.TryOn(request, timeout=300), clients, requests),
-                _drive("kafka", lambda: submit_and_watch(stub, request, 300, report=lambda _: None), clients, requests),
-            ]
-        base = rows[0]["p50_ms"]
-        for row in rows:
-            row["p50_vs_embedded"] = row["p50_ms"] / base
+            paths["grpc"] = lambda: stub.TryOn(request, timeout=300)
+            paths["kafka"] = lambda: submit_and_watch(stub, request, 300, report=lambda _: None)
+            rows = [row for load in clients for row in _relative([_drive(label, one, load, requests)
+                                                                  for label, one in paths.items()])]
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "distributed.json").write_text(json.dumps(rows, indent=1))
         _plot(rows, out_dir / "distributed.png")
-        print(f"{'path':<10} {'clients':>7} {'requests':>8} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>7} {'p50 ×emb':>9}")
-        for r in rows:
-            print(f"{r['path']:<10} {r['clients']:>7} {r['requests']:>8} {r['p50_ms']:>9.0f} {r['p95_ms']:>9.0f} "
-                  f"{r['throughput_rps']:>7.2f} {r['p50_vs_embedded']:>9.2f}")
+        _print_table(rows)
         print(f"wrote {out_dir / 'distributed.json'} and {out_dir / 'distributed.png'}")
 

@@ -34,7 +34,7 @@ from fittingroom.storage import MemoryStore
 from fittingroom.style import model as style_model
 from fittingroom.style.adapter import StyleStage
 from fittingroom.style.stage import classify_style, product_fabric, resolve_translation_key, style_classes
-from fittingroom.tensors import put_object, request_key
+from fittingroom.tensors import has_tensor, put_object, request_key
 from fittingroom.training import select_device, set_torch_threads
 from fittingroom.translation import networks as translation_model
 from fittingroom.translation.adapter import TranslationStage
@@ -88,6 +88,7 @@ class TryOnPipeline:
             "style": StyleStage(self.classifier, self.style_colours, self.style_patterns, classes, self.store, settings,
                                 device=self.device),
             "translation": TranslationStage(self.generator, classes, self.store, device=self.device,
+                                            inline_max_bytes=settings.inline_max_bytes,
                                             precision=settings.translation_precision),
             "compositing": CompositingStage(self.store, settings),
         }
@@ -181,7 +182,7 @@ class TryOnPipeline:
         style_image = load_image(self.store, event.style_image, "style image", **limits)
         style = event.style
         fabric = None
-        if style.product_fabric.key:
+        if has_tensor(style.product_fabric):
             fabric = Fabric(load_array(self.store, style.product_fabric, "fabric"), style.product_garment_width)
         label = StyleLabel(style.colour, style.pattern, style.confidence,
                            tuple(style.product_lab) if len(style.product_lab) == 3 else None)

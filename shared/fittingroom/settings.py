@@ -17,6 +17,7 @@ from fittingroom.chain import SERVICES, stage
 from fittingroom.errors import MissingCredentialsError, SettingsError
 from fittingroom.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from fittingroom.kafka_auth import KafkaSecurity, read_password
+from fittingroom.tensors import DEFAULT_INLINE_MAX_BYTES, INLINE_MAX_BYTES_LIMIT
 
 PREFIX = "FITTINGROOM_"
 _DEFAULT_PORTS = ", ".join(f"{s.name} {s.grpc_port}" for s in SERVICES)
@@ -60,6 +61,7 @@ class Settings:
     max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "reject images with more pixels (decompression-bomb guard)"})
     max_image_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "reject encoded images larger than this"})
     style_cache_size: int = field(default=256, metadata={"help": "product images whose style work is cached (by content hash)"})
+    inline_max_bytes: int = field(default=DEFAULT_INLINE_MAX_BYTES, metadata={"help": f"tensors (masks, crops) of at most this many bytes travel inside the gRPC call or Kafka event; larger ones go to object storage and the message carries a reference; 0: all go to object storage; at most {INLINE_MAX_BYTES_LIMIT}, so an event carrying every tensor inline fits one Kafka record"})
     kafka_bootstrap: str = field(default="127.0.0.1:9092", metadata={"help": "Kafka bootstrap servers (host:port[,host:port])"})
     kafka_group_prefix: str = field(default="fittingroom", metadata={"help": "consumer groups are <prefix>-<service>"})
     kafka_security_protocol: str = field(default="SASL_SSL", metadata={"help": "how Kafka clients reach the brokers: SASL_SSL (TLS + SCRAM user), SSL (TLS, mutual with FITTINGROOM_KAFKA_CERT/KEY) or PLAINTEXT (logs a warning; only when set explicitly)"})
@@ -81,7 +83,8 @@ class Settings:
     grpc_max_message_bytes: int = field(default=32 * 1024 * 1024, metadata={"help": "largest gRPC message accepted or sent"})
     grpc_max_streams: int = field(default=256, metadata={"help": "server streams (Watch) a service holds open at once, on threads of their own apart from unary calls and health checks; more are refused with RESOURCE_EXHAUSTED"})
     worker_max_batch: int = field(default=8, metadata={"help": "Kafka worker batch: at most this many messages"})
-    worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka worker batch: wait at most this long to fill it"})
+    worker_max_wait_ms: int = field(default=50, metadata={"help": "Kafka consumers (stage workers, the gateway's status projector and ingress relay): an idle poll waits at most this long for a first record (it returns as soon as one arrives); bounds how often an idle loop turns"})
+    worker_linger_ms: int = field(default=0, metadata={"help": "Kafka consumers: once a batch holds a record, wait at most this long for more (0: take what has already arrived; under load, batches fill from what queued during the previous one)"})
     loop_stall_s: float = field(default=600.0, metadata={"help": "a background loop (Kafka worker, status projector, ingress relay, status view) that goes this long without a turn is stuck in some call: the service logs its stack and exits to be restarted; 0 = not watched"})
     kafka_stall_check_s: float = field(default=60.0, metadata={"help": "an idle consumer checks this often whether committed records wait for it; waiting at the same offsets on two checks, its client is stuck and replaced"})
     status_catch_up_s: float = field(default=30.0, metadata={"help": "gateway start: read tryon.status up to its end for at most this long before serving"})
@@ -196,8 +199,11 @@ class Settings:
         for name in ("grpc_max_streams", "grpc_workers"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()}={getattr(self, name)}: expected at least 1")
-        for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "torch_threads",
-                     "torch_interop_threads", "opencv_threads", "loop_stall_s"):
+        if not 0 <= self.inline_max_bytes <= INLINE_MAX_BYTES_LIMIT:
+            raise SettingsError(f"{PREFIX}INLINE_MAX_BYTES={self.inline_max_bytes}: expected 0..{INLINE_MAX_BYTES_LIMIT} "
+                                "(an event carrying every tensor inline must fit one Kafka record)")
+        for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "worker_max_wait_ms", "worker_linger_ms",
+                     "torch_threads", "torch_interop_threads", "opencv_threads", "loop_stall_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
 

@@ -1,9 +1,13 @@
-"""Tensor codec: arrays ↔ bytes in object storage, described by a TensorRef.
+"""Tensor codec: arrays ↔ TensorRefs, inline when small, else in object storage (claim check).
 
-Arrays are stored in numpy's ``.npy`` format (no pickling allowed on load); the
-reference carries dtype, shape and sha256 so a reader can check what it got.
-Object keys derive from the request id and stage, so re-processing a message
-overwrites the same objects (idempotent).
+An array of at most ``inline_max_bytes`` (``FITTINGROOM_INLINE_MAX_BYTES``) travels
+inside its reference, as its raw C-order bytes: no object-store round trip, no
+header to parse, no hash (gRPC and Kafka checksum what they carry). A larger one
+is stored in numpy's ``.npy`` format (no pickling allowed on load) and its
+reference carries bucket, key and sha256 so a reader can check what it got.
+Either way the reference carries dtype and shape. Object keys derive from the
+request id and stage, so re-processing a message overwrites the same objects
+(idempotent); an inline tensor has no object and no key.
 
 References can come from outside (a Kafka publisher, a caller's ``person_ref``), so
 reads trust nothing they point at: the stored size is checked against a cap before
@@ -16,13 +20,17 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fittingroom.errors import BadRequestError, BlobIntegrityError, ObjectTooLargeError
 from fittingroom.images import DEFAULT_MAX_PIXELS
 from fittingroom.storage import ObjectStore
-from fittingroom.v1 import common_pb2
+from fittingroom.v1 import common_pb2, events_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf.descriptor import Descriptor
 
 # Largest tensor payload read by reference. The largest the stages write is a
 # packed garment mask of a maximum-size photo (DEFAULT_MAX_PIXELS / 8 bytes, 5 MB);
@@ -36,6 +44,28 @@ DEFAULT_MAX_OBJECT_BYTES = 4 * DEFAULT_MAX_PIXELS + 1024 * 1024
 # pads it to 128 bytes for the few dimensions we store.
 NPY_MAX_HEADER_BYTES = 4096
 
+
+def _tensor_refs(message: "Descriptor") -> int:
+    """How many TensorRef fields a message holds, its nested messages' included."""
+    tensor = common_pb2.TensorRef.DESCRIPTOR
+    return sum(1 if field.message_type is tensor else _tensor_refs(field.message_type)
+               for field in message.fields if field.message_type is not None)
+
+
+# The largest record Kafka takes as provisioned (the broker's message.max.bytes and
+# kafka-python's max_request_size, both left at their 1 MiB defaults).
+KAFKA_MAX_MESSAGE_BYTES = 1024 * 1024
+# The event envelope without its inline tensors (ids, refs, labels, timings) stays far below this.
+EVENT_HEADROOM_BYTES = 16 * 1024
+# Tensors an event can carry inline at once (both garment masks, the crop, its translation, the fabric).
+EVENT_TENSOR_REFS = _tensor_refs(events_pb2.TryOnEvent.DESCRIPTOR)
+# The largest inline threshold with which an event carrying every tensor inline still fits one Kafka record.
+INLINE_MAX_BYTES_LIMIT = (KAFKA_MAX_MESSAGE_BYTES - EVENT_HEADROOM_BYTES) // EVENT_TENSOR_REFS
+# Default threshold: packed masks of photos up to about half a megapixel (and small
+# fabric squares) travel inline; the 256×256×3 translator crops (192 KiB) go to object
+# storage, because a Kafka hop with kafka-python costs more per inline byte than the
+# object-store round trips it saves (README, Benchmarks: 200 KiB vs 64 KiB measured).
+DEFAULT_INLINE_MAX_BYTES = 64 * 1024
 
 
 # The folder of a request where the gateway stores the shop's photos.
@@ -84,8 +114,11 @@ def encode_array(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def put_tensor(store: ObjectStore, key: str, array: np.ndarray) -> common_pb2.TensorRef:
-    """Write an array and return its reference."""
+def put_tensor(store: ObjectStore, key: str, array: np.ndarray, inline_max_bytes: int = 0) -> common_pb2.TensorRef:
+    """The array's reference: inline up to ``inline_max_bytes`` of payload (0: never), else written at ``key``."""
+    array = np.ascontiguousarray(array)
+    if 0 < inline_max_bytes and array.nbytes <= inline_max_bytes:
+        return common_pb2.TensorRef(dtype=str(array.dtype), shape=list(array.shape), inline=array.tobytes())
     data = encode_array(array)
     store.put(key, data)
     return common_pb2.TensorRef(
@@ -94,21 +127,42 @@ def put_tensor(store: ObjectStore, key: str, array: np.ndarray) -> common_pb2.Te
     )
 
 
+def is_inline(ref: common_pb2.TensorRef) -> bool:
+    """Whether the tensor travels inside its reference (no object behind it)."""
+    return ref.HasField("inline")
+
+
+def has_tensor(ref: common_pb2.TensorRef) -> bool:
+    """Whether the reference names a tensor at all: inline, or a key in object storage."""
+    return is_inline(ref) or bool(ref.key)
+
+
+def tensor_present(store: ObjectStore, ref: common_pb2.TensorRef) -> bool:
+    """Whether the tensor can still be read: always when inline, else when its object exists (it may have expired)."""
+    return is_inline(ref) or store.exists(ref.key)
+
+
+def _name(ref: common_pb2.TensorRef) -> str:
+    """What error messages call the tensor: its key, or ``inline tensor``."""
+    return ref.key or "inline tensor"
+
+
 def _tensor_layout(ref: common_pb2.TensorRef, max_bytes: int) -> tuple[np.dtype, tuple[int, ...], int]:
     """(dtype, shape, payload bytes) a tensor reference promises, refused when unusable or over the cap."""
+    name = _name(ref)
     try:
         dtype = np.dtype(ref.dtype)
     except (TypeError, ValueError):
-        raise BadRequestError(f"{ref.key}: tensor dtype {ref.dtype!r} is not a numpy dtype") from None
+        raise BadRequestError(f"{name}: tensor dtype {ref.dtype!r} is not a numpy dtype") from None
     if not ref.dtype or dtype.hasobject or dtype.itemsize == 0:
-        raise BadRequestError(f"{ref.key}: tensor dtype {ref.dtype!r} is not allowed (plain numbers only)")
+        raise BadRequestError(f"{name}: tensor dtype {ref.dtype!r} is not allowed (plain numbers only)")
     shape = tuple(int(n) for n in ref.shape)
     if any(n < 0 for n in shape):
-        raise BadRequestError(f"{ref.key}: tensor shape {list(shape)} has a negative dimension")
+        raise BadRequestError(f"{name}: tensor shape {list(shape)} has a negative dimension")
     count = math.prod(shape)
     if count > max_bytes or count * dtype.itemsize > max_bytes:
         raise ObjectTooLargeError(
-            f"{ref.key}: tensor {ref.dtype}{list(shape)} is over the {max_bytes}-byte read limit")
+            f"{name}: tensor {ref.dtype}{list(shape)} is over the {max_bytes}-byte read limit")
     return dtype, shape, count * dtype.itemsize
 
 
@@ -155,15 +209,28 @@ def _fetch_capped(store: ObjectStore, key: str, max_bytes: int) -> bytes:
     return data
 
 
+def _inline_array(ref: common_pb2.TensorRef, dtype: np.dtype, shape: tuple[int, ...], payload_bytes: int) -> np.ndarray:
+    """The array an inline reference carries; ``BadRequestError`` when its bytes do not fit its dtype × shape."""
+    if ref.key or ref.bucket:
+        raise BadRequestError(f"{ref.key or ref.bucket}: a tensor reference is inline or stored, not both")
+    if len(ref.inline) != payload_bytes:
+        raise BadRequestError(f"inline tensor: {len(ref.inline)} bytes, {dtype}{list(shape)} needs {payload_bytes}")
+    return np.frombuffer(ref.inline, dtype=dtype).reshape(shape).copy()
+
+
 def get_tensor(store: ObjectStore, ref: common_pb2.TensorRef,
                max_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> np.ndarray:
     """Read an array and check it against its reference, within ``max_bytes`` of payload.
 
-    Order of checks: the reference itself (a plain dtype, within the cap), the stored
-    size (before download), the sha256, then the ``.npy`` header against the
-    reference (before the payload becomes an array).
+    Order of checks: the reference itself (a plain dtype, within the cap); for an
+    inline tensor, its length against dtype × shape (a mismatch is the message's
+    fault: ``BadRequestError``); for a stored one, the stored size (before
+    download), the sha256, then the ``.npy`` header against the reference (before
+    the payload becomes an array).
     """
     dtype, shape, payload_bytes = _tensor_layout(ref, max_bytes)
+    if is_inline(ref):
+        return _inline_array(ref, dtype, shape, payload_bytes)
     data = _fetch_capped(store, ref.key, payload_bytes + NPY_MAX_HEADER_BYTES)
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
         raise BlobIntegrityError(f"{ref.key}: sha256 mismatch")

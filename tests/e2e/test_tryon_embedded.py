@@ -22,6 +22,14 @@ def pipeline(tmp_path_factory):
     return build_pipeline(settings)
 
 
+@pytest.fixture(scope="module")
+def claim_check_pipeline(tmp_path_factory):
+    """Every tensor through the object store (no inline payloads), as with FITTINGROOM_INLINE_MAX_BYTES=0."""
+    settings = Settings.from_env({}, store_dir=tmp_path_factory.mktemp("store"), device="cpu", style_fallback="nearest",
+                                 inline_max_bytes=0)
+    return build_pipeline(settings)
+
+
 def _colour_distance(pixels: np.ndarray, colour: str) -> float:
     return float(np.linalg.norm(pixels.reshape(-1, 3).mean(0) - np.array(COLOURS[colour], float)))
 
@@ -79,7 +87,8 @@ def test_nearest_fallback_picks_a_trained_class(tmp_path):
     assert analysis.translation_key in pipeline.translation_classes
 
 
-def test_embedded_runs_the_chains_own_stage_adapters(pipeline):
+def test_embedded_runs_the_chains_own_stage_adapters(claim_check_pipeline):
+    pipeline = claim_check_pipeline
     from fittingroom.chain import CHAIN
 
     assert list(pipeline.stages) == [spec.name for spec in CHAIN]
@@ -93,7 +102,8 @@ def test_embedded_runs_the_chains_own_stage_adapters(pipeline):
     assert pipeline.store.list("cache/style/")  # the product's work stays cached, keyed by content
 
 
-def test_a_cached_product_whose_objects_expired_is_worked_out_again(pipeline):
+def test_a_cached_product_whose_objects_expired_is_worked_out_again(claim_check_pipeline):
+    pipeline = claim_check_pipeline
     rng = np.random.default_rng(3)
     person, _ = render_user_image(rng, (256, 320), garments=[(category_id("long_sleeved_shirt"), "green", "solid")])
     style, _ = render_shop_image(rng, (256, 320), garment=(category_id("short_sleeved_shirt"), "blue", "stripes"))

@@ -19,7 +19,8 @@ from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore
 from fittingroom.cli.client import ApiKeyInterceptor
 from fittingroom.cli.localstack import LOCAL_TENANT
-from fittingroom.tensors import get_object, public_request_id, put_object, request_key, tenant_request_id
+from fittingroom.tensors import (DEFAULT_INLINE_MAX_BYTES, get_object, get_tensor, public_request_id, put_object,
+                                 put_tensor, request_key, tenant_prefix, tenant_request_id)
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
 from fittingroom.images import SAMPLES_DIR
 
@@ -77,6 +78,29 @@ def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack, pai
     assert [t.stage for t in reply.timings][:4] == ["segmentation", "style", "translation", "compositing"]
     assert reply.style.translation_key
     assert reply.exact_colour and len(reply.style.product_lab) == 3
+
+
+def test_masks_travel_inline_so_only_photos_crops_and_result_reach_minio(client, requests_store):
+    person, style = _pair()
+    by_grpc = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=120).request_id
+    by_kafka = client.Submit(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=30).request_id
+    assert wait_final(client, by_kafka).stage == events_pb2.COMPLETED
+    for public_id in (by_grpc, by_kafka):
+        prefix = f"{tenant_prefix(LOCAL_TENANT)}{public_id}/"
+        stored = [key.removeprefix(prefix) for key in requests_store.list(prefix)]
+        assert stored == ["compositing/result.png", "input/person_image", "input/style_image",  # no masks:
+                          "segmentation/translation_input.npy", "translation/translated.npy"]  # 192 KiB crops
+
+
+def test_a_tensor_over_the_threshold_is_a_minio_object_and_one_under_it_is_not(requests_store):
+    request_id = tenant_request_id(LOCAL_TENANT, f"claim-{uuid.uuid4().hex[:8]}")
+    small, large = np.ones((16, 16), np.uint8), np.arange(256 * 256 * 3, dtype=np.uint32).reshape(256, 256, 3)
+    small_ref = put_tensor(requests_store, request_key(request_id, "test", "small.npy"), small, DEFAULT_INLINE_MAX_BYTES)
+    large_ref = put_tensor(requests_store, request_key(request_id, "test", "large.npy"), large, DEFAULT_INLINE_MAX_BYTES)
+    assert requests_store.list(f"{tenant_prefix(LOCAL_TENANT)}{public_request_id(request_id)}/") == [large_ref.key]
+    assert large_ref.key.endswith("large.npy") and not small_ref.key and len(small_ref.inline) == small.nbytes
+    assert np.array_equal(get_tensor(requests_store, small_ref), small)
+    assert np.array_equal(get_tensor(requests_store, large_ref), large)
 
 
 def test_corrupt_image_is_invalid_argument_over_grpc(client):

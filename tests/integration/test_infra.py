@@ -167,6 +167,21 @@ def test_batches_are_bounded_and_committed_work_is_not_redelivered(kafka_bootstr
     assert later == []
 
 
+def test_a_lone_record_is_handed_out_without_waiting_for_the_batch_to_fill(kafka_bootstrap: str,
+                                                                          make_topic: MakeTopic) -> None:
+    topic = make_topic(1)
+    with BatchConsumer(kafka_bootstrap, f"g-linger-{uuid.uuid4().hex[:8]}", [topic], max_batch=8,
+                       max_wait_ms=200, linger_ms=0) as consumer:
+        assert consumer.poll_batch() == []  # joined, owning the partition
+        consumer.max_wait_ms = 600_000  # a poll now waits this long for a first record, no longer for a full batch
+        gathered: list[ConsumerRecord] = []
+        polling = threading.Thread(target=lambda: gathered.extend(consumer.poll_batch()), daemon=True)
+        polling.start()
+        _produce(kafka_bootstrap, topic, 1)
+        polling.join(timeout=60)
+        assert not polling.is_alive() and len(gathered) == 1
+
+
 def test_uncommitted_batch_is_redelivered(kafka_bootstrap: str, make_topic: MakeTopic) -> None:
     topic = make_topic(3)
     _produce(kafka_bootstrap, topic, 12)

@@ -22,7 +22,7 @@ def _composite_request(store) -> "object":
     from fittingroom.garments import Garment
     from fittingroom.images import encode_image
     from fittingroom.serving.blobs import garment_to_ref, save_array
-    from fittingroom.tensors import put_object
+    from fittingroom.tensors import DEFAULT_INLINE_MAX_BYTES, put_object
     from fittingroom.v1 import stages_pb2
 
     person = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
@@ -31,8 +31,10 @@ def _composite_request(store) -> "object":
     return stages_pb2.CompositeRequest(
         request_id="probe",
         person_image=put_object(store, "requests/probe/person.png", encode_image(person), "image/png"),
-        person_garment=garment_to_ref(store, "requests/probe/mask.npy", Garment(mask=mask, box=(10, 8, 30, 40), category=1)),
-        translated=save_array(store, "requests/probe/translated.npy", np.full((256, 256, 3), 200, np.uint8)),
+        person_garment=garment_to_ref(store, "requests/probe/mask.npy", Garment(mask=mask, box=(10, 8, 30, 40), category=1),
+                                      DEFAULT_INLINE_MAX_BYTES),
+        translated=save_array(store, "requests/probe/translated.npy", np.full((256, 256, 3), 200, np.uint8),
+                              DEFAULT_INLINE_MAX_BYTES),
     )
 
 

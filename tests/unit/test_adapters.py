@@ -16,7 +16,7 @@ from fittingroom.garments import Garment
 from fittingroom.serving.blobs import garment_to_ref, load_array, load_image, save_array
 from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore
-from fittingroom.tensors import put_object
+from fittingroom.tensors import DEFAULT_INLINE_MAX_BYTES, put_object
 from fittingroom.translation.adapter import TranslationStage
 from fittingroom.v1 import events_pb2
 
@@ -40,22 +40,22 @@ def store(tmp_path):
     return LocalFolderStore(tmp_path)
 
 
-def _composite_event(store, request_id: str, person: np.ndarray) -> events_pb2.TryOnEvent:
+def _composite_event(store, request_id: str, person: np.ndarray, inline_max_bytes: int) -> events_pb2.TryOnEvent:
     mask = np.zeros(person.shape[:2], bool)
     mask[8:40, 10:30] = True
     garment = Garment(mask=mask, box=(10, 8, 30, 40), category=1)
     event = events_pb2.TryOnEvent(request_id=request_id)
     event.person_image.CopyFrom(put_object(store, f"requests/{request_id}/person.png", _png(person), "image/png"))
-    event.person_garment.CopyFrom(garment_to_ref(store, f"requests/{request_id}/mask.npy", garment))
+    event.person_garment.CopyFrom(garment_to_ref(store, f"requests/{request_id}/mask.npy", garment, inline_max_bytes))
     event.translated.CopyFrom(save_array(store, f"requests/{request_id}/translated.npy",
-                                         np.full((256, 256, 3), 200, np.uint8)))
+                                         np.full((256, 256, 3), 200, np.uint8), inline_max_bytes))
     return event
 
 
 def test_compositing_writes_the_result_and_fails_only_the_broken_request(store):
     person = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
-    good = _composite_event(store, "good", person)
-    broken = _composite_event(store, "broken", person)
+    good = _composite_event(store, "good", person, DEFAULT_INLINE_MAX_BYTES)  # mask and translation inline
+    broken = _composite_event(store, "broken", person, 0)  # both in the store
     broken.translated.key = "requests/broken/missing.npy"
     settings = Settings(exact_colour=False, exact_pattern=False)
     done, failed = CompositingStage(store, settings).handle_batch([good, broken])
@@ -71,7 +71,7 @@ def test_compositing_writes_the_result_and_fails_only_the_broken_request(store):
 def _translation_event(store, request_id: str, key: str, value: int) -> events_pb2.TryOnEvent:
     event = events_pb2.TryOnEvent(request_id=request_id, style=dict(translation_key=key))
     event.translation_input.CopyFrom(save_array(store, f"requests/{request_id}/in.npy",
-                                                np.full((256, 256, 3), value, np.uint8)))
+                                                np.full((256, 256, 3), value, np.uint8), DEFAULT_INLINE_MAX_BYTES))
     return event
 
 
@@ -84,7 +84,8 @@ def test_translation_runs_each_generator_once_per_group_and_keeps_failures_in_pl
             raise RuntimeError("blue weights are corrupt")
         return _identity_generator()
 
-    stage = TranslationStage(generator_for, ["red-solid", "blue-solid"], store, device="cpu")
+    stage = TranslationStage(generator_for, ["red-solid", "blue-solid"], store, device="cpu",
+                             inline_max_bytes=DEFAULT_INLINE_MAX_BYTES)
     events = [_translation_event(store, "a", "red-solid", 10), _translation_event(store, "b", "blue-solid", 20),
               _translation_event(store, "c", "red-solid", 30), _translation_event(store, "d", "teal-solid", 40)]
     a, b, c, d = stage.handle_batch(events)
@@ -128,7 +129,7 @@ def test_segmentation_then_style_over_a_local_store_with_the_product_cached(stor
     one, two, failed = segmentation.handle_batch([first, second, broken])
     assert isinstance(failed, BadRequestError) and "person image" in str(failed)
     assert one.stage == events_pb2.SEGMENTED and one.translation_input.shape == [256, 256, 3]
-    assert one.style_garment.mask.key == two.style_garment.mask.key  # the product's mask, content-addressed
+    assert one.style_garment.mask == two.style_garment.mask  # the product's mask, segmented once
 
     classifier, manifest = load_style(starter_registry, settings.style_model, "cpu")
     colours, patterns = style_classes(manifest)

@@ -38,6 +38,22 @@ def test_events_a_shop_may_not_publish_are_refused_with_the_reason(topic, raw, r
         accepted_event(topic, raw)
 
 
+def _with_stage_output(field: str) -> bytes:
+    event = events_pb2.TryOnEvent.FromString(_event())
+    inline = common_pb2.TensorRef(dtype="uint8", shape=[4], inline=b"\x01" * 4)
+    if field == "person_garment":
+        event.person_garment.mask.CopyFrom(inline)
+    else:
+        getattr(event, field).CopyFrom(inline)
+    return event.SerializeToString()
+
+
+@pytest.mark.parametrize("field", ["person_garment", "translation_input", "translated"])
+def test_a_shop_cannot_smuggle_an_inline_tensor_as_a_stage_output(field):
+    with pytest.raises(ValueError, match=f"may not carry stage outputs: {field}"):
+        accepted_event("tryon.ingress.acme", _with_stage_output(field))
+
+
 def test_the_subscription_pattern_matches_ingress_topics_only():
     import re
 

@@ -1,4 +1,7 @@
-"""Blob I/O that every stage adapter shares: images, masks and tensors by reference.
+"""Blob I/O that every stage adapter shares: images by reference, masks and tensors inline or by reference.
+
+Tensors go through :mod:`fittingroom.tensors` (the one codec): at most
+``inline_max_bytes`` inline in the message, larger ones to object storage.
 
 Storage failures are sorted here: a missing object is the caller's fault
 (``BadRequestError``); an unreachable store, after the store's own retries, is a
@@ -17,7 +20,7 @@ from fittingroom.garments import Garment, category_name
 from fittingroom.images import DEFAULT_MAX_BYTES, decode_image, encode_image
 from fittingroom.errors import ObjectNotFoundError, StorageUnavailableError, TransientError
 from fittingroom.storage import ObjectStore
-from fittingroom.tensors import get_object, get_tensor, put_object, put_tensor, request_key
+from fittingroom.tensors import get_object, get_tensor, has_tensor, put_object, put_tensor, request_key
 from fittingroom.v1 import common_pb2
 
 
@@ -54,21 +57,23 @@ def save_png(store: ObjectStore, request_id: str, stage: str, name: str, image: 
         return put_object(store, request_key(request_id, stage, name), encode_image(image), "image/png")
 
 
-def save_array(store: ObjectStore, key: str, array: np.ndarray) -> common_pb2.TensorRef:
+def save_array(store: ObjectStore, key: str, array: np.ndarray, inline_max_bytes: int) -> common_pb2.TensorRef:
+    """The array's reference: inline up to ``inline_max_bytes``, else stored at ``key``."""
     with storage_errors(key):
-        return put_tensor(store, key, array)
+        return put_tensor(store, key, array, inline_max_bytes)
 
 
 def load_array(store: ObjectStore, ref: common_pb2.TensorRef, what: str) -> np.ndarray:
-    if not ref.key:
+    """The array a reference carries inline or points to (``BadRequestError`` when there is none)."""
+    if not has_tensor(ref):
         raise BadRequestError(f"{what} is missing")
     with storage_errors(what):
         return get_tensor(store, ref)
 
 
-def garment_to_ref(store: ObjectStore, mask_key: str, garment: Garment) -> common_pb2.GarmentRef:
-    """Store a garment's mask (packed bits) and describe the garment."""
-    mask = save_array(store, mask_key, np.packbits(garment.mask, axis=1))
+def garment_to_ref(store: ObjectStore, mask_key: str, garment: Garment, inline_max_bytes: int) -> common_pb2.GarmentRef:
+    """Describe a garment, its mask bit-packed along rows (eight pixels a byte), inline or stored."""
+    mask = save_array(store, mask_key, np.packbits(garment.mask, axis=1), inline_max_bytes)
     x1, y1, x2, y2 = garment.box
     return common_pb2.GarmentRef(
         mask=mask,

@@ -105,7 +105,8 @@ def _start_worker(definition: ServiceDefinition, settings: Settings, handle: Sta
     security = settings.kafka_security()
     consumer = BatchConsumer(
         settings.kafka_bootstrap, f"{settings.kafka_group_prefix}-{definition.name}", [spec.input_topic],
-        max_batch=settings.worker_max_batch, max_wait_ms=settings.worker_max_wait_ms, security=security,
+        max_batch=settings.worker_max_batch, max_wait_ms=settings.worker_max_wait_ms,
+        linger_ms=settings.worker_linger_ms, security=security,
         stall_check_s=settings.kafka_stall_check_s,
     )
     # Unique per process: a restarted one is a new producer, and the group generation fences a zombie.

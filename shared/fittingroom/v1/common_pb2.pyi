@@ -49,18 +49,20 @@ class ObjectRef(_message.Message):
     def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., content_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class TensorRef(_message.Message):
-    __slots__ = ("bucket", "key", "dtype", "shape", "sha256")
+    __slots__ = ("bucket", "key", "dtype", "shape", "sha256", "inline")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    INLINE_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     key: str
     dtype: str
     shape: _containers.RepeatedScalarFieldContainer[int]
     sha256: str
-    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., sha256: _Optional[str] = ...) -> None: ...
+    inline: bytes
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., sha256: _Optional[str] = ..., inline: _Optional[bytes] = ...) -> None: ...
 
 class Box(_message.Message):
     __slots__ = ("x1", "y1", "x2", "y2")
