@@ -205,6 +205,7 @@ def _train_segmentation(opts: SegmentationTrainOptions, dist: Distributed) -> Mo
     metrics.update({
         "epochs": state.epoch,
         "train_images": len(loader.dataset),
+        "world_size": dist.world_size,
         "val_images": len(val),
         "train_seconds": round(state.seconds, 1),
         "seconds_per_iteration": round(state.seconds / max(1, state.steps), 4),

@@ -141,10 +141,11 @@ def _resume(path: Path, model, optimizer, scheduler, history: LossHistory,
 
 
 def _publish(opts: StyleTrainOptions, model: StyleNet, arch: dict, evaluation: StyleEvaluation,
-             history: LossHistory, epoch_seconds: list[float], train_count: int) -> ModelManifest:
+             history: LossHistory, epoch_seconds: list[float], train_count: int, world_size: int) -> ModelManifest:
     registry = ModelRegistry(LocalFolderStore(opts.store_dir))
     training = opts.to_json() | {
         "train_count": train_count,
+        "world_size": world_size,
         "epoch_seconds": [round(s, 2) for s in epoch_seconds],
         "final_train_loss": history.epochs.get("train_loss", [None])[-1],
     }
@@ -215,7 +216,7 @@ def _train_style(opts: StyleTrainOptions, dist: Distributed) -> ModelManifest | 
     history.save_json(out_dir / "history.json")
     write_confusion_plots(evaluation, COLOUR_NAMES, PATTERNS, out_dir)
     return _publish(opts, model, arch, evaluation, history, epoch_seconds,
-                    len(train_loader.dataset))
+                    len(train_loader.dataset), dist.world_size)
 
 
 def evaluate_registered(data_root: Path, store_dir: Path, name: str = "stylenet",

@@ -155,7 +155,7 @@ def _train_translation(opts: TranslationTrainOptions, dist: Distributed) -> Mode
     plot_loss_curves(history, out_dir / "loss_curves.png", f"CycleGAN {opts.style_class}")
     history.save_json(out_dir / "history.json")
     run = {
-        "steps": step, "epochs_trained": opts.total_epochs, "device": str(device), "seconds": round(seconds, 2),
+        "steps": step, "epochs_trained": opts.total_epochs, "device": str(device), "world_size": dist.world_size, "seconds": round(seconds, 2),
         "seconds_per_step": round(seconds / max(step - start_step, 1), 4), "source_images": len(dataset.files_a),
         "target_images": len(dataset.files_b),
     }
