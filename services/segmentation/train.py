@@ -36,6 +36,7 @@ from fittingroom.segmentation.options import SegmentationTrainOptions, lr_factor
 from fittingroom.storage import LocalFolderStore
 from fittingroom.training import (
     LossHistory,
+    MixedPrecision,
     load_checkpoint,
     plot_loss_curves,
     save_checkpoint,
@@ -56,6 +57,7 @@ class TrainState:
     architecture: dict[str, Any]
     history: LossHistory = field(default_factory=LossHistory)
     trained: nn.Module | None = None
+    amp: MixedPrecision | None = None
     epoch: int = 0
     seconds: float = 0.0
     steps: int = 0
@@ -99,15 +101,19 @@ def build_state(opts: SegmentationTrainOptions, iters_per_epoch: int, device: to
 
 def train_step(state: TrainState, images: list, targets: list, grad_clip: float) -> dict[str, float]:
     """One SGD step on a batch; returns each loss term and their sum (this rank's)."""
-    losses = (state.trained or state.model)(images, targets)
-    total = sum(losses.values())
+    amp = state.amp or MixedPrecision("off", images[0].device)
+    with amp.autocast():
+        losses = (state.trained or state.model)(images, targets)
+    total = sum(loss.float() for loss in losses.values())
     if not math.isfinite(total.item()):
         raise FloatingPointError(f"loss is {total.item()} at step {state.steps}; lower --lr or --grad-clip")
     state.optimizer.zero_grad(set_to_none=True)
-    total.backward()
+    amp.backward(total)
     if grad_clip > 0:
+        amp.unscale(state.optimizer)
         nn.utils.clip_grad_norm_(state.model.parameters(), grad_clip)
-    state.optimizer.step()
+    amp.step(state.optimizer)
+    amp.update()
     state.scheduler.step()
     state.steps += 1
     values = {name: float(v.item()) for name, v in losses.items()}
@@ -187,6 +193,7 @@ def _train_segmentation(opts: SegmentationTrainOptions, dist: Distributed) -> Mo
     if opts.resume:
         state.restore(load_checkpoint(opts.resume, map_location=device))
     state.trained = dist.wrap(state.model)
+    state.amp = MixedPrecision(opts.amp, device)
     if dist.rank:  # flips, zooms and proposal sampling of its own; rank 0 keeps one process's stream
         torch.manual_seed(dist.rank_seed(opts.seed))
     out = Path(opts.out_dir)

@@ -36,6 +36,7 @@ from fittingroom.style.preprocess import MASK_EDGE_TRIM
 from fittingroom.style.stage import encode_style_classes, style_classes
 from fittingroom.training import (
     LossHistory,
+    MixedPrecision,
     load_checkpoint,
     plot_loss_curves,
     save_checkpoint,
@@ -104,20 +105,22 @@ def _scheduler(opts: StyleTrainOptions, optimizer: torch.optim.Optimizer, total_
 
 
 def _train_epoch(model: nn.Module, loader: DataLoader, optimizer, scheduler, criterion,
-                 dist: Distributed, history: LossHistory, desc: str) -> dict[str, float]:
+                 dist: Distributed, amp: MixedPrecision, history: LossHistory, desc: str) -> dict[str, float]:
     """One pass over ``loader``; returns the epoch's mean losses (averaged over ranks)."""
     model.train()
     device = dist.device
     sums = {"loss": 0.0, "colour": 0.0, "pattern": 0.0}
     bar = tqdm(loader, desc=desc, leave=False, unit="batch", disable=not dist.is_main)
     for images, colours, patterns in bar:
-        colour_logits, pattern_logits = model(images.to(device))
-        colour_loss = criterion(colour_logits, colours.to(device))
-        pattern_loss = criterion(pattern_logits, patterns.to(device))
-        loss = colour_loss + pattern_loss
+        with amp.autocast():
+            colour_logits, pattern_logits = model(images.to(device))
+            colour_loss = criterion(colour_logits.float(), colours.to(device))
+            pattern_loss = criterion(pattern_logits.float(), patterns.to(device))
+            loss = colour_loss + pattern_loss
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        amp.backward(loss)
+        amp.step(optimizer)
+        amp.update()
         scheduler.step()
         step = dist.mean({"loss": loss.item(), "colour": colour_loss.item(), "pattern": pattern_loss.item()})
         history.add_step(step)
@@ -184,6 +187,7 @@ def _train_style(opts: StyleTrainOptions, dist: Distributed) -> ModelManifest | 
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = _scheduler(opts, optimizer, opts.epochs * len(train_loader))
     criterion = nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
+    amp = MixedPrecision(opts.amp, device)
     history, start, epoch_seconds = LossHistory(), 0, []
     ckpt = out_dir / CHECKPOINT_FILE
     if opts.resume and ckpt.is_file():
@@ -194,7 +198,7 @@ def _train_style(opts: StyleTrainOptions, dist: Distributed) -> ModelManifest | 
         generator.manual_seed(opts.seed * 1000 + epoch)
         torch.manual_seed(dist.rank_seed(opts.seed * 1000 + epoch + 1))
         began = time.perf_counter()
-        losses = _train_epoch(trained, train_loader, optimizer, scheduler, criterion, dist,
+        losses = _train_epoch(trained, train_loader, optimizer, scheduler, criterion, dist, amp,
                               history, f"epoch {epoch + 1}/{opts.epochs}")
         epoch_seconds.append(time.perf_counter() - began)
         if not dist.is_main:

@@ -24,6 +24,7 @@ from torch import nn
 from fittingroom.translation.losses import GANLoss, identity_step, linear_decay_factor, reconstruction_loss
 from fittingroom.translation.networks import PatchDiscriminator, build_model, init_weights, model_architecture
 from fittingroom.translation.options import TranslationTrainOptions
+from fittingroom.training import MixedPrecision
 from fittingroom.translation.pool import ImagePool
 
 LOSS_NAMES = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
@@ -53,6 +54,7 @@ class CycleGANModel:
         self.D_A = self._net(PatchDiscriminator(3, opts.ndf, opts.n_layers, opts.norm))
         self.D_B = self._net(PatchDiscriminator(3, opts.ndf, opts.n_layers, opts.norm))
         self.trained = {name: (wrap or _unwrapped)(getattr(self, name)) for name in NET_NAMES}
+        self.amp = MixedPrecision(opts.amp, self.device)
         self.gan_loss = GANLoss(opts.gan_mode).to(self.device)
         self.recon = reconstruction_loss(opts.recon_loss)
         betas = (opts.beta1, 0.999)
@@ -86,12 +88,14 @@ class CycleGANModel:
         """
         real_a, real_b = real_a.to(self.device), real_b.to(self.device)
         g_a, g_b = self.trained["G_A"], self.trained["G_B"]
-        fake_b = g_a(real_a)
-        rec_a = g_b(fake_b)
-        fake_a = g_b(real_b)
-        rec_b = g_a(fake_a)
+        with self.amp.autocast():
+            fake_b = g_a(real_a)
+            rec_a = g_b(fake_b)
+            fake_a = g_b(real_b)
+            rec_b = g_a(fake_a)
         losses = self._update_generators(real_a, real_b, fake_a, fake_b, rec_a, rec_b, step)
         losses.update(self._update_discriminators(real_a, real_b, fake_a, fake_b))
+        self.amp.update()
         return losses
 
     def _update_generators(
@@ -101,18 +105,19 @@ class CycleGANModel:
         opts = self.opts
         _set_requires_grad([self.D_A, self.D_B], False)
         self.optimizer_G.zero_grad(set_to_none=True)
-        terms = {
-            "G_A": self.gan_loss(self.D_A(fake_b), True),
-            "G_B": self.gan_loss(self.D_B(fake_a), True),
-            "cycle_A": self.recon(rec_a, real_a) * opts.lambda_cycle,
-            "cycle_B": self.recon(rec_b, real_b) * opts.lambda_cycle,
-        }
-        if identity_step(step, opts.identity_every, opts.lambda_identity):
-            weight = opts.lambda_cycle * opts.lambda_identity
-            terms["idt_A"] = self.recon(self.trained["G_A"](real_b), real_b) * weight
-            terms["idt_B"] = self.recon(self.trained["G_B"](real_a), real_a) * weight
-        sum(terms.values()).backward()
-        self.optimizer_G.step()
+        with self.amp.autocast():
+            terms = {
+                "G_A": self.gan_loss(self.D_A(fake_b), True),
+                "G_B": self.gan_loss(self.D_B(fake_a), True),
+                "cycle_A": self.recon(rec_a, real_a) * opts.lambda_cycle,
+                "cycle_B": self.recon(rec_b, real_b) * opts.lambda_cycle,
+            }
+            if identity_step(step, opts.identity_every, opts.lambda_identity):
+                weight = opts.lambda_cycle * opts.lambda_identity
+                terms["idt_A"] = self.recon(self.trained["G_A"](real_b), real_b) * weight
+                terms["idt_B"] = self.recon(self.trained["G_B"](real_a), real_a) * weight
+        self.amp.backward(sum(terms.values()))
+        self.amp.step(self.optimizer_G)
         _set_requires_grad([self.D_A, self.D_B], True)
         values = {name: float(value.detach()) for name, value in terms.items()}
         values.setdefault("idt_A", 0.0)
@@ -126,10 +131,11 @@ class CycleGANModel:
         self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
     ) -> dict[str, float]:
         self.optimizer_D.zero_grad(set_to_none=True)
-        loss_d_a = self._discriminator_loss(self.trained["D_A"], real_b, self.fake_B_pool.query(fake_b))
-        loss_d_b = self._discriminator_loss(self.trained["D_B"], real_a, self.fake_A_pool.query(fake_a))
-        (loss_d_a + loss_d_b).backward()
-        self.optimizer_D.step()
+        with self.amp.autocast():
+            loss_d_a = self._discriminator_loss(self.trained["D_A"], real_b, self.fake_B_pool.query(fake_b))
+            loss_d_b = self._discriminator_loss(self.trained["D_B"], real_a, self.fake_A_pool.query(fake_a))
+        self.amp.backward(loss_d_a + loss_d_b)
+        self.amp.step(self.optimizer_D)
         return {"D_A": float(loss_d_a.detach()), "D_B": float(loss_d_b.detach())}
 
     def end_epoch(self) -> None:

@@ -104,3 +104,11 @@ def test_two_ranks_train_and_one_process_resumes_their_checkpoint(data_root, tmp
     checkpoint = load_checkpoint(checkpoint_path)
     assert checkpoint["epoch"] == 2 and checkpoint["steps"] == 4
     assert resumed.metrics["epochs"] == 2
+
+
+def test_bf16_autocast_trains_with_finite_losses(data_root, tmp_path):
+    """``--amp bf16``: the forward runs under autocast (losses differ from float32's) and stays finite."""
+    full = train_segmentation(_options(data_root, tmp_path / "fp32"))
+    mixed = train_segmentation(_options(data_root, tmp_path / "bf16", amp="bf16"))
+    assert math.isfinite(mixed.metrics["final_loss"])
+    assert mixed.metrics["final_loss"] != full.metrics["final_loss"]

@@ -139,3 +139,24 @@ def test_two_ranks_train_like_one_process_with_the_whole_global_batch(data_root,
         assert two_run[name][0] == pytest.approx(one_run[name][0], rel=1e-5)
         np.testing.assert_allclose(two_run[name], one_run[name], atol=0.02)
     assert ModelRegistry(LocalFolderStore(two / "store")).versions("style", "stylenet") == ["v1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_trains_close_to_float32(data_root, tmp_path, amp):
+    """Autocast really runs (the losses are not float32's) and the run learns.
+
+    bfloat16 keeps ~3 significant digits, so 8 steps drift up to ~8% from float32's.
+    float16's gradient scaler starts at 2^16 and skips the steps that overflow while
+    it halves, so its run lags float32's: it must only stay finite and learn.
+    """
+    same = dict(epochs=2, dropout=0.0, augment=False, half=False, threads=1)
+    train_style(_opts(data_root, tmp_path / "fp32", **same))
+    train_style(_opts(data_root, tmp_path / amp, amp=amp, **same))
+    full = json.loads((tmp_path / "fp32" / "run" / "history.json").read_text())["steps"]["loss"]
+    mixed = json.loads((tmp_path / amp / "run" / "history.json").read_text())["steps"]["loss"]
+    assert mixed != full and np.isfinite(mixed).all() and mixed[-1] < 0.5 * mixed[0]
+    if amp == "bf16":
+        np.testing.assert_allclose(mixed, full, rtol=0.1)
+    with pytest.raises(ValueError, match="amp"):
+        train_style(_opts(data_root, tmp_path / "bad", amp="fp8"))
