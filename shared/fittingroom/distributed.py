@@ -224,7 +224,10 @@ def distributed_session(device_name: str = "auto") -> Iterator[Distributed]:
 
     The backend follows the device: NCCL for CUDA (each rank on ``cuda:LOCAL_RANK``),
     gloo otherwise. A session inside another one (a trainer called by a command
-    that already joined) reuses the group and leaves it to the outer one.
+    that already joined) reuses the group and leaves it to the outer one. Ranks
+    leave without a barrier: after the last step only rank 0 works (evaluation,
+    registry) and it needs no collective, and a barrier would time out (30 min)
+    behind a long evaluation.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1")) if under_torchrun() else 1
     if world_size == 1:
@@ -240,7 +243,6 @@ def distributed_session(device_name: str = "auto") -> Iterator[Distributed]:
         yield Distributed(device, rank, world_size, local_rank)
     finally:
         if joined:
-            dist.barrier()
             dist.destroy_process_group()
 
 
