@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SAMPLES := shared/fittingroom/samples
 OUT ?= out
 
-.PHONY: venv demo test weights data bench bench-distributed bench-security chaos protos lock clean help \
+.PHONY: venv demo test weights data bench bench-distributed bench-security bench-ddp chaos protos lock clean help \
 	infra-up infra-down up down demo-distributed chart-lint observe observe-down \
 	base-image images images-test
 
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-security    gRPC p50/p95 plaintext + anonymous vs TLS + mTLS + API key, one run, private stacks -> $(OUT)/bench/"
 	@echo "make bench-memory      resident memory of each service process at start and after try-ons, private stack -> $(OUT)/bench/"
 	@echo "make bench-batching    model images/s against batch size, fp32 and bf16, with bf16 parity -> $(OUT)/bench/"
+	@echo "make bench-ddp         training images/s, one process against 2 torchrun ranks, 3 trainers -> $(OUT)/bench/"
 	@echo "make chaos      1,000 try-ons through a private stack under kills, outages and poison -> $(OUT)/chaos/"
 	@echo "make chart-lint helm lint --strict + helm template of the chart"
 	@echo "make base-image the local Debian + Python 3.11 base image (debootstrap, podman import)"
@@ -65,6 +66,9 @@ bench-security: $(STAMP)
 .PHONY: bench-batching
 bench-batching: $(STAMP)
 	$(FR) bench batching --out-dir $(OUT)/bench
+
+bench-ddp: $(STAMP)
+	bash shared/infra/bench-ddp.sh $(OUT)/bench 2
 
 # Starts its own Kafka, MinIO and the five services on free ports.
 .PHONY: bench-memory

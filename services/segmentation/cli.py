@@ -17,6 +17,8 @@ def _train(opts: SegmentationTrainOptions) -> None:
     from fittingroom.segmentation.train import train_segmentation
 
     manifest = train_segmentation(opts)
+    if manifest is None:
+        return
     typer.echo(f"registered {manifest.prefix} in {opts.store_dir}")
     for key, value in sorted(manifest.metrics.items()):
         typer.echo(f"  {key:<22} {value}")

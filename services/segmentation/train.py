@@ -4,6 +4,13 @@ One epoch = one pass over the training split; a resumable checkpoint
 (``<out_dir>/checkpoint.pt``) is written after each. At the end the loss curves
 go to ``<out_dir>/loss.png``, the model is scored with COCO AP on the validation
 split, and its weights plus manifest are saved in the model registry.
+
+Under ``torchrun`` each rank trains on its shard of every global batch
+(``nproc × batch_size`` images) with the model in DDP. torchvision freezes batch
+norm only under pretrained weights; ours are trained from scratch, so the
+MobileNetV3 and ResNet-50 backbones carry plain BatchNorm2d and it is
+synchronised across ranks. Rank 0 alone checkpoints, plots, evaluates and
+registers (see :mod:`fittingroom.distributed`).
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
+from fittingroom.distributed import Distributed, distributed_session
 from fittingroom.garments import CATEGORIES
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.segmentation.dataset import SegmentationDataset, collate
@@ -28,11 +36,11 @@ from fittingroom.segmentation.options import SegmentationTrainOptions, lr_factor
 from fittingroom.storage import LocalFolderStore
 from fittingroom.training import (
     LossHistory,
+    MixedPrecision,
     load_checkpoint,
     plot_loss_curves,
     save_checkpoint,
     seed_everything,
-    select_device,
 )
 
 __all__ = ["SegmentationTrainOptions", "TrainState", "train_segmentation"]
@@ -48,6 +56,8 @@ class TrainState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     architecture: dict[str, Any]
     history: LossHistory = field(default_factory=LossHistory)
+    trained: nn.Module | None = None
+    amp: MixedPrecision | None = None
     epoch: int = 0
     seconds: float = 0.0
     steps: int = 0
@@ -90,16 +100,20 @@ def build_state(opts: SegmentationTrainOptions, iters_per_epoch: int, device: to
 
 
 def train_step(state: TrainState, images: list, targets: list, grad_clip: float) -> dict[str, float]:
-    """One SGD step on a batch; returns each loss term and their sum."""
-    losses = state.model(images, targets)
-    total = sum(losses.values())
+    """One SGD step on a batch; returns each loss term and their sum (this rank's)."""
+    amp = state.amp or MixedPrecision("off", images[0].device)
+    with amp.autocast():
+        losses = (state.trained or state.model)(images, targets)
+    total = sum(loss.float() for loss in losses.values())
     if not math.isfinite(total.item()):
         raise FloatingPointError(f"loss is {total.item()} at step {state.steps}; lower --lr or --grad-clip")
     state.optimizer.zero_grad(set_to_none=True)
-    total.backward()
+    amp.backward(total)
     if grad_clip > 0:
+        amp.unscale(state.optimizer)
         nn.utils.clip_grad_norm_(state.model.parameters(), grad_clip)
-    state.optimizer.step()
+    amp.step(state.optimizer)
+    amp.update()
     state.scheduler.step()
     state.steps += 1
     values = {name: float(v.item()) for name, v in losses.items()}
@@ -108,15 +122,16 @@ def train_step(state: TrainState, images: list, targets: list, grad_clip: float)
 
 
 def train_epoch(state: TrainState, loader: DataLoader, opts: SegmentationTrainOptions,
-                device: torch.device) -> dict[str, float]:
-    """One pass over the loader with a progress bar; returns the epoch's mean losses."""
+                dist: Distributed) -> dict[str, float]:
+    """One pass over the loader with a progress bar; returns the epoch's mean losses (over ranks)."""
     state.model.train()
     sums: dict[str, float] = {}
-    bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{opts.epochs}", unit="batch")
+    device = dist.device
+    bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{opts.epochs}", unit="batch", disable=not dist.is_main)
     for images, targets in bar:
         images = [image.to(device) for image in images]
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-        values = train_step(state, images, targets, opts.grad_clip)
+        values = dist.mean(train_step(state, images, targets, opts.grad_clip))
         state.history.add_step(values)
         for name, value in values.items():
             sums[name] = sums.get(name, 0.0) + value
@@ -124,8 +139,9 @@ def train_epoch(state: TrainState, loader: DataLoader, opts: SegmentationTrainOp
     return {name: total / max(1, len(loader)) for name, total in sums.items()}
 
 
-def make_loaders(opts: SegmentationTrainOptions) -> tuple[DataLoader, SegmentationDataset]:
-    """Shuffled training loader and the (unflipped) validation dataset."""
+def make_loaders(opts: SegmentationTrainOptions,
+                 dist: Distributed | None = None) -> tuple[DataLoader, SegmentationDataset]:
+    """Shuffled training loader (this rank's shard under torchrun) and the (unflipped) validation dataset."""
     train = SegmentationDataset.from_split(opts.data_root, "train", opts.max_train_images or None,
                                            hflip=opts.hflip, polygon_source=opts.polygon_source,
                                            max_zoom=opts.max_zoom)
@@ -134,8 +150,12 @@ def make_loaders(opts: SegmentationTrainOptions) -> tuple[DataLoader, Segmentati
     if not len(train):
         raise ValueError(f"no training images under {opts.data_root}/train")
     generator = torch.Generator().manual_seed(opts.seed)
-    loader = DataLoader(train, batch_size=opts.batch_size, shuffle=True, collate_fn=collate,
-                        num_workers=opts.num_workers, generator=generator, drop_last=len(train) > opts.batch_size)
+    sampler = RandomSampler(train, generator=generator)
+    if dist is not None:
+        sampler = dist.shard(sampler)
+    loader = DataLoader(train, batch_size=opts.batch_size, sampler=sampler, collate_fn=collate,
+                        num_workers=opts.num_workers, generator=generator,
+                        drop_last=len(sampler) > opts.batch_size)
     return loader, val
 
 
@@ -154,29 +174,45 @@ def register(opts: SegmentationTrainOptions, state: TrainState, metrics: dict[st
     return registry.save(manifest, state.model.state_dict(), half=opts.half)
 
 
-def train_segmentation(opts: SegmentationTrainOptions) -> ModelManifest:
-    """Train (or resume), plot losses, evaluate COCO AP, register the model."""
+def train_segmentation(opts: SegmentationTrainOptions) -> ModelManifest | None:
+    """Train (or resume), plot losses, evaluate COCO AP, register the model.
+
+    Under torchrun, ranks other than 0 return None.
+    """
+    with distributed_session(opts.device) as dist:
+        return _train_segmentation(opts, dist)
+
+
+def _train_segmentation(opts: SegmentationTrainOptions, dist: Distributed) -> ModelManifest | None:
     seed_everything(opts.seed)
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    device = select_device(opts.device)
-    loader, val = make_loaders(opts)
+    device = dist.device
+    loader, val = make_loaders(opts, dist)
     state = build_state(opts, len(loader), device)
     if opts.resume:
         state.restore(load_checkpoint(opts.resume, map_location=device))
+    state.trained = dist.wrap(state.model)
+    state.amp = MixedPrecision(opts.amp, device)
+    if dist.rank:  # flips, zooms and proposal sampling of its own; rank 0 keeps one process's stream
+        torch.manual_seed(dist.rank_seed(opts.seed))
     out = Path(opts.out_dir)
     while state.epoch < opts.epochs:
         started = time.perf_counter()
-        state.history.add_epoch(train_epoch(state, loader, opts, device))
+        state.history.add_epoch(train_epoch(state, loader, opts, dist))
         state.seconds += time.perf_counter() - started
         state.epoch += 1
-        save_checkpoint(out / CHECKPOINT_FILE, state.checkpoint(opts))
+        if dist.is_main:
+            save_checkpoint(out / CHECKPOINT_FILE, state.checkpoint(opts))
+    if not dist.is_main:
+        return None
     state.history.save_json(out / "history.json")
     plot_loss_curves(state.history, out / "loss.png", f"{opts.name} ({opts.backbone})")
     metrics: dict[str, Any] = evaluate_model(state.model, val, device) if len(val) else {}
     metrics.update({
         "epochs": state.epoch,
         "train_images": len(loader.dataset),
+        "world_size": dist.world_size,
         "val_images": len(val),
         "train_seconds": round(state.seconds, 1),
         "seconds_per_iteration": round(state.seconds / max(1, state.steps), 4),

@@ -17,6 +17,8 @@ _D = StyleTrainOptions()
 
 def _train(opts: StyleTrainOptions) -> None:
     manifest = train_style(opts)
+    if manifest is None:
+        return
     typer.echo(f"registered {manifest.prefix} in {opts.store_dir}")
     for key, value in sorted(manifest.metrics.items()):
         typer.echo(f"  {key:<18} {value}")

@@ -132,8 +132,13 @@ class StyleNet(nn.Module):
         """Pooled trunk features, the masked mean RGB and (optionally) the masked spectrum."""
         fmap = self.trunk(x)
         pooled = torch.cat([fmap.mean(dim=(2, 3)), fmap.amax(dim=(2, 3))], dim=1)
-        extra = [self.spectrum_norm(masked_spectrum(x, self.spectrum_bins))] if self.spectrum else []
+        extra = [self.spectrum_norm(self._spectrum(x))] if self.spectrum else []
         return torch.cat([pooled, masked_mean_rgb(x), *extra], dim=1)
+
+    def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
+        """The masked spectrum in float32 even under autocast: its energies overflow float16."""
+        with torch.autocast(x.device.type, enabled=False):
+            return masked_spectrum(x.float(), self.spectrum_bins)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.features(x)

@@ -7,6 +7,10 @@ weights + manifest in the registry under ``models/style/<name>/<version>/``.
 
 Each epoch reseeds the shuffling and augmentation RNGs from ``seed`` and the epoch
 number, so a resumed run continues exactly as an uninterrupted one would.
+
+Under ``torchrun`` each rank trains on its shard of every global batch
+(``nproc × batch_size`` crops) with DDP and synchronised batch norm; rank 0 alone
+evaluates, checkpoints, plots and registers (see :mod:`fittingroom.distributed`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
+from fittingroom.distributed import Distributed, distributed_session
 from fittingroom.garments import COLOUR_NAMES, PATTERNS
 from fittingroom.options import TrainOptions, option
 from fittingroom.registry import ModelManifest, ModelRegistry
@@ -31,6 +36,7 @@ from fittingroom.style.preprocess import MASK_EDGE_TRIM
 from fittingroom.style.stage import encode_style_classes, style_classes
 from fittingroom.training import (
     LossHistory,
+    MixedPrecision,
     load_checkpoint,
     plot_loss_curves,
     save_checkpoint,
@@ -62,6 +68,7 @@ class StyleTrainOptions(TrainOptions):
     spectrum: bool = option(True, "Feed the garment's masked power spectrum (scale × orientation) to the heads.")
     hidden: int = option(64, "Hidden units in each head.")
     dropout: float = option(0.1, "Dropout before each head's output.")
+    augment: bool = option(True, "Random flips, rescales, edge trims and shading of the training crops.")
     jitter: float = option(0.15, "Shading/brightness jitter.")
     scale_min: float = option(0.9, "Smallest random rescale.")
     edge_trim: float = option(
@@ -71,16 +78,19 @@ class StyleTrainOptions(TrainOptions):
     name: str = option("stylenet", "Registry model name.")
 
 
-def _loaders(opts: StyleTrainOptions, generator: torch.Generator) -> tuple[DataLoader, DataLoader]:
-    train_ds = StyleCropDataset(opts.data_root, "train", augment=True,
+def _loaders(opts: StyleTrainOptions, generator: torch.Generator,
+             dist: Distributed) -> tuple[DataLoader, DataLoader]:
+    train_ds = StyleCropDataset(opts.data_root, "train", augment=opts.augment,
                                 jitter=opts.jitter, scale_min=opts.scale_min, size=opts.input_size,
                                 edge_trim=opts.edge_trim)
     try:
         val_ds = StyleCropDataset(opts.data_root, "validation", size=opts.input_size)
     except FileNotFoundError:
-        tqdm.write("no validation split; scoring on the un-augmented train split")
+        if dist.is_main:
+            tqdm.write("no validation split; scoring on the un-augmented train split")
         val_ds = StyleCropDataset(opts.data_root, "train", size=opts.input_size)
-    train = DataLoader(train_ds, batch_size=opts.batch_size, shuffle=True, drop_last=False,
+    sampler = dist.shard(RandomSampler(train_ds, generator=generator))
+    train = DataLoader(train_ds, batch_size=opts.batch_size, sampler=sampler, drop_last=False,
                        num_workers=opts.num_workers, generator=generator)
     val = DataLoader(val_ds, batch_size=max(opts.batch_size, 128), num_workers=opts.num_workers)
     return train, val
@@ -94,22 +104,25 @@ def _scheduler(opts: StyleTrainOptions, optimizer: torch.optim.Optimizer, total_
     raise ValueError(f"unknown schedule '{opts.schedule}'; choose one of {', '.join(SCHEDULES)}")
 
 
-def _train_epoch(model: StyleNet, loader: DataLoader, optimizer, scheduler, criterion,
-                 device: torch.device, history: LossHistory, desc: str) -> dict[str, float]:
-    """One pass over ``loader``; returns the epoch's mean losses."""
+def _train_epoch(model: nn.Module, loader: DataLoader, optimizer, scheduler, criterion,
+                 dist: Distributed, amp: MixedPrecision, history: LossHistory, desc: str) -> dict[str, float]:
+    """One pass over ``loader``; returns the epoch's mean losses (averaged over ranks)."""
     model.train()
+    device = dist.device
     sums = {"loss": 0.0, "colour": 0.0, "pattern": 0.0}
-    bar = tqdm(loader, desc=desc, leave=False, unit="batch")
+    bar = tqdm(loader, desc=desc, leave=False, unit="batch", disable=not dist.is_main)
     for images, colours, patterns in bar:
-        colour_logits, pattern_logits = model(images.to(device))
-        colour_loss = criterion(colour_logits, colours.to(device))
-        pattern_loss = criterion(pattern_logits, patterns.to(device))
-        loss = colour_loss + pattern_loss
+        with amp.autocast():
+            colour_logits, pattern_logits = model(images.to(device))
+            colour_loss = criterion(colour_logits.float(), colours.to(device))
+            pattern_loss = criterion(pattern_logits.float(), patterns.to(device))
+            loss = colour_loss + pattern_loss
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        amp.backward(loss)
+        amp.step(optimizer)
+        amp.update()
         scheduler.step()
-        step = {"loss": loss.item(), "colour": colour_loss.item(), "pattern": pattern_loss.item()}
+        step = dist.mean({"loss": loss.item(), "colour": colour_loss.item(), "pattern": pattern_loss.item()})
         history.add_step(step)
         for k, v in step.items():
             sums[k] += v
@@ -117,22 +130,25 @@ def _train_epoch(model: StyleNet, loader: DataLoader, optimizer, scheduler, crit
     return {k: v / max(1, len(loader)) for k, v in sums.items()}
 
 
-def _resume(path: Path, model, optimizer, scheduler, history: LossHistory) -> tuple[int, list[float]]:
-    """Restore a checkpoint; returns (epochs already done, their durations)."""
-    state = load_checkpoint(path)
+def _resume(path: Path, model, optimizer, scheduler, history: LossHistory,
+            dist: Distributed) -> tuple[int, list[float]]:
+    """Restore a checkpoint (every rank reads rank 0's); returns (epochs already done, their durations)."""
+    state = load_checkpoint(path, map_location=dist.device)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     history.load_state_dict(state["history"])
-    tqdm.write(f"resumed from {path} after epoch {state['epoch']}")
+    if dist.is_main:
+        tqdm.write(f"resumed from {path} after epoch {state['epoch']}")
     return int(state["epoch"]), list(state.get("epoch_seconds", []))
 
 
 def _publish(opts: StyleTrainOptions, model: StyleNet, arch: dict, evaluation: StyleEvaluation,
-             history: LossHistory, epoch_seconds: list[float], train_count: int) -> ModelManifest:
+             history: LossHistory, epoch_seconds: list[float], train_count: int, world_size: int) -> ModelManifest:
     registry = ModelRegistry(LocalFolderStore(opts.store_dir))
     training = opts.to_json() | {
         "train_count": train_count,
+        "world_size": world_size,
         "epoch_seconds": [round(s, 2) for s in epoch_seconds],
         "final_train_loss": history.epochs.get("train_loss", [None])[-1],
     }
@@ -144,37 +160,49 @@ def _publish(opts: StyleTrainOptions, model: StyleNet, arch: dict, evaluation: S
     return registry.save(manifest, model.state_dict(), half=opts.half)
 
 
-def train_style(opts: StyleTrainOptions) -> ModelManifest:
-    """Train (or resume) a StyleNet run, write its plots, and register the weights."""
+def train_style(opts: StyleTrainOptions) -> ModelManifest | None:
+    """Train (or resume) a StyleNet run, write its plots, and register the weights.
+
+    Returns the registered manifest, or None on ranks other than 0 of a torchrun run.
+    """
+    with distributed_session(opts.device) as dist:
+        return _train_style(opts, dist)
+
+
+def _train_style(opts: StyleTrainOptions, dist: Distributed) -> ModelManifest | None:
     seed_everything(opts.seed)
     if opts.threads > 0:
         torch.set_num_threads(opts.threads)
-    device = select_device(opts.device)
+    device = dist.device
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator()
-    train_loader, val_loader = _loaders(opts, generator)
+    train_loader, val_loader = _loaders(opts, generator, dist)
     arch = model_architecture("stylenet_small", num_colours=len(COLOUR_NAMES),
                               num_patterns=len(PATTERNS), width=opts.width,
                               hidden=opts.hidden, dropout=opts.dropout, input_size=opts.input_size,
                               spectrum=opts.spectrum)
     model = build_model(arch).to(device)
+    trained = dist.wrap(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = _scheduler(opts, optimizer, opts.epochs * len(train_loader))
     criterion = nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
+    amp = MixedPrecision(opts.amp, device)
     history, start, epoch_seconds = LossHistory(), 0, []
     ckpt = out_dir / CHECKPOINT_FILE
     if opts.resume and ckpt.is_file():
-        start, epoch_seconds = _resume(ckpt, model, optimizer, scheduler, history)
+        start, epoch_seconds = _resume(ckpt, model, optimizer, scheduler, history, dist)
     evaluation = None
     for epoch in tqdm(range(start, opts.epochs), desc="style epochs", unit="epoch",
-                      initial=start, total=opts.epochs):
+                      initial=start, total=opts.epochs, disable=not dist.is_main):
         generator.manual_seed(opts.seed * 1000 + epoch)
-        torch.manual_seed(opts.seed * 1000 + epoch + 1)
+        torch.manual_seed(dist.rank_seed(opts.seed * 1000 + epoch + 1))
         began = time.perf_counter()
-        losses = _train_epoch(model, train_loader, optimizer, scheduler, criterion, device,
+        losses = _train_epoch(trained, train_loader, optimizer, scheduler, criterion, dist, amp,
                               history, f"epoch {epoch + 1}/{opts.epochs}")
         epoch_seconds.append(time.perf_counter() - began)
+        if not dist.is_main:
+            continue
         evaluation = evaluate_style(model, val_loader, device)
         history.add_epoch({f"train_{k}": v for k, v in losses.items()} | evaluation.metrics())
         tqdm.write(f"epoch {epoch + 1}: loss {losses['loss']:.3f} colour acc "
@@ -184,13 +212,15 @@ def train_style(opts: StyleTrainOptions) -> ModelManifest:
                                "scheduler": scheduler.state_dict(), "history": history.state_dict(),
                                "epoch": epoch + 1, "epoch_seconds": epoch_seconds,
                                "options": opts.to_json()})
+    if not dist.is_main:
+        return None
     if evaluation is None:
         evaluation = evaluate_style(model, val_loader, device)
     plot_loss_curves(history, out_dir / "loss.png", f"StyleNet {opts.name}")
     history.save_json(out_dir / "history.json")
     write_confusion_plots(evaluation, COLOUR_NAMES, PATTERNS, out_dir)
     return _publish(opts, model, arch, evaluation, history, epoch_seconds,
-                    len(train_loader.dataset))
+                    len(train_loader.dataset), dist.world_size)
 
 
 def evaluate_registered(data_root: Path, store_dir: Path, name: str = "stylenet",

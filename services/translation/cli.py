@@ -22,6 +22,8 @@ def _train(opts: TranslationTrainOptions) -> None:
     except (ValueError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     manifest = train_translation(opts)
+    if manifest is None:
+        return
     typer.echo(
         f"registered translation/{manifest.name}/{manifest.version} "
         f"({manifest.training['steps']} steps, {manifest.training['seconds']} s) in {opts.store_dir}"

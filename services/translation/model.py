@@ -4,11 +4,18 @@
 maps back. ``D_A`` judges ``G_A``'s outputs against real target images and ``D_B``
 judges ``G_B``'s against real source images (the original code's naming). Only
 ``G_A`` is shipped; the rest exists to train it.
+
+For data-parallel training each network's training forward goes through a
+wrapper (DDP, see :mod:`fittingroom.distributed`), while the plain networks serve
+checkpoints, samples and the registry. The generator update reads the
+discriminators unwrapped: they are frozen there, and their gradients are shared in
+their own update.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,10 +24,15 @@ from torch import nn
 from fittingroom.translation.losses import GANLoss, identity_step, linear_decay_factor, reconstruction_loss
 from fittingroom.translation.networks import PatchDiscriminator, build_model, init_weights, model_architecture
 from fittingroom.translation.options import TranslationTrainOptions
+from fittingroom.training import MixedPrecision
 from fittingroom.translation.pool import ImagePool
 
 LOSS_NAMES = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
 NET_NAMES = ("G_A", "G_B", "D_A", "D_B")
+
+
+def _unwrapped(net: nn.Module) -> nn.Module:
+    return net
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -32,7 +44,8 @@ def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
 class CycleGANModel:
     """Networks, objectives and optimisation of one CycleGAN run."""
 
-    def __init__(self, opts: TranslationTrainOptions, device: torch.device | str = "cpu") -> None:
+    def __init__(self, opts: TranslationTrainOptions, device: torch.device | str = "cpu",
+                 wrap: Callable[[nn.Module], nn.Module] | None = None) -> None:
         self.opts = opts
         self.device = torch.device(device)
         self.architecture = model_architecture(opts.generator, ngf=opts.ngf, n_blocks=opts.n_blocks, norm=opts.norm)
@@ -40,6 +53,8 @@ class CycleGANModel:
         self.G_B = self._net(build_model(self.architecture))
         self.D_A = self._net(PatchDiscriminator(3, opts.ndf, opts.n_layers, opts.norm))
         self.D_B = self._net(PatchDiscriminator(3, opts.ndf, opts.n_layers, opts.norm))
+        self.trained = {name: (wrap or _unwrapped)(getattr(self, name)) for name in NET_NAMES}
+        self.amp = MixedPrecision(opts.amp, self.device)
         self.gan_loss = GANLoss(opts.gan_mode).to(self.device)
         self.recon = reconstruction_loss(opts.recon_loss)
         betas = (opts.beta1, 0.999)
@@ -72,12 +87,15 @@ class CycleGANModel:
         steps selected by ``identity_every`` and reported as 0 otherwise.
         """
         real_a, real_b = real_a.to(self.device), real_b.to(self.device)
-        fake_b = self.G_A(real_a)
-        rec_a = self.G_B(fake_b)
-        fake_a = self.G_B(real_b)
-        rec_b = self.G_A(fake_a)
+        g_a, g_b = self.trained["G_A"], self.trained["G_B"]
+        with self.amp.autocast():
+            fake_b = g_a(real_a)
+            rec_a = g_b(fake_b)
+            fake_a = g_b(real_b)
+            rec_b = g_a(fake_a)
         losses = self._update_generators(real_a, real_b, fake_a, fake_b, rec_a, rec_b, step)
         losses.update(self._update_discriminators(real_a, real_b, fake_a, fake_b))
+        self.amp.update()
         return losses
 
     def _update_generators(
@@ -87,18 +105,19 @@ class CycleGANModel:
         opts = self.opts
         _set_requires_grad([self.D_A, self.D_B], False)
         self.optimizer_G.zero_grad(set_to_none=True)
-        terms = {
-            "G_A": self.gan_loss(self.D_A(fake_b), True),
-            "G_B": self.gan_loss(self.D_B(fake_a), True),
-            "cycle_A": self.recon(rec_a, real_a) * opts.lambda_cycle,
-            "cycle_B": self.recon(rec_b, real_b) * opts.lambda_cycle,
-        }
-        if identity_step(step, opts.identity_every, opts.lambda_identity):
-            weight = opts.lambda_cycle * opts.lambda_identity
-            terms["idt_A"] = self.recon(self.G_A(real_b), real_b) * weight
-            terms["idt_B"] = self.recon(self.G_B(real_a), real_a) * weight
-        sum(terms.values()).backward()
-        self.optimizer_G.step()
+        with self.amp.autocast():
+            terms = {
+                "G_A": self.gan_loss(self.D_A(fake_b), True),
+                "G_B": self.gan_loss(self.D_B(fake_a), True),
+                "cycle_A": self.recon(rec_a, real_a) * opts.lambda_cycle,
+                "cycle_B": self.recon(rec_b, real_b) * opts.lambda_cycle,
+            }
+            if identity_step(step, opts.identity_every, opts.lambda_identity):
+                weight = opts.lambda_cycle * opts.lambda_identity
+                terms["idt_A"] = self.recon(self.trained["G_A"](real_b), real_b) * weight
+                terms["idt_B"] = self.recon(self.trained["G_B"](real_a), real_a) * weight
+        self.amp.backward(sum(terms.values()))
+        self.amp.step(self.optimizer_G)
         _set_requires_grad([self.D_A, self.D_B], True)
         values = {name: float(value.detach()) for name, value in terms.items()}
         values.setdefault("idt_A", 0.0)
@@ -112,10 +131,11 @@ class CycleGANModel:
         self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
     ) -> dict[str, float]:
         self.optimizer_D.zero_grad(set_to_none=True)
-        loss_d_a = self._discriminator_loss(self.D_A, real_b, self.fake_B_pool.query(fake_b))
-        loss_d_b = self._discriminator_loss(self.D_B, real_a, self.fake_A_pool.query(fake_a))
-        (loss_d_a + loss_d_b).backward()
-        self.optimizer_D.step()
+        with self.amp.autocast():
+            loss_d_a = self._discriminator_loss(self.trained["D_A"], real_b, self.fake_B_pool.query(fake_b))
+            loss_d_b = self._discriminator_loss(self.trained["D_B"], real_a, self.fake_A_pool.query(fake_a))
+        self.amp.backward(loss_d_a + loss_d_b)
+        self.amp.step(self.optimizer_D)
         return {"D_A": float(loss_d_a.detach()), "D_B": float(loss_d_b.detach())}
 
     def end_epoch(self) -> None:

@@ -39,6 +39,7 @@ class TrainOptions:
     seed: int = option(0, "Random seed.")
     version: str | None = option(None, "Registry version (default: the next vN).")
     half: bool = option(True, "Store the weights as float16.")
+    amp: str = option("off", "Mixed precision: off, bf16 or fp16 (autocast; fp16 with a gradient scaler).")
 
     def to_json(self) -> dict[str, Any]:
         """The options as JSON-safe values (paths as strings), for checkpoints and the manifest."""

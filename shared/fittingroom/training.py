@@ -1,4 +1,4 @@
-"""Helpers every training command shares: seeding, devices, checkpoints, loss plots.
+"""Helpers every training command shares: seeding, devices, mixed precision, checkpoints, loss plots.
 
 Checkpoints are our own files (model, optimizer and scheduler state plus the
 epoch reached) written with ``torch.save`` and read back with
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,44 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+AMP_MODES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class MixedPrecision:
+    """Autocast and, for float16, loss scaling of one training run (``--amp off|bf16|fp16``).
+
+    bfloat16 keeps float32's range and needs no scaling; float16 does, so its
+    backward goes through a GradScaler that skips steps whose gradients overflowed.
+    With ``off`` every method is the plain float32 step.
+    """
+
+    def __init__(self, mode: str, device: torch.device) -> None:
+        if mode not in AMP_MODES:
+            raise ValueError(f"amp '{mode}' not one of {', '.join(AMP_MODES)}")
+        self.device_type, self.dtype = device.type, AMP_MODES[mode]
+        self.scaler = torch.amp.GradScaler(device.type, enabled=mode == "fp16")
+
+    def autocast(self) -> AbstractContextManager:
+        """The context the forward pass and loss run in."""
+        return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss`` (scaled up first under float16, so small gradients survive)."""
+        self.scaler.scale(loss).backward()
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Bring gradients back to their true scale (before clipping them)."""
+        self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Step ``optimizer`` on unscaled gradients; float16 skips the step if any overflowed."""
+        self.scaler.step(optimizer)
+
+    def update(self) -> None:
+        """Adjust the loss scale once per iteration, after every optimizer's step."""
+        self.scaler.update()
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:

@@ -129,3 +129,50 @@ def test_cli_trains_and_validates(tmp_path, folders):
     assert "registered translation/red-solid/v1" in result.output
     bad = CliRunner().invoke(app, ["--style-class", "red-tartan", *args])
     assert bad.exit_code != 0 and "tartan" in bad.output
+
+
+def test_two_ranks_train_like_one_process_with_the_whole_global_batch(tmp_path, folders, torchrun):
+    """2 gloo ranks × 1 pair per step (all four networks in DDP) against 1 process × 2 pairs.
+
+    Crops, flips and target draws come from each rank's own stream, so they are off
+    here (load size = crop size, no flips, one target image); the image pool only
+    passes fakes through in 8 steps. The first step's losses must agree to float32
+    rounding (1e-5): shards and loss averaging. Later steps, with the identity loss
+    on every other step, also check the averaged generator and discriminator
+    gradients, to 1e-4: the runs were 7e-7 apart (float32 summation order), and
+    without gradient averaging each loss term moved by 1e-3 to 7e-2.
+    """
+    source, _ = folders
+    target = write_folder(tmp_path / "one-target", [(200, 30, 40)], 1, 1)
+    same = dict(TINY, load_size=32, crop_size=32, hflip=False, n_epochs=1, n_epochs_decay=1,
+                max_images_per_epoch=8, identity_every=2, half=False, threads=1, seed=5)
+    train_translation(make_opts(tmp_path, (source, target), batch_size=2, **same))
+    two = tmp_path / "two"
+    torchrun(["train", "translation"], dict(source=source, target=target, style_class="red-solid",
+                                            out_dir=two / "run", store_dir=two / "store", batch_size=1,
+                                            **same))
+    one_run = json.loads((tmp_path / "run" / "history.json").read_text())["steps"]
+    two_run = json.loads((two / "run" / "history.json").read_text())["steps"]
+    for name in ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "D_A", "D_B"):
+        assert len(two_run[name]) == len(one_run[name]) == 8
+        assert two_run[name][0] == pytest.approx(one_run[name][0], rel=1e-5), name
+        np.testing.assert_allclose(two_run[name], one_run[name], atol=1e-4, err_msg=name)
+    assert ModelRegistry(LocalFolderStore(two / "store")).versions("translation", "red-solid") == ["v1"]
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_trains_close_to_float32(tmp_path, folders, amp):
+    """Autocast really runs in both updates (losses are not float32's) and stays finite.
+
+    bfloat16 stays within 10% of float32 over 8 steps; float16's gradient scaler skips
+    the first overflowing steps while it halves its scale, so only finiteness is asked.
+    """
+    same = dict(hflip=False, load_size=32, crop_size=32, half=False, threads=1)
+    train_translation(make_opts(tmp_path / "fp32", folders, **same))
+    train_translation(make_opts(tmp_path / amp, folders, amp=amp, **same))
+    for name in ("cycle_A", "D_A"):
+        full = json.loads((tmp_path / "fp32" / "run" / "history.json").read_text())["steps"][name]
+        mixed = json.loads((tmp_path / amp / "run" / "history.json").read_text())["steps"][name]
+        assert mixed != full and np.isfinite(mixed).all()
+        if amp == "bf16":
+            np.testing.assert_allclose(mixed, full, rtol=0.1, atol=0.01, err_msg=name)

@@ -1,0 +1,52 @@
+"""Fixtures the model tests share: running a ``fittingroom`` command under torchrun."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FITTINGROOM = Path(sys.executable).with_name("fittingroom")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def torchrun():
+    """``torchrun(["train", "style"], options, nproc)``: that command as ``nproc`` gloo ranks on 127.0.0.1.
+
+    ``options`` become ``--flag value`` pairs. Each rank gets one torch thread (the
+    machine has two cores); a failing rank fails the test with the end of its output.
+    """
+
+    def launch(command_words: list[str], options: dict, nproc: int = 2) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc-per-node={nproc}",
+                   "--master-addr=127.0.0.1", f"--master-port={free_port()}", str(FITTINGROOM),
+                   *command_words, *_cli_args(options)]
+        env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+        assert result.returncode == 0, (result.stdout[-4000:], result.stderr[-4000:])
+        return result
+
+    return launch
+
+
+def _cli_args(options: dict) -> list[str]:
+    """``--flag value`` pairs for options given as keyword arguments (booleans as ``--x/--no-x``)."""
+    args: list[str] = []
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        else:
+            args += [flag, str(value)]
+    return args
