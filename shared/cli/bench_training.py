@@ -5,7 +5,7 @@ Mask R-CNN (ResNet-50-FPN v2) takes SGD steps on synthetic DeepFashion2 photos v
 trains G_A/G_B/D_A/D_B on 256×256 pairs via :meth:`CycleGANModel.train_step` (pixel
 content does not change its cost, so the pairs are random). Each measurement warms
 up for two steps, then counts images for ``seconds``; it is written for the lent
-GPU (``shared/infra/device-train-bench.sh``) and runs on a CPU too, slowly.
+GPU (``shared/infra/device-bench.sh run``, with the inference benchmark) and runs on a CPU too, slowly.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# GPU-node benchmark, prepared to run on a lent accelerator machine (an H200 here) in
-# one short call: model throughput at batch 1/8/32, fp32 and bf16 autocast, for the
-# starter and the seed-size Mask R-CNN and generator, with bf16's parity to fp32
-# (`fittingroom bench batching`, see shared/cli/bench_batching.py).
+# GPU-node benchmarks, prepared to run on a lent accelerator machine (an H200 here) in
+# one short call (one machine start):
+#   - inference: model throughput at batch 1/8/32, fp32 and bf16 autocast, for the
+#     starter and the seed-size Mask R-CNN and generator, with bf16's parity to fp32
+#     (`fittingroom bench batching`, shared/cli/bench_batching.py);
+#   - training: images/s of the seed-size Mask R-CNN (ResNet-50-FPN v2, batch 4) and the
+#     9-block 256 px generator through the trainers' own step code
+#     (shared/cli/bench_training.py).
 #
 #   prepare (here, once):  bash shared/infra/device-bench.sh wheels
 #   run (there):           bash shared/infra/device-bench.sh run "$OUT"
@@ -39,6 +43,8 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
     python3 -c 'import typer; from fittingroom.cli.bench_batching import batching; typer.run(batching)' \
         --device cuda --batch-sizes 1,8,32 --seconds 5 --seed-size --out-dir "$out" 2>&1 | tee "$out/batching.txt"
+    python3 -c 'import typer; from fittingroom.cli.bench_training import training; typer.run(training)' \
+        --device cuda --seconds 20 --out-dir "$out" 2>&1 | tee "$out/training.txt"
 }
 
 case "${1:-}" in
