@@ -28,7 +28,7 @@ from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import images_in, build_pipeline
 from fittingroom.colour import ciede2000, measure_garment_colour
 from fittingroom.errors import FittingroomError
-from fittingroom.garments import COLOUR_NAMES, PATTERNS
+from fittingroom.garments import parse_style_key
 from fittingroom.images import read_image, write_image
 from fittingroom.settings import Settings
 
@@ -54,10 +54,12 @@ class PairScore:
 
 def class_in_name(stem: str) -> str | None:
     """The style class a file name starts with (``red-dots`` of ``red-dots-013``), or ``None``."""
-    parts = stem.split("-")
-    if len(parts) >= 2 and parts[0] in COLOUR_NAMES and parts[1] in PATTERNS:
-        return f"{parts[0]}-{parts[1]}"
-    return None
+    key = "-".join(stem.split("-")[:2])
+    try:
+        parse_style_key(key)
+    except ValueError:
+        return None
+    return key
 
 
 def changed_region_scores(person: np.ndarray, result: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
