@@ -29,7 +29,8 @@ import typer
 
 from fittingroom.cli.client import ApiKeyInterceptor, submit_and_watch
 from fittingroom.cli.errors import cli_errors
-from fittingroom.cli.localstack import SERVICES, Stack, free_port, start_infra, start_stack, stop_infra, wait_serving
+from fittingroom.cli.localstack import SERVICES, Stack, start_infra, start_stack, stop_infra, wait_serving
+from fittingroom.ports import free_port
 from fittingroom.images import SAMPLES_DIR
 from fittingroom.training import save_figure
 from fittingroom.v1 import tryon_pb2, tryon_pb2_grpc

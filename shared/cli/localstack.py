@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fittingroom.apikeys import add_key
 from fittingroom.kafka_auth import KafkaSecurity, service_user
+from fittingroom.ports import free_port, free_ports
 from fittingroom.s3access import service_env
 from fittingroom.settings import Settings
 from fittingroom.tlsgen import TlsFiles, write_local_pki
@@ -31,14 +31,6 @@ SERVICES = ("segmentation", "style", "translation", "compositing", "gateway")
 REPO = Path(__file__).resolve().parents[2]
 INFRA_SCRIPTS = REPO / "shared" / "infra"
 START_TIMEOUT_S = 240
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def open_local_channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
@@ -246,17 +238,6 @@ def grant_service_acls(infra_env: dict[str, str], group_prefix: str) -> None:
 
 def stop_infra(env: dict[str, str]) -> None:
     InfraControl(env).run("infra", "down")
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that were free a moment ago."""
-    import socket
-
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def start_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...] = SERVICES,

@@ -27,7 +27,8 @@ import typer
 import yaml
 
 from fittingroom.chain import SERVICES as CHAIN_SERVICES
-from fittingroom.cli.localstack import INFRA_SCRIPTS, REPO, Stack, free_port, stop_process
+from fittingroom.cli.localstack import INFRA_SCRIPTS, REPO, Stack, stop_process
+from fittingroom.ports import free_port
 from fittingroom.errors import MonitoringError
 
 CHART = REPO / "charts" / "fittingroom"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from fittingroom.ports import free_port
 
 # Tests import the shared helpers as `deploy_support` (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
@@ -51,12 +52,6 @@ def values() -> dict:
     return yaml.safe_load((CHART / "values.yaml").read_text())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _scrape(port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
@@ -74,7 +69,7 @@ class Started:
 
 
 def _start(name: str, store: Path, logs: Path) -> Started:
-    grpc_port, metrics_port = _free_port(), _free_port()
+    grpc_port, metrics_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     # Loopback, scraped for metric names only: explicit plaintext and no shop keys.
     env.update(FITTINGROOM_STORE_DIR=str(store), FITTINGROOM_DEVICE="cpu", FITTINGROOM_LOG_LEVEL="WARNING",

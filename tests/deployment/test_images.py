@@ -32,7 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from podman_pods import Container, LocalSecrets, podman_available, start_container
 
 from fittingroom.cli.client import ApiKeyInterceptor
-from fittingroom.cli.localstack import SERVICES, Stack, plan_stack, read_env_file, start_infra, stop_infra
+from fittingroom.cli.localstack import SERVICES, Stack, plan_stack, start_infra, stop_infra
 from fittingroom.images import SAMPLES_DIR, decode_image
 from fittingroom.kafka_auth import read_password
 from fittingroom.tensors import get_object

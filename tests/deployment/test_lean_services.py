@@ -9,7 +9,6 @@ libtorch mapped into the process, within the 200 MB resident set issue 11 asks f
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,11 +18,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from fittingroom.ports import free_port
 
 
 def _serving(port: int) -> bool:
@@ -42,13 +37,13 @@ RSS_LIMIT_KB = 200 * 1024
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 @pytest.mark.parametrize("service", ["gateway", "compositing"])
 def test_a_service_without_models_does_not_load_torch(service, entry, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     env.update(FITTINGROOM_STORE_DIR=str(tmp_path), FITTINGROOM_LOG_LEVEL="WARNING",
                FITTINGROOM_TLS_PLAINTEXT="true", FITTINGROOM_ALLOW_ANONYMOUS="true")
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen([sys.executable, *ENTRY_POINTS[entry], service, "--no-worker",
-                                "--port", str(port), "--metrics-port", str(_free_port())],
+                                "--port", str(port), "--metrics-port", str(free_port())],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60

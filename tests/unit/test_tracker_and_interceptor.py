@@ -9,6 +9,7 @@ import pytest
 
 from fittingroom.errors import BadImageError, TransientError, UnknownStyleError
 from fittingroom.gateway.tracker import StatusTracker
+from fittingroom.ports import free_port
 from concurrent import futures
 
 from fittingroom.serving.errors import ERROR_CODE_METADATA, RETRY_AFTER_METADATA
@@ -163,7 +164,7 @@ def test_a_tls_server_keeps_a_plaintext_port_that_answers_only_health(tmp_path):
     server = GrpcServer("style", 0, 1 << 20, credentials=credentials, reflection=True, health_port=0)
     assert server.health_server is None  # no health port unless asked
     server.stop(0)
-    server = GrpcServer("style", 0, 1 << 20, credentials=credentials, reflection=True, health_port=_free_port())
+    server = GrpcServer("style", 0, 1 << 20, credentials=credentials, reflection=True, health_port=free_port())
     server.start()
     try:
         server.set_serving(True)
@@ -177,11 +178,3 @@ def test_a_tls_server_keeps_a_plaintext_port_that_answers_only_health(tmp_path):
             assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
         server.stop(0)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
