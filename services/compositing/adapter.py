@@ -6,13 +6,15 @@ import time
 from typing import Sequence
 
 from fittingroom.compositing.stage import composite_garment
-from fittingroom.serving.blobs import garment_from_ref, load_array, load_image, save_png
+from fittingroom.serving.blobs import garment_from_ref, load_array, load_image, save_png, storage_errors
 from fittingroom.pattern import Fabric
+from fittingroom.results import MANIFEST_NAME, encode_manifest, result_manifest
 from fittingroom.serving.stage_base import (
     Batch, add_timing, exact_colour_target, option, switch,
 )
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
+from fittingroom.tensors import put_object, request_key
 from fittingroom.v1 import events_pb2
 
 SERVICE = "compositing"
@@ -44,6 +46,10 @@ class CompositingStage:
         out.result.CopyFrom(save_png(self.store, event.request_id, SERVICE, "result.png", result))
         out.stage = events_pb2.COMPLETED
         add_timing(out, SERVICE, started)
+        with storage_errors(MANIFEST_NAME):
+            out.result_manifest.CopyFrom(put_object(
+                self.store, request_key(event.request_id, SERVICE, MANIFEST_NAME),
+                encode_manifest(result_manifest(out)), "application/json"))
         return out
 
     def _fabric(self, event: events_pb2.TryOnEvent) -> Fabric | None:

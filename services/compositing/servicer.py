@@ -15,10 +15,10 @@ class CompositingServicer(stages_pb2_grpc.CompositingServiceServicer):
         event = events_pb2.TryOnEvent(
             request_id=request.request_id, person_image=request.person_image,
             person_garment=request.person_garment, translated=request.translated, options=request.options,
-            style=request.style,
+            style=request.style, models=request.models,
         )
         out = run_one(self.stage, event, context)
         return stages_pb2.CompositeResponse(
             result=out.result, milliseconds=out.timings[-1].milliseconds, exact_colour=out.exact_colour,
-            exact_pattern=out.exact_pattern,
+            exact_pattern=out.exact_pattern, result_manifest=out.result_manifest,
         )

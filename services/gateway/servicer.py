@@ -123,7 +123,8 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
         response = tryon_pb2.TryOnResponse(
             request_id=public_request_id(done.request_id), result=done.result, style=shop_style(done.style),
             timings=done.timings,
-            exact_colour=done.exact_colour, exact_pattern=done.exact_pattern,
+            exact_colour=done.exact_colour, exact_pattern=done.exact_pattern, models=done.models,
+            result_manifest=done.result_manifest,
         )
         response.timings.add(stage="gateway", milliseconds=(time.perf_counter() - started) * 1000.0)
         if request.return_image:

@@ -55,7 +55,9 @@ def stage_request(event: events_pb2.TryOnEvent, request_type: type[Message]) -> 
         if name in _EVENT_PATHS:
             parent, name = _EVENT_PATHS[name]
             owner = getattr(event, parent)
-        if field.message_type is not None:
+        if field.is_repeated:
+            getattr(request, field.name).extend(getattr(owner, name))
+        elif field.message_type is not None:
             if owner.HasField(name):
                 getattr(request, field.name).CopyFrom(getattr(owner, name))
         else:
@@ -64,10 +66,13 @@ def stage_request(event: events_pb2.TryOnEvent, request_type: type[Message]) -> 
 
 
 def merge_reply(event: events_pb2.TryOnEvent, stage: str, reply: Message) -> None:
-    """Copy a stage's reply into the event (same field names); its time becomes a stage timing."""
+    """Copy a stage's reply into the event (same field names; lists are appended to); its time becomes a
+    stage timing."""
     for field in reply.DESCRIPTOR.fields:
         if field.name == "milliseconds":
             event.timings.add(stage=stage, milliseconds=reply.milliseconds)
+        elif field.is_repeated:
+            getattr(event, field.name).extend(getattr(reply, field.name))
         elif field.message_type is not None:
             if reply.HasField(field.name):
                 getattr(event, field.name).CopyFrom(getattr(reply, field.name))

@@ -51,7 +51,8 @@ def status_of(event: events_pb2.TryOnEvent) -> tryon_pb2.TryOnStatus:
     updated.GetCurrentTime()
     return tryon_pb2.TryOnStatus(
         request_id=event.request_id, stage=event.stage, result=event.result, style=shop_style(event.style),
-        error=event.error, timings=event.timings, updated=updated,
+        error=event.error, timings=event.timings, updated=updated, models=event.models,
+        result_manifest=event.result_manifest,
     )
 
 

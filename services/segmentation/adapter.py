@@ -23,7 +23,7 @@ from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments_batch
 from fittingroom.serving.blobs import garment_to_ref, load_image, save_array, storage_errors
 from fittingroom.serving.metrics import CACHE_LOOKUPS
-from fittingroom.serving.stage_base import Batch, add_timing, option
+from fittingroom.serving.stage_base import Batch, add_timing, models_tag, option, record_models
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.tensors import request_key, style_cache_key, tensor_present
@@ -54,9 +54,11 @@ class SegmentationStage:
 
     def __init__(
         self, model: nn.Module, store: ObjectStore, settings: Settings, pose_estimator: PoseEstimator | None = None,
-        *, device: torch.device | str,
+        *, device: torch.device | str, models: Sequence[common_pb2.ModelVersion] = (),
     ) -> None:
         self.model = model
+        self.models = list(models)  # the registry versions this stage runs, recorded on every result
+        self._cache_tag = models_tag(self.models)
         self.device = device
         self.pose_estimator = pose_estimator
         self.store = store
@@ -113,6 +115,7 @@ class SegmentationStage:
         out.translation_input.CopyFrom(save_array(
             self.store, request_key(rid, SERVICE, "translation_input.npy"), translation_input(person, garment), inline_max))
         out.style_garment.CopyFrom(style_ref)
+        record_models(out, self.models)
         out.stage = events_pb2.SEGMENTED
         add_timing(out, SERVICE, started)
         return out
@@ -120,7 +123,7 @@ class SegmentationStage:
     def _style_ref(self, event: events_pb2.TryOnEvent, image: np.ndarray, found: list[Garment]) -> common_pb2.GarmentRef:
         digest = event.style_image.sha256
         garment = product_garment(image, found)
-        key = style_cache_key(digest, "mask.npy") if digest else request_key(event.request_id, SERVICE, "style_mask.npy")
+        key = style_cache_key(digest, self._cache_tag, "mask.npy") if digest else request_key(event.request_id, SERVICE, "style_mask.npy")
         ref = garment_to_ref(self.store, key, garment, self.settings.inline_max_bytes)
         self._style_cache.put(digest, ref)
         return ref

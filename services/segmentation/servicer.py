@@ -19,5 +19,5 @@ class SegmentationServicer(stages_pb2_grpc.SegmentationServiceServicer):
         out = run_one(self.stage, event, context)
         return stages_pb2.SegmentResponse(
             person_garment=out.person_garment, style_garment=out.style_garment,
-            translation_input=out.translation_input, milliseconds=out.timings[-1].milliseconds,
+            translation_input=out.translation_input, milliseconds=out.timings[-1].milliseconds, models=out.models,
         )

@@ -18,7 +18,7 @@ from fittingroom.cache import LruCache
 from fittingroom.garments import Garment, StyleLabel
 from fittingroom.serving.blobs import garment_from_ref, load_image, save_array, storage_errors
 from fittingroom.serving.metrics import CACHE_LOOKUPS
-from fittingroom.serving.stage_base import Batch, add_timing, option
+from fittingroom.serving.stage_base import Batch, add_timing, models_tag, option, record_models
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.style.model import StyleNet
@@ -46,8 +46,9 @@ class StyleStage:
 
     def __init__(self, model: StyleNet, colours: list[str], patterns: list[str],
                  translation_classes: list[str], store: ObjectStore, settings: Settings, *,
-                 device: torch.device | str) -> None:
+                 device: torch.device | str, models: Sequence[common_pb2.ModelVersion] = ()) -> None:
         self.model = model
+        self.models = list(models)  # the registry versions this stage runs, recorded on every result
         self.device = device
         self.colours = colours
         self.patterns = patterns
@@ -98,7 +99,9 @@ class StyleStage:
         if fabric is None:
             return None
         digest = event.style_image.sha256
-        key = style_cache_key(digest, "fabric.npy") if digest else request_key(event.request_id, SERVICE, "fabric.npy")
+        # The fabric depends on the product mask (segmentation's models) and the label (this stage's).
+        tag = models_tag([*event.models, *self.models])
+        key = style_cache_key(digest, tag, "fabric.npy") if digest else request_key(event.request_id, SERVICE, "fabric.npy")
         ref = save_array(self.store, key, fabric.patch, self.settings.inline_max_bytes)
         return ref, fabric.garment_width
 
@@ -119,6 +122,7 @@ class StyleStage:
         if fabric is not None:
             out.style.product_fabric.CopyFrom(fabric[0])
             out.style.product_garment_width = fabric[1]
+        record_models(out, self.models)
         out.stage = events_pb2.STYLED
         add_timing(out, SERVICE, started)
         return out

@@ -15,11 +15,11 @@ from torch import nn
 
 from fittingroom.errors import UnknownStyleError
 from fittingroom.serving.blobs import load_array, save_array
-from fittingroom.serving.stage_base import Batch, add_timing
+from fittingroom.serving.stage_base import Batch, add_timing, record_models
 from fittingroom.storage import ObjectStore
 from fittingroom.tensors import request_key
 from fittingroom.translation.stage import translate_batch
-from fittingroom.v1 import events_pb2
+from fittingroom.v1 import common_pb2, events_pb2
 
 SERVICE = "translation"
 
@@ -28,8 +28,10 @@ class TranslationStage:
     """Batch handler for ``tryon.styled`` → ``tryon.translated``."""
 
     def __init__(self, generator_for: Callable[[str], nn.Module], available: list[str], store: ObjectStore, *,
-                 device: torch.device | str, inline_max_bytes: int, precision: str = "fp32") -> None:
+                 device: torch.device | str, inline_max_bytes: int, precision: str = "fp32",
+                 models_for: Callable[[str], Sequence[common_pb2.ModelVersion]] = lambda _key: ()) -> None:
         self.generator_for = generator_for
+        self.models_for = models_for  # a style class's generator version, recorded on its results
         self.device = device
         self.precision = precision
         self.available = available
@@ -60,6 +62,7 @@ class TranslationStage:
         out.CopyFrom(event)
         key = request_key(event.request_id, SERVICE, "translated.npy")
         out.translated.CopyFrom(save_array(self.store, key, image, self.inline_max_bytes))
+        record_models(out, self.models_for(event.style.translation_key))
         out.stage = events_pb2.TRANSLATED
         add_timing(out, SERVICE, started)
         return out

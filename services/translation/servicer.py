@@ -17,4 +17,5 @@ class TranslationServicer(stages_pb2_grpc.TranslationServiceServicer):
             style=common_pb2.StyleLabel(translation_key=request.translation_key),
         )
         out = run_one(self.stage, event, context)
-        return stages_pb2.TranslateResponse(translated=out.translated, milliseconds=out.timings[-1].milliseconds)
+        return stages_pb2.TranslateResponse(translated=out.translated, milliseconds=out.timings[-1].milliseconds,
+                                            models=out.models)

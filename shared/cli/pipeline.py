@@ -22,13 +22,14 @@ from fittingroom.compositing.adapter import CompositingStage
 from fittingroom.garments import Garment, StyleLabel
 from fittingroom.images import encode_image
 from fittingroom.pattern import Fabric
-from fittingroom.registry import ModelRegistry, available_style_classes
+from fittingroom.registry import ModelManifest, ModelRegistry, available_style_classes
+from fittingroom.results import result_manifest
 from fittingroom.segmentation import model as segmentation_model
 from fittingroom.segmentation.adapter import SegmentationStage
 from fittingroom.segmentation.body import PoseEstimator
 from fittingroom.segmentation.stage import product_garment, segment_garments
 from fittingroom.serving.blobs import garment_from_ref, load_array, load_image
-from fittingroom.serving.stage_base import BatchHandler
+from fittingroom.serving.stage_base import BatchHandler, model_version
 from fittingroom.settings import Settings
 from fittingroom.storage import MemoryStore
 from fittingroom.style import model as style_model
@@ -63,6 +64,7 @@ class TryOnResult:
     exact_colour: bool = False
     exact_pattern: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)  # fittingroom.results.result_manifest: models, steps, timings
 
 
 class TryOnPipeline:
@@ -79,17 +81,19 @@ class TryOnPipeline:
         self.style_colours, self.style_patterns = style_classes(self.style_manifest)
         self.pose_estimator = PoseEstimator(threads=max(1, settings.torch_threads)) if settings.body_prior else None
         self._generators: dict[str, object] = {}
+        self._generator_manifests: dict[str, ModelManifest] = {}
         self._analyses: LruCache[StyleAnalysis] = LruCache(settings.style_cache_size)
         self.store = MemoryStore("requests")
         classes = available_style_classes(registry)
         self.stages: dict[str, BatchHandler] = {
             "segmentation": SegmentationStage(self.segmenter, self.store, settings, self.pose_estimator,
-                                              device=self.device),
+                                              device=self.device, models=[model_version(self.segmentation_manifest)]),
             "style": StyleStage(self.classifier, self.style_colours, self.style_patterns, classes, self.store, settings,
-                                device=self.device),
+                                device=self.device, models=[model_version(self.style_manifest)]),
             "translation": TranslationStage(self.generator, classes, self.store, device=self.device,
                                             inline_max_bytes=settings.inline_max_bytes,
-                                            precision=settings.translation_precision),
+                                            precision=settings.translation_precision,
+                                            models_for=lambda key: [model_version(self._generator_manifests[key])]),
             "compositing": CompositingStage(self.store, settings),
         }
         missing = {spec.name for spec in CHAIN} ^ set(self.stages)
@@ -110,7 +114,8 @@ class TryOnPipeline:
         """The CycleGAN generator for a style class, loaded on first use."""
         if key not in self._generators:
             ref = translation_model.generator_ref(self.settings.translation_model, key)
-            self._generators[key] = translation_model.load_model(self.registry, ref, self.device)[0]
+            self._generators[key], self._generator_manifests[key] = translation_model.load_model(
+                self.registry, ref, self.device)
         return self._generators[key]
 
     def analyse_style(self, style_image: np.ndarray) -> StyleAnalysis:
@@ -199,4 +204,5 @@ class TryOnPipeline:
             exact_colour=event.exact_colour,
             exact_pattern=event.exact_pattern,
             timings_ms={t.stage: t.milliseconds for t in event.timings},
+            manifest=result_manifest(event),
         )

@@ -61,21 +61,8 @@ def result_caption(result) -> str:
 
 
 def result_manifest(person: Path, style: Path, result) -> dict:
-    """What produced a try-on: inputs, style class, weights, garment, exact colour, timings."""
-    label = result.style.label
-    garment = result.person_garment
-    return {
-        "person": str(person),
-        "style": str(style),
-        "style_class": label.key,
-        "style_confidence": round(label.confidence, 4),
-        "translation_weights": result.style.translation_key,
-        "product_lab": [round(v, 2) for v in label.product_lab] if label.product_lab else None,
-        "exact_colour": result.exact_colour,
-        "exact_pattern": result.exact_pattern,
-        "person_garment": {"category": garment.category_name, "box": list(garment.box), "score": round(garment.score, 4)},
-        "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
-    }
+    """What produced a try-on: the input files, then the services' result manifest (models, style, steps, timings)."""
+    return {"person": str(person), "style": str(style), **result.manifest}
 
 
 def write_result(out: Path, person: Path, style: Path, result) -> None:

@@ -136,6 +136,17 @@ class ModelRegistry:
                     found.add(rest[0])
         return sorted(found, key=_version_sort_key)
 
+    def all_versions(self, kind: str) -> dict[str, list[str]]:
+        """Every model of a kind with its versions, oldest first, from one listing per store."""
+        prefix = f"models/{kind}/"
+        found: dict[str, set[str]] = {}
+        for store in self._stores():
+            for key in store.list(prefix):
+                parts = key[len(prefix):].split("/")
+                if len(parts) == 3 and parts[2] == MANIFEST_FILE:
+                    found.setdefault(parts[0], set()).add(parts[1])
+        return {name: sorted(versions, key=_version_sort_key) for name, versions in sorted(found.items())}
+
     def next_version(self, kind: str, name: str) -> str:
         """``v<N+1>`` where ``vN`` is the highest numbered version of the model (``v1`` if none)."""
         numbers = [int(m.group(1)) for v in self.versions(kind, name) if (m := re.fullmatch(r"v?(\d+)", v))]
@@ -143,14 +154,7 @@ class ModelRegistry:
 
     def names(self, kind: str) -> list[str]:
         """Model names registered under a kind."""
-        prefix = f"models/{kind}/"
-        names = set()
-        for store in self._stores():
-            for key in store.list(prefix):
-                parts = key[len(prefix):].split("/")
-                if len(parts) == 3 and parts[2] == MANIFEST_FILE:
-                    names.add(parts[0])
-        return sorted(names)
+        return list(self.all_versions(kind))
 
     def manifests(self, kind: str | None = None) -> list[ModelManifest]:
         """Every manifest (latest and older versions) under a kind, or all kinds."""
@@ -161,11 +165,13 @@ class ModelRegistry:
                     result.append(self.manifest(k, name, version))
         return result
 
-    def resolve_version(self, kind: str, name: str, version: str | None = None) -> str:
-        """The requested version, or the latest one when ``version`` is None/"latest"."""
+    def resolve_version(self, kind: str, name: str, version: str | None = None,
+                        listing: dict[str, list[str]] | None = None) -> str:
+        """The requested version, or the latest one when ``version`` is None/"latest" (``listing``:
+        :meth:`all_versions` of the kind, saving a request per model)."""
         if version and version != "latest":
             return version
-        versions = self.versions(kind, name)
+        versions = listing.get(name, []) if listing is not None else self.versions(kind, name)
         if not versions:
             raise ModelNotFoundError(f"no model {kind}/{name} in {self._describe()}")
         return versions[-1]

@@ -12,7 +12,7 @@ What each service really does in object storage (``fittingroom.tensors`` makes t
   a shop's own uploads by reference and the composited result;
 - each stage reads what came before it and writes only its own folder
   ``requests/<tenant>/<id>/<stage>/`` (segmentation and style also their part of the
-  content-addressed product cache ``cache/style/<sha256>/``);
+  content-addressed product cache ``cache/style/<sha256>/<models>/``);
 - the model services read the model registry (get and list); nobody writes it but the admin;
 - nobody deletes: the requests bucket's lifecycle rule expires request data.
 
@@ -61,7 +61,7 @@ def _own_folder(stage: str) -> str:
 
 
 ANY_REQUEST_OBJECT = f"{REQUESTS}/*"  # a shop's photo may be any object in its prefix
-STYLE_CACHE = style_cache_key("*", "*")
+STYLE_CACHE = style_cache_key("*", "*", "*")
 READ_MODELS = (Grant(MODELS, (GET,), ("*",)), Grant(MODELS, (LIST,)))
 
 ACCESS: dict[str, tuple[Grant, ...]] = {
@@ -71,12 +71,12 @@ ACCESS: dict[str, tuple[Grant, ...]] = {
     ),
     "segmentation": (
         Grant(REQUESTS, (GET,), (ANY_REQUEST_OBJECT, STYLE_CACHE)),
-        Grant(REQUESTS, (PUT,), (_own_folder("segmentation"), style_cache_key("*", "mask.npy"))),
+        Grant(REQUESTS, (PUT,), (_own_folder("segmentation"), style_cache_key("*", "*", "mask.npy"))),
         *READ_MODELS,
     ),
     "style": (
         Grant(REQUESTS, (GET,), (ANY_REQUEST_OBJECT, STYLE_CACHE)),
-        Grant(REQUESTS, (PUT,), (_own_folder("style"), style_cache_key("*", "fabric.npy"))),
+        Grant(REQUESTS, (PUT,), (_own_folder("style"), style_cache_key("*", "*", "fabric.npy"))),
         *READ_MODELS,
     ),
     "translation": (

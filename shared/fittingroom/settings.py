@@ -47,6 +47,8 @@ class Settings:
     segmentation_precision: str = field(default="fp32", metadata={"help": "Mask R-CNN inference: fp32, bf16 (autocast; 1.1x faster on an AVX-512 BF16 CPU, but mask IoU to fp32 only 0.97) or auto"})
     translation_precision: str = field(default="auto", metadata={"help": "generator inference: auto (bf16 autocast where the CPU or GPU runs bf16 natively, else fp32; 1.5x faster on an AVX-512 BF16 CPU at result PSNR 69 dB to fp32), bf16 or fp32"})
     translation_model: str = field(default="*", metadata={"help": "registry name[:version] of the per-class CycleGAN generators; the name '*' stands for each style class (e.g. '*:v2')"})
+    model_refs_dir: str = field(default="", metadata={"help": "folder (the chart's mounted 'models' ConfigMap) of files named segmentation_model, style_model and translation_model, each holding a model reference that overrides the setting of that name; re-read while serving"})
+    model_poll_s: float = field(default=30.0, metadata={"help": "model services check this often which registry versions their model references name (a changed FITTINGROOM_MODEL_REFS_DIR file, or a newer version of a reference without one) and switch to them while serving, loading them beside the old ones; 0: never"})
     torch_threads: int = field(default=0, metadata={"help": "torch intra-op CPU threads, also the pose model's (0 = torch's default: one per core the process may run on, blind to a container's CPU limit); set it to the cores the service may use"})
     torch_interop_threads: int = field(default=0, metadata={"help": "torch inter-op threads (0 = torch's default, one per core); the models run their ops one after another, so 1 is enough"})
     opencv_threads: int = field(default=0, metadata={"help": "OpenCV threads for resizes, colour conversions and k-means (0 = OpenCV's default, one per core)"})
@@ -203,7 +205,7 @@ class Settings:
             raise SettingsError(f"{PREFIX}INLINE_MAX_BYTES={self.inline_max_bytes}: expected 0..{INLINE_MAX_BYTES_LIMIT} "
                                 "(an event carrying every tensor inline must fit one Kafka record)")
         for name in ("max_image_pixels", "max_image_bytes", "style_cache_size", "worker_max_wait_ms", "worker_linger_ms",
-                     "torch_threads", "torch_interop_threads", "opencv_threads", "loop_stall_s"):
+                     "torch_threads", "torch_interop_threads", "opencv_threads", "loop_stall_s", "model_poll_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must not be negative")
 

@@ -84,13 +84,16 @@ def request_key(request_id: str, stage: str, name: str) -> str:
     return f"requests/{request_id}/{stage}/{name}"
 
 
-def style_cache_key(digest: str, name: str) -> str:
-    """``cache/style/<digest>/<name>``: per-product work shared by every request with the same product photo.
+def style_cache_key(digest: str, models: str, name: str) -> str:
+    """``cache/style/<digest>/<models>/<name>``: per-product work shared by every request with the same product photo.
 
-    Content-addressed (the photo's sha256), so it is the same object whichever
-    tenant sent the product, and rewriting it writes the same bytes.
+    Addressed by content (the photo's sha256) and by the model versions that made it
+    (``models``, a :func:`~fittingroom.serving.stage_base.models_tag`), so it is the same
+    object whichever tenant sent the product, rewriting it writes the same bytes, and a
+    new model version writes beside it instead of over objects that requests in flight
+    still point to.
     """
-    return f"cache/style/{digest}/{name}"
+    return f"cache/style/{digest}/{models}/{name}"
 
 
 def tenant_prefix(tenant: str) -> str:

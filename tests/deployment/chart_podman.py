@@ -32,7 +32,7 @@ class UnsupportedField(ValueError):
 
 @dataclass(frozen=True)
 class SecretMount:
-    """A Secret volume: which Secret, where, with which file mode (the kubelet's defaultMode)."""
+    """A Secret or ConfigMap volume: which object, where, with which file mode (the kubelet's defaultMode)."""
 
     secret: str
     path: str
@@ -110,7 +110,7 @@ def security_flags(pod: dict, container: dict) -> list[str]:
 
 
 def volume_plan(pod: dict, container: dict) -> tuple[list[str], list[SecretMount]]:
-    """(tmpfs flags of the emptyDir mounts, the Secret mounts) of the container's volumeMounts."""
+    """(tmpfs flags of the emptyDir mounts, the Secret and ConfigMap mounts) of the container's volumeMounts."""
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     flags, secrets = [], []
     for mount in container.get("volumeMounts", []):
@@ -127,6 +127,12 @@ def volume_plan(pod: dict, container: dict) -> tuple[list[str], list[SecretMount
                 raise UnsupportedField(f"writable Secret mount {mount['mountPath']}")
             secrets.append(SecretMount(volume["secret"]["secretName"], mount["mountPath"],
                                        volume["secret"].get("defaultMode", 0o644)))
+        elif "configMap" in volume:
+            _unknown("configMap volume", volume["configMap"], {"name", "defaultMode"})
+            if not mount.get("readOnly"):
+                raise UnsupportedField(f"writable ConfigMap mount {mount['mountPath']}")
+            secrets.append(SecretMount(volume["configMap"]["name"], mount["mountPath"],
+                                       volume["configMap"].get("defaultMode", 0o644)))
         else:
             raise UnsupportedField(f"volume {volume}")
     return flags, secrets

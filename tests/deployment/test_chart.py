@@ -221,10 +221,32 @@ def test_provisioning_job_runs_before_install(rendered, values):
 
 
 def test_dashboard_configmap_is_labelled_for_the_sidecar(rendered):
-    [config_map] = [o for o in rendered["defaults"] if o["kind"] == "ConfigMap"]
+    [config_map] = [o for o in rendered["defaults"] if o["kind"] == "ConfigMap" and "fittingroom.json" in o["data"]]
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(config_map["data"]["fittingroom.json"]) == json.loads(
         (CHART / "dashboards" / "fittingroom.json").read_text())
+
+
+def test_model_references_reach_the_model_services_as_a_live_configmap_folder(rendered, values):
+    from fittingroom.serving.rollout import MODEL_REF_SETTINGS
+
+    [refs] = [o for o in rendered["defaults"] if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-models")]
+    assert set(refs["data"]) == set(MODEL_REF_SETTINGS)
+    assert refs["data"]["translation_model"] == values["models"]["translation"]
+    for name, deployment in by_kind(rendered["defaults"], "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        container = _container(deployment)
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        if name not in ("segmentation", "style", "translation"):
+            assert "models" not in mounts and "FITTINGROOM_MODEL_REFS_DIR" not in _env(container)
+            continue
+        assert mounts["models"]["readOnly"] is True  # a ConfigMap volume (not subPath): the kubelet updates it
+        assert {"name": "models", "configMap": {"name": refs["metadata"]["name"]}} in pod["volumes"]
+        assert _env(container)["FITTINGROOM_MODEL_REFS_DIR"] == mounts["models"]["mountPath"]
+        assert _env(container)["FITTINGROOM_MODEL_POLL_S"] == str(values["models"]["pollSeconds"])
+        # Changing a reference must not restart the pods: no checksum of the ConfigMap on the template.
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+        assert not any("models" in key for key in annotations)
 
 
 def test_gateway_addresses_resolve_every_stage_pod(rendered):

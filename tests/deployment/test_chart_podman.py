@@ -53,7 +53,8 @@ def test_every_mount_and_variable_of_the_pod_is_passed(rendered, profile, servic
     writable = {m["mountPath"] for m in container["volumeMounts"] if "emptyDir" in volumes[m["name"]]}
     assert writable == {value.split(":", 1)[0] for value in flag_value(run.flags, "--tmpfs")}
     assert "/tmp" in writable, "HOME, caches and the store live under /tmp (the image's ENV)"
-    secret_paths = {m["mountPath"] for m in container["volumeMounts"] if "secret" in volumes[m["name"]]}
+    secret_paths = {m["mountPath"] for m in container["volumeMounts"]
+                    if {"secret", "configMap"} & set(volumes[m["name"]])}
     assert secret_paths == {mount.path for mount in run.secret_mounts}
     assert {var["name"] for var in container["env"]} == set(run.env) | set(run.secret_env)
     assert run.probe_port == container["startupProbe"]["grpc"]["port"]

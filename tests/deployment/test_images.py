@@ -99,12 +99,15 @@ def chart_sets(stack: Stack, infra_env: dict[str, str]) -> list[str]:
     return [arg for key, value in values.items() for arg in ("--set-string", f"{key}={value}")]
 
 
-def local_secrets(stack: Stack, infra_env: dict[str, str], deployments: dict[str, dict]) -> LocalSecrets:
+def local_secrets(stack: Stack, infra_env: dict[str, str], deployments: dict[str, dict],
+                  config_maps: dict[str, dict]) -> LocalSecrets:
     """The chart's Secrets filled from the local stack: each Secret key a pod reads as FITTINGROOM_X holds
-    the service's own local FITTINGROOM_X (its MinIO pair, its Kafka password)."""
+    the service's own local FITTINGROOM_X (its MinIO pair, its Kafka password); its ConfigMaps as rendered."""
     values = {
         (KAFKA_CA_SECRET, "ca.crt"): Path(infra_env["FITTINGROOM_KAFKA_CA"]).read_text(),
         (API_KEYS_SECRET, "api-keys"): stack.api_keys_file.read_text(),
+        **{(name, key): value for name, config_map in config_maps.items()
+           for key, value in config_map.get("data", {}).items()},
     }
     for name, deployment in deployments.items():
         local = dict(stack.services[name].env)
@@ -115,11 +118,17 @@ def local_secrets(stack: Stack, infra_env: dict[str, str], deployments: dict[str
 
 
 @pytest.fixture(scope="module")
-def deployments(helm: str, stack: Stack, infra_env: dict[str, str]) -> dict[str, dict]:
-    """Service -> its Deployment as the chart renders it for the local stack (CPU images)."""
+def rendered_for_stack(helm: str, stack: Stack, infra_env: dict[str, str]) -> list[dict]:
+    """The chart's objects as rendered for the local stack (CPU images)."""
     out = template(helm, "-f", str(CHART / "values-cpu.yaml"), *chart_sets(stack, infra_env))
     assert out.returncode == 0, out.stderr
-    return by_kind([doc for doc in yaml.safe_load_all(out.stdout) if doc], "Deployment")
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def deployments(rendered_for_stack: list[dict]) -> dict[str, dict]:
+    """Service -> its Deployment as the chart renders it for the local stack."""
+    return by_kind(rendered_for_stack, "Deployment")
 
 
 def health(port: int) -> int | None:
@@ -145,10 +154,11 @@ def wait_serving(container: Container) -> float:
 
 @pytest.fixture(scope="module")
 def containers(images, stack: Stack, infra_env: dict[str, str], deployments: dict[str, dict],
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Container]]:
+               rendered_for_stack: list[dict], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Container]]:
     """All five services running in their images, each SERVING; start-to-SERVING times go to the report."""
     work = tmp_path_factory.mktemp("pods")
-    secrets = local_secrets(stack, infra_env, deployments)
+    config_maps = {doc["metadata"]["name"]: doc for doc in rendered_for_stack if doc["kind"] == "ConfigMap"}
+    secrets = local_secrets(stack, infra_env, deployments, config_maps)
     prefix = f"fr-images-{uuid.uuid4().hex[:6]}"
     running: dict[str, Container] = {}
     try:

@@ -125,7 +125,7 @@ def test_the_gateway_writes_inputs_and_reads_results_only(store_for: StoreFor, m
     admin.put(result, b"result")
     assert gateway.get(result) == b"result"
     _denied(lambda: gateway.put(result, b"forged result"))
-    _denied(lambda: gateway.put(style_cache_key("0" * 64, "mask.npy"), b"poisoned cache"))
+    _denied(lambda: gateway.put(style_cache_key("0" * 64, "0" * 16, "mask.npy"), b"poisoned cache"))
     assert admin.get(result) == b"result"
 
 
@@ -143,7 +143,7 @@ def test_translation_reads_only_what_segmentation_made(store_for: StoreFor, mini
 
 def test_the_product_cache_is_written_by_its_makers_only(store_for: StoreFor, minio_config: MinioConfig) -> None:
     digest = uuid.uuid4().hex * 2
-    mask, fabric = style_cache_key(digest, "mask.npy"), style_cache_key(digest, "fabric.npy")
+    mask, fabric = style_cache_key(digest, "0" * 16, "mask.npy"), style_cache_key(digest, "0" * 16, "fabric.npy")
     store_for("segmentation", minio_config.requests_bucket).put(mask, b"mask")
     store_for("style", minio_config.requests_bucket).put(fabric, b"fabric")
     _denied(lambda: store_for("style", minio_config.requests_bucket).put(mask, b"forged mask"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 
 import numpy as np
 import pytest
@@ -14,11 +16,12 @@ from fittingroom.compositing.adapter import CompositingStage
 from fittingroom.errors import BadRequestError, UnknownStyleError
 from fittingroom.garments import Garment
 from fittingroom.serving.blobs import garment_to_ref, load_array, load_image, save_array
+from fittingroom.serving.stage_base import model_version
 from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore
 from fittingroom.tensors import DEFAULT_INLINE_MAX_BYTES, put_object
 from fittingroom.translation.adapter import TranslationStage
-from fittingroom.v1 import events_pb2
+from fittingroom.v1 import common_pb2, events_pb2
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -68,6 +71,22 @@ def test_compositing_writes_the_result_and_fails_only_the_broken_request(store):
     assert np.abs(result[mask].astype(int) - 200).max() <= 2
 
 
+def test_compositing_writes_a_result_manifest_naming_the_models_that_made_it(store):
+    person = np.random.default_rng(1).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    event = _composite_event(store, "shop/r1", person, DEFAULT_INLINE_MAX_BYTES)
+    event.tenant = "shop"
+    event.models.add(kind="segmentation", name="maskrcnn-mobilenet", version="v3", sha256="a" * 64)
+    event.models.add(kind="translation", name="red-solid", version="v2", sha256="b" * 64)
+    done = CompositingStage(store, Settings(exact_colour=False, exact_pattern=False)).handle_batch([event])[0]
+    assert done.result_manifest.key == "requests/shop/r1/compositing/result.json"
+    manifest = json.loads(store.get(done.result_manifest.key))
+    assert manifest["models"] == [
+        {"kind": "segmentation", "name": "maskrcnn-mobilenet", "version": "v3", "sha256": "a" * 64},
+        {"kind": "translation", "name": "red-solid", "version": "v2", "sha256": "b" * 64}]
+    assert manifest["result"] == {"key": done.result.key, "sha256": done.result.sha256}
+    assert manifest["tenant"] == "shop" and "compositing" in manifest["timings_ms"]
+
+
 def _translation_event(store, request_id: str, key: str, value: int) -> events_pb2.TryOnEvent:
     event = events_pb2.TryOnEvent(request_id=request_id, style=dict(translation_key=key))
     event.translation_input.CopyFrom(save_array(store, f"requests/{request_id}/in.npy",
@@ -85,7 +104,8 @@ def test_translation_runs_each_generator_once_per_group_and_keeps_failures_in_pl
         return _identity_generator()
 
     stage = TranslationStage(generator_for, ["red-solid", "blue-solid"], store, device="cpu",
-                             inline_max_bytes=DEFAULT_INLINE_MAX_BYTES)
+                             inline_max_bytes=DEFAULT_INLINE_MAX_BYTES,
+                             models_for=lambda key: [common_pb2.ModelVersion(kind="translation", name=key, version="v7")])
     events = [_translation_event(store, "a", "red-solid", 10), _translation_event(store, "b", "blue-solid", 20),
               _translation_event(store, "c", "red-solid", 30), _translation_event(store, "d", "teal-solid", 40)]
     a, b, c, d = stage.handle_batch(events)
@@ -93,6 +113,7 @@ def test_translation_runs_each_generator_once_per_group_and_keeps_failures_in_pl
     assert isinstance(b, RuntimeError) and isinstance(d, UnknownStyleError)
     for done, value in ((a, 10), (c, 30)):
         assert done.stage == events_pb2.TRANSLATED
+        assert [(m.name, m.version) for m in done.models] == [("red-solid", "v7")]
         assert np.abs(load_array(store, done.translated, "translated").astype(int) - value).max() <= 1
 
 
@@ -121,8 +142,9 @@ def test_segmentation_then_style_over_a_local_store_with_the_product_cached(stor
     from fittingroom.style.stage import style_classes
 
     settings = Settings(body_prior=False)
-    segmenter, _ = load_segmentation(starter_registry, settings.segmentation_model, "cpu")
-    segmentation = SegmentationStage(segmenter, store, settings, device="cpu")
+    segmenter, segmenter_manifest = load_segmentation(starter_registry, settings.segmentation_model, "cpu")
+    segmentation = SegmentationStage(segmenter, store, settings, device="cpu",
+                                     models=[model_version(segmenter_manifest)])
     person, style = read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg")
     first, second = _photo_event(store, "one", person, style), _photo_event(store, "two", person, style)
     broken = _photo_event(store, "broken", None, style)
@@ -134,8 +156,21 @@ def test_segmentation_then_style_over_a_local_store_with_the_product_cached(stor
     classifier, manifest = load_style(starter_registry, settings.style_model, "cpu")
     colours, patterns = style_classes(manifest)
     styling = StyleStage(classifier, colours, patterns, available_style_classes(starter_registry), store, settings,
-                         device="cpu")
+                         device="cpu", models=[model_version(manifest)])
     labelled = styling.handle_batch([one])[0]
     again = styling.handle_batch([two])[0]  # the second shopper: a cache hit
     assert labelled.stage == events_pb2.STYLED and labelled.style.colour == "red"
     assert again.style.key == labelled.style.key and again.style.translation_key == labelled.style.translation_key
+    assert [(m.kind, m.name, m.version) for m in labelled.models] == [
+        ("segmentation", segmenter_manifest.name, segmenter_manifest.version), ("style", "stylenet", manifest.version)]
+    assert labelled.models[0].sha256 == segmenter_manifest.sha256
+
+    # A new segmentation version caches the product's mask beside the old one, never over it:
+    # requests in flight still point to the old object (and its sha256).
+    stored = dataclasses.replace(settings, inline_max_bytes=0)
+    retrained_manifest = dataclasses.replace(segmenter_manifest, version="v99", sha256="0" * 64)
+    old, new = (SegmentationStage(segmenter, store, stored, device="cpu", models=[model_version(m)]).handle_batch(
+        [_photo_event(store, name, person, style)])[0] for name, m in (("four", segmenter_manifest),
+                                                                       ("five", retrained_manifest)))
+    assert old.style_garment.mask.key.startswith("cache/style/") and old.style_garment.mask.key != new.style_garment.mask.key
+    assert load_array(store, old.style_garment.mask, "old cached mask").shape == (style.shape[0], (style.shape[1] + 7) // 8)

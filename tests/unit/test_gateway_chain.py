@@ -28,3 +28,13 @@ def test_requests_and_replies_round_trip_through_the_event():
     merge_reply(event, "translation", stages_pb2.TranslateResponse(milliseconds=12.5, translated=dict(key="t")))
     assert event.translated.key == "t"
     assert [(t.stage, t.milliseconds) for t in event.timings] == [("translation", 12.5)]
+
+
+def test_model_versions_accumulate_along_the_chain_and_reach_the_stages_that_key_on_them():
+    event = events_pb2.TryOnEvent(request_id="r1")
+    merge_reply(event, "segmentation", stages_pb2.SegmentResponse(models=[dict(kind="segmentation", name="m", version="v1")]))
+    assert [m.version for m in stage_request(event, stages_pb2.ClassifyRequest).models] == ["v1"]
+    merge_reply(event, "style", stages_pb2.ClassifyResponse(models=[dict(kind="style", name="s", version="v2")]))
+    merge_reply(event, "translation", stages_pb2.TranslateResponse(models=[dict(kind="translation", name="t", version="v3")]))
+    assert [(m.kind, m.version) for m in stage_request(event, stages_pb2.CompositeRequest).models] == [
+        ("segmentation", "v1"), ("style", "v2"), ("translation", "v3")]

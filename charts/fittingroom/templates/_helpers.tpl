@@ -185,6 +185,13 @@ labels:
 {{- end -}}
 
 {{/* Where every pod mounts its TLS files (tls.crt, tls.key, ca.crt). */}}
+{{/* Services that run models (segmentation, style, translation): those with a gpu block. */}}
+{{- define "fittingroom.runsModels" -}}
+{{- if hasKey .svc "gpu" -}}true{{- end -}}
+{{- end -}}
+
+{{- define "fittingroom.modelRefsMountPath" -}}/etc/fittingroom/models{{- end -}}
+
 {{- define "fittingroom.apiKeysMountPath" -}}/etc/fittingroom/api-keys{{- end -}}
 
 {{- define "fittingroom.tlsMountPath" -}}/etc/fittingroom/tls{{- end -}}
@@ -269,6 +276,12 @@ labels:
 {{- if include "fittingroom.tlsSource" .root }}
 - name: FITTINGROOM_HEALTH_PORT
   value: {{ include "fittingroom.probePort" . | quote }}
+{{- end }}
+{{- if include "fittingroom.runsModels" . }}
+- name: FITTINGROOM_MODEL_REFS_DIR
+  value: {{ include "fittingroom.modelRefsMountPath" .root | quote }}
+- name: FITTINGROOM_MODEL_POLL_S
+  value: {{ .root.Values.models.pollSeconds | quote }}
 {{- end }}
 {{- if eq .name "gateway" }}
 {{- if .root.Values.apiKeys.existingSecret }}

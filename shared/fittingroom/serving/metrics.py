@@ -69,6 +69,21 @@ INFLIGHT = Gauge(
     "Requests being processed right now.",
     ["service", "transport"],
 )
+MODEL_INFO = Gauge(
+    "fittingroom_model_info",
+    "1 for each registry model version the service serves with right now.",
+    ["service", "kind", "name", "version"],
+)
+MODEL_ROLLOUTS = Counter(
+    "fittingroom_model_rollouts_total",
+    "Model rollouts while serving: switched (new versions loaded and serving) or failed (old ones kept).",
+    ["service", "outcome"],
+)
+MODEL_ROLLOUT_FAILED = Gauge(
+    "fittingroom_model_rollout_failed",
+    "1 while the model versions the service is asked for failed to load and it serves with the previous ones.",
+    ["service"],
+)
 
 
 def serve_metrics(port: int) -> None:

@@ -22,6 +22,7 @@ from fittingroom.errors import TransientError
 from fittingroom.serving.grpc_server import GrpcServer
 from fittingroom.serving.logs import configure_logging
 from fittingroom.serving.metrics import export_gpu_memory, serve_metrics
+from fittingroom.serving.rollout import ModelRollout, ModelVersions, with_model_refs
 from fittingroom.serving.tls import server_credentials
 from fittingroom.chain import ServiceSpec, StageSpec
 from fittingroom.settings import Settings
@@ -68,6 +69,9 @@ class ServiceDefinition:
     spec: ServiceSpec
     register: Callable[[GrpcServer, "StageHandle", Settings], None]
     load: Callable[[Settings], LoadedService]
+    # Model services: the registry versions their model references name now (listings only), which
+    # ModelRollout compares with what is serving; None for services that run no model.
+    model_versions: Callable[[Settings], ModelVersions] | None = None
 
     @property
     def name(self) -> str:
@@ -220,9 +224,14 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     serve_metrics(settings.metrics_port or port + 1000)
     pin_threads(settings)  # before loading, so that warm-up runs on the pools it will serve with
     started = time.perf_counter()
-    handle.loaded = definition.load(settings)
-    log.info("models loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
+    model_settings = with_model_refs(settings)
+    serving = definition.model_versions(model_settings) if definition.model_versions else {}
+    handle.loaded = definition.load(model_settings)
+    log.info("models loaded", extra={"seconds": round(time.perf_counter() - started, 3), "models": serving})
     background = list(handle.loaded.background)
+    if definition.model_versions is not None and settings.model_poll_s > 0:
+        background.append(ModelRollout(definition.name, settings, handle, serving, definition.model_versions,
+                                       definition.load))
     if settings.enable_worker and definition.worker is not None:
         background.append(_start_worker(definition, settings, handle, server))
     supervisor = Supervisor(definition.name, settings.loop_stall_s)

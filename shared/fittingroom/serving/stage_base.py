@@ -8,10 +8,11 @@ event or the exception that failed it, so one bad request never fails a batch.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Generic, Hashable, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, Hashable, Iterable, Protocol, Sequence, TypeVar
 
 from fittingroom.serving.logs import request_context
 from fittingroom.v1 import common_pb2, events_pb2
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     # A type name only: importing fittingroom.colour loads OpenCV (~40 MB resident) into
     # every process that runs a worker or a servicer, the gateway included, which needs none.
     from fittingroom.colour import Lab
+    from fittingroom.registry import ModelManifest
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -89,6 +91,23 @@ class Batch(Generic[T]):
 
 def add_timing(event: events_pb2.TryOnEvent, stage: str, started: float) -> None:
     event.timings.append(common_pb2.StageTiming(stage=stage, milliseconds=(time.perf_counter() - started) * 1000.0))
+
+
+def model_version(manifest: "ModelManifest") -> common_pb2.ModelVersion:
+    """The registry version a loaded model came from, as results record it."""
+    return common_pb2.ModelVersion(kind=manifest.kind, name=manifest.name, version=manifest.version,
+                                   sha256=manifest.sha256)
+
+
+def record_models(event: events_pb2.TryOnEvent, models: Iterable[common_pb2.ModelVersion]) -> None:
+    """Add the models a stage ran to the event (each once: a redelivered event is recomputed from its input)."""
+    event.models.extend(models)
+
+
+def models_tag(models: Iterable[common_pb2.ModelVersion]) -> str:
+    """A short name for a set of model versions, for cache keys that a new model version must not share."""
+    lines = sorted(f"{m.kind}/{m.name}/{m.version}/{m.sha256}" for m in models)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 def option(event: events_pb2.TryOnEvent, name: str, default: T) -> T:

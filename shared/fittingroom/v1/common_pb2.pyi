@@ -110,6 +110,18 @@ class StyleLabel(_message.Message):
     product_garment_width: float
     def __init__(self, colour: _Optional[str] = ..., pattern: _Optional[str] = ..., confidence: _Optional[float] = ..., key: _Optional[str] = ..., translation_key: _Optional[str] = ..., product_lab: _Optional[_Iterable[float]] = ..., product_fabric: _Optional[_Union[TensorRef, _Mapping]] = ..., product_garment_width: _Optional[float] = ...) -> None: ...
 
+class ModelVersion(_message.Message):
+    __slots__ = ("kind", "name", "version", "sha256")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    version: str
+    sha256: str
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
 class Error(_message.Message):
     __slots__ = ("code", "message", "stage")
     CODE_FIELD_NUMBER: _ClassVar[int]

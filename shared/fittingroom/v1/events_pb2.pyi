@@ -29,7 +29,7 @@ COMPLETED: Stage
 FAILED: Stage
 
 class TryOnEvent(_message.Message):
-    __slots__ = ("request_id", "created", "attempt", "stage", "options", "person_image", "style_image", "person_garment", "style_garment", "translation_input", "style", "translated", "result", "timings", "error", "exact_colour", "exact_pattern", "tenant")
+    __slots__ = ("request_id", "created", "attempt", "stage", "options", "person_image", "style_image", "person_garment", "style_garment", "translation_input", "style", "translated", "result", "timings", "error", "exact_colour", "exact_pattern", "tenant", "models", "result_manifest")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,8 @@ class TryOnEvent(_message.Message):
     EXACT_COLOUR_FIELD_NUMBER: _ClassVar[int]
     EXACT_PATTERN_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     created: _timestamp_pb2.Timestamp
     attempt: int
@@ -66,4 +68,6 @@ class TryOnEvent(_message.Message):
     exact_colour: bool
     exact_pattern: bool
     tenant: str
-    def __init__(self, request_id: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., stage: _Optional[_Union[Stage, str]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., person_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., person_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., style_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., translation_input: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ..., tenant: _Optional[str] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelVersion]
+    result_manifest: _common_pb2.ObjectRef
+    def __init__(self, request_id: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., stage: _Optional[_Union[Stage, str]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., person_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style_image: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., person_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., style_garment: _Optional[_Union[_common_pb2.GarmentRef, _Mapping]] = ..., translation_input: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., translated: _Optional[_Union[_common_pb2.TensorRef, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ..., tenant: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelVersion, _Mapping]]] = ..., result_manifest: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ...) -> None: ...

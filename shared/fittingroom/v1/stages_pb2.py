@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fittingroom.v1 import common_pb2 as fittingroom_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ittingroom/v1/stages.proto\x12\x0e\x66ittingroom.v1\x1a\x1b\x66ittingroom/v1/common.proto\"\xb4\x01\n\x0eSegmentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12.\n\x0bstyle_image\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"\xc4\x01\n\x0fSegmentResponse\x12\x32\n\x0eperson_garment\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x31\n\rstyle_garment\x18\x02 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x34\n\x11translation_input\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x04 \x01(\x01\"\xb7\x01\n\x0f\x43lassifyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12.\n\x0bstyle_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x31\n\rstyle_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"S\n\x10\x43lassifyResponse\x12)\n\x05style\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\"u\n\x10TranslateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x11translation_input\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x17\n\x0ftranslation_key\x18\x03 \x01(\t\"X\n\x11TranslateResponse\x12-\n\ntranslated\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\"\x94\x02\n\x10\x43ompositeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x32\n\x0eperson_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\ntranslated\x18\x04 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12)\n\x05style\x18\x06 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\"\x81\x01\n\x11\x43ompositeResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\x12\x14\n\x0c\x65xact_colour\x18\x03 \x01(\x08\x12\x15\n\rexact_pattern\x18\x04 \x01(\x08\x32\x61\n\x13SegmentationService\x12J\n\x07Segment\x12\x1e.fittingroom.v1.SegmentRequest\x1a\x1f.fittingroom.v1.SegmentResponse2]\n\x0cStyleService\x12M\n\x08\x43lassify\x12\x1f.fittingroom.v1.ClassifyRequest\x1a .fittingroom.v1.ClassifyResponse2f\n\x12TranslationService\x12P\n\tTranslate\x12 .fittingroom.v1.TranslateRequest\x1a!.fittingroom.v1.TranslateResponse2f\n\x12\x43ompositingService\x12P\n\tComposite\x12 .fittingroom.v1.CompositeRequest\x1a!.fittingroom.v1.CompositeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ittingroom/v1/stages.proto\x12\x0e\x66ittingroom.v1\x1a\x1b\x66ittingroom/v1/common.proto\"\xb4\x01\n\x0eSegmentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12.\n\x0bstyle_image\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\"\xf2\x01\n\x0fSegmentResponse\x12\x32\n\x0eperson_garment\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x31\n\rstyle_garment\x18\x02 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12\x34\n\x11translation_input\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x04 \x01(\x01\x12,\n\x06models\x18\x05 \x03(\x0b\x32\x1c.fittingroom.v1.ModelVersion\"\xe5\x01\n\x0f\x43lassifyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12.\n\x0bstyle_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x31\n\rstyle_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12,\n\x06models\x18\x05 \x03(\x0b\x32\x1c.fittingroom.v1.ModelVersion\"\x81\x01\n\x10\x43lassifyResponse\x12)\n\x05style\x18\x01 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\x12,\n\x06models\x18\x03 \x03(\x0b\x32\x1c.fittingroom.v1.ModelVersion\"u\n\x10TranslateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x11translation_input\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x17\n\x0ftranslation_key\x18\x03 \x01(\t\"\x86\x01\n\x11TranslateResponse\x12-\n\ntranslated\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\x12,\n\x06models\x18\x03 \x03(\x0b\x32\x1c.fittingroom.v1.ModelVersion\"\xc2\x02\n\x10\x43ompositeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x0cperson_image\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x32\n\x0eperson_garment\x18\x03 \x01(\x0b\x32\x1a.fittingroom.v1.GarmentRef\x12-\n\ntranslated\x18\x04 \x01(\x0b\x32\x19.fittingroom.v1.TensorRef\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12)\n\x05style\x18\x06 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12,\n\x06models\x18\x07 \x03(\x0b\x32\x1c.fittingroom.v1.ModelVersion\"\xb5\x01\n\x11\x43ompositeResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\x14\n\x0cmilliseconds\x18\x02 \x01(\x01\x12\x14\n\x0c\x65xact_colour\x18\x03 \x01(\x08\x12\x15\n\rexact_pattern\x18\x04 \x01(\x08\x12\x32\n\x0fresult_manifest\x18\x05 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef2a\n\x13SegmentationService\x12J\n\x07Segment\x12\x1e.fittingroom.v1.SegmentRequest\x1a\x1f.fittingroom.v1.SegmentResponse2]\n\x0cStyleService\x12M\n\x08\x43lassify\x12\x1f.fittingroom.v1.ClassifyRequest\x1a .fittingroom.v1.ClassifyResponse2f\n\x12TranslationService\x12P\n\tTranslate\x12 .fittingroom.v1.TranslateRequest\x1a!.fittingroom.v1.TranslateResponse2f\n\x12\x43ompositingService\x12P\n\tComposite\x12 .fittingroom.v1.CompositeRequest\x1a!.fittingroom.v1.CompositeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEGMENTREQUEST']._serialized_start=77
   _globals['_SEGMENTREQUEST']._serialized_end=257
   _globals['_SEGMENTRESPONSE']._serialized_start=260
-  _globals['_SEGMENTRESPONSE']._serialized_end=456
-  _globals['_CLASSIFYREQUEST']._serialized_start=459
-  _globals['_CLASSIFYREQUEST']._serialized_end=642
-  _globals['_CLASSIFYRESPONSE']._serialized_start=644
-  _globals['_CLASSIFYRESPONSE']._serialized_end=727
-  _globals['_TRANSLATEREQUEST']._serialized_start=729
-  _globals['_TRANSLATEREQUEST']._serialized_end=846
-  _globals['_TRANSLATERESPONSE']._serialized_start=848
-  _globals['_TRANSLATERESPONSE']._serialized_end=936
-  _globals['_COMPOSITEREQUEST']._serialized_start=939
-  _globals['_COMPOSITEREQUEST']._serialized_end=1215
-  _globals['_COMPOSITERESPONSE']._serialized_start=1218
-  _globals['_COMPOSITERESPONSE']._serialized_end=1347
-  _globals['_SEGMENTATIONSERVICE']._serialized_start=1349
-  _globals['_SEGMENTATIONSERVICE']._serialized_end=1446
-  _globals['_STYLESERVICE']._serialized_start=1448
-  _globals['_STYLESERVICE']._serialized_end=1541
-  _globals['_TRANSLATIONSERVICE']._serialized_start=1543
-  _globals['_TRANSLATIONSERVICE']._serialized_end=1645
-  _globals['_COMPOSITINGSERVICE']._serialized_start=1647
-  _globals['_COMPOSITINGSERVICE']._serialized_end=1749
+  _globals['_SEGMENTRESPONSE']._serialized_end=502
+  _globals['_CLASSIFYREQUEST']._serialized_start=505
+  _globals['_CLASSIFYREQUEST']._serialized_end=734
+  _globals['_CLASSIFYRESPONSE']._serialized_start=737
+  _globals['_CLASSIFYRESPONSE']._serialized_end=866
+  _globals['_TRANSLATEREQUEST']._serialized_start=868
+  _globals['_TRANSLATEREQUEST']._serialized_end=985
+  _globals['_TRANSLATERESPONSE']._serialized_start=988
+  _globals['_TRANSLATERESPONSE']._serialized_end=1122
+  _globals['_COMPOSITEREQUEST']._serialized_start=1125
+  _globals['_COMPOSITEREQUEST']._serialized_end=1447
+  _globals['_COMPOSITERESPONSE']._serialized_start=1450
+  _globals['_COMPOSITERESPONSE']._serialized_end=1631
+  _globals['_SEGMENTATIONSERVICE']._serialized_start=1633
+  _globals['_SEGMENTATIONSERVICE']._serialized_end=1730
+  _globals['_STYLESERVICE']._serialized_start=1732
+  _globals['_STYLESERVICE']._serialized_end=1825
+  _globals['_TRANSLATIONSERVICE']._serialized_start=1827
+  _globals['_TRANSLATIONSERVICE']._serialized_end=1929
+  _globals['_COMPOSITINGSERVICE']._serialized_start=1931
+  _globals['_COMPOSITINGSERVICE']._serialized_end=2033
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,7 @@ from fittingroom.v1 import common_pb2 as fittingroom_dot_v1_dot_common__pb2
 from fittingroom.v1 import events_pb2 as fittingroom_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66ittingroom/v1/tryon.proto\x12\x0e\x66ittingroom.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1b\x66ittingroom/v1/common.proto\x1a\x1b\x66ittingroom/v1/events.proto\"\xef\x01\n\x0cTryOnRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cperson_image\x18\x02 \x01(\x0c\x12\x13\n\x0bstyle_image\x18\x03 \x01(\x0c\x12-\n\nperson_ref\x18\x04 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12,\n\tstyle_ref\x18\x05 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12-\n\x07options\x18\x06 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12\x14\n\x0creturn_image\x18\x07 \x01(\x08\"\xe3\x01\n\rTryOnResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\r\n\x05image\x18\x03 \x01(\x0c\x12)\n\x05style\x18\x04 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12,\n\x07timings\x18\x05 \x03(\x0b\x32\x1b.fittingroom.v1.StageTiming\x12\x14\n\x0c\x65xact_colour\x18\x06 \x01(\x08\x12\x15\n\rexact_pattern\x18\x07 \x01(\x08\"$\n\x0eSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\" \n\nGetRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x9e\x02\n\x0bTryOnStatus\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x05stage\x18\x02 \x01(\x0e\x32\x15.fittingroom.v1.Stage\x12)\n\x06result\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12)\n\x05style\x18\x04 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12$\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x15.fittingroom.v1.Error\x12,\n\x07timings\x18\x06 \x03(\x0b\x32\x1b.fittingroom.v1.StageTiming\x12+\n\x07updated\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xa0\x02\n\x0cTryOnService\x12\x44\n\x05TryOn\x12\x1c.fittingroom.v1.TryOnRequest\x1a\x1d.fittingroom.v1.TryOnResponse\x12\x46\n\x06Submit\x12\x1c.fittingroom.v1.TryOnRequest\x1a\x1e.fittingroom.v1.SubmitResponse\x12>\n\x03Get\x12\x1a.fittingroom.v1.GetRequest\x1a\x1b.fittingroom.v1.TryOnStatus\x12\x42\n\x05Watch\x12\x1a.fittingroom.v1.GetRequest\x1a\x1b.fittingroom.v1.TryOnStatus0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66ittingroom/v1/tryon.proto\x12\x0e\x66ittingroom.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1b\x66ittingroom/v1/common.proto\x1a\x1b\x66ittingroom/v1/events.proto\"\xef\x01\n\x0cTryOnRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cperson_image\x18\x02 \x01(\x0c\x12\x13\n\x0bstyle_image\x18\x03 \x01(\x0c\x12-\n\nperson_ref\x18\x04 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12,\n\tstyle_ref\x18\x05 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12-\n\x07options\x18\x06 \x01(\x0b\x32\x1c.fittingroom.v1.TryOnOptions\x12\x14\n\x0creturn_image\x18\x07 \x01(\x08\"\xc5\x02\n\rTryOnResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12\r\n\x05image\x18\x03 \x01(\x0c\x12)\n\x05style\x18\x04 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12,\n\x07timings\x18\x05 \x03(\x0b\x32\x1b.fittingroom.v1.StageTiming\x12\x14\n\x0c\x65xact_colour\x18\x06 \x01(\x08\x12\x15\n\rexact_pattern\x18\x07 \x01(\x08\x12,\n\x06models\x18\x08 \x03(\x0b\x32\x1c.fittingroom.v1.ModelVersion\x12\x32\n\x0fresult_manifest\x18\t \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\"$\n\x0eSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\" \n\nGetRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x80\x03\n\x0bTryOnStatus\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x05stage\x18\x02 \x01(\x0e\x32\x15.fittingroom.v1.Stage\x12)\n\x06result\x18\x03 \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef\x12)\n\x05style\x18\x04 \x01(\x0b\x32\x1a.fittingroom.v1.StyleLabel\x12$\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x15.fittingroom.v1.Error\x12,\n\x07timings\x18\x06 \x03(\x0b\x32\x1b.fittingroom.v1.StageTiming\x12+\n\x07updated\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06models\x18\x08 \x03(\x0b\x32\x1c.fittingroom.v1.ModelVersion\x12\x32\n\x0fresult_manifest\x18\t \x01(\x0b\x32\x19.fittingroom.v1.ObjectRef2\xa0\x02\n\x0cTryOnService\x12\x44\n\x05TryOn\x12\x1c.fittingroom.v1.TryOnRequest\x1a\x1d.fittingroom.v1.TryOnResponse\x12\x46\n\x06Submit\x12\x1c.fittingroom.v1.TryOnRequest\x1a\x1e.fittingroom.v1.SubmitResponse\x12>\n\x03Get\x12\x1a.fittingroom.v1.GetRequest\x1a\x1b.fittingroom.v1.TryOnStatus\x12\x42\n\x05Watch\x12\x1a.fittingroom.v1.GetRequest\x1a\x1b.fittingroom.v1.TryOnStatus0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,13 +37,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRYONREQUEST']._serialized_start=138
   _globals['_TRYONREQUEST']._serialized_end=377
   _globals['_TRYONRESPONSE']._serialized_start=380
-  _globals['_TRYONRESPONSE']._serialized_end=607
-  _globals['_SUBMITRESPONSE']._serialized_start=609
-  _globals['_SUBMITRESPONSE']._serialized_end=645
-  _globals['_GETREQUEST']._serialized_start=647
-  _globals['_GETREQUEST']._serialized_end=679
-  _globals['_TRYONSTATUS']._serialized_start=682
-  _globals['_TRYONSTATUS']._serialized_end=968
-  _globals['_TRYONSERVICE']._serialized_start=971
-  _globals['_TRYONSERVICE']._serialized_end=1259
+  _globals['_TRYONRESPONSE']._serialized_end=705
+  _globals['_SUBMITRESPONSE']._serialized_start=707
+  _globals['_SUBMITRESPONSE']._serialized_end=743
+  _globals['_GETREQUEST']._serialized_start=745
+  _globals['_GETREQUEST']._serialized_end=777
+  _globals['_TRYONSTATUS']._serialized_start=780
+  _globals['_TRYONSTATUS']._serialized_end=1164
+  _globals['_TRYONSERVICE']._serialized_start=1167
+  _globals['_TRYONSERVICE']._serialized_end=1455
 # @@protoc_insertion_point(module_scope)

@@ -30,7 +30,7 @@ class TryOnRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., person_image: _Optional[bytes] = ..., style_image: _Optional[bytes] = ..., person_ref: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style_ref: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., options: _Optional[_Union[_common_pb2.TryOnOptions, _Mapping]] = ..., return_image: _Optional[bool] = ...) -> None: ...
 
 class TryOnResponse(_message.Message):
-    __slots__ = ("request_id", "result", "image", "style", "timings", "exact_colour", "exact_pattern")
+    __slots__ = ("request_id", "result", "image", "style", "timings", "exact_colour", "exact_pattern", "models", "result_manifest")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,8 @@ class TryOnResponse(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     EXACT_COLOUR_FIELD_NUMBER: _ClassVar[int]
     EXACT_PATTERN_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     result: _common_pb2.ObjectRef
     image: bytes
@@ -45,7 +47,9 @@ class TryOnResponse(_message.Message):
     timings: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
     exact_colour: bool
     exact_pattern: bool
-    def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., image: _Optional[bytes] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelVersion]
+    result_manifest: _common_pb2.ObjectRef
+    def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., image: _Optional[bytes] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., exact_colour: _Optional[bool] = ..., exact_pattern: _Optional[bool] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelVersion, _Mapping]]] = ..., result_manifest: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("request_id",)
@@ -60,7 +64,7 @@ class GetRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class TryOnStatus(_message.Message):
-    __slots__ = ("request_id", "stage", "result", "style", "error", "timings", "updated")
+    __slots__ = ("request_id", "stage", "result", "style", "error", "timings", "updated", "models", "result_manifest")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +72,8 @@ class TryOnStatus(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     stage: _events_pb2.Stage
     result: _common_pb2.ObjectRef
@@ -75,4 +81,6 @@ class TryOnStatus(_message.Message):
     error: _common_pb2.Error
     timings: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
     updated: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., stage: _Optional[_Union[_events_pb2.Stage, str]] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., updated: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelVersion]
+    result_manifest: _common_pb2.ObjectRef
+    def __init__(self, request_id: _Optional[str] = ..., stage: _Optional[_Union[_events_pb2.Stage, str]] = ..., result: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., style: _Optional[_Union[_common_pb2.StyleLabel, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., updated: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelVersion, _Mapping]]] = ..., result_manifest: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ...) -> None: ...
