@@ -112,6 +112,9 @@ class Stack:
     api_keys_file: Path | None = None
     api_key: str = ""
     tls: dict[str, TlsFiles] = field(default_factory=dict)
+    # The model services' FITTINGROOM_MODEL_REFS_DIR (the chart's models ConfigMap): a file written
+    # here (e.g. translation_model) rolls the running services to that reference.
+    model_refs_dir: Path | None = None
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         """TLS credentials of the stack's own client certificate (accepted by every service); ``None`` in plaintext."""
@@ -287,6 +290,9 @@ def plan_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...] 
         "FITTINGROOM_DRAIN_SECONDS": "3",
         # A loop stuck in a call shows in its service's log (with its stack) well within a test's wait.
         "FITTINGROOM_LOOP_STALL_S": "120",
+        # A model registered or a reference changed is served within seconds (the chart's default is 30).
+        "FITTINGROOM_MODEL_POLL_S": "2",
+        "FITTINGROOM_MODEL_REFS_DIR": str(work / "model-refs"),
         "OMP_NUM_THREADS": "1",
         "FITTINGROOM_TORCH_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
@@ -302,7 +308,8 @@ def plan_stack(infra_env: dict[str, str], work: Path, services: tuple[str, ...] 
                 else {"FITTINGROOM_ALLOW_ANONYMOUS": "true"})
     pki = write_local_pki(work / "tls", (*SERVICES, TLS_CLIENT)) if tls else {}
     base.update({"FITTINGROOM_TLS_CA": str(pki[TLS_CLIENT].ca)} if tls else {"FITTINGROOM_TLS_PLAINTEXT": "true"})
-    stack = Stack(env=base, api_keys_file=keys_file, api_key=api_key, tls=pki)
+    (work / "model-refs").mkdir(parents=True, exist_ok=True)
+    stack = Stack(env=base, api_keys_file=keys_file, api_key=api_key, tls=pki, model_refs_dir=work / "model-refs")
     for name in services:
         env = dict(service_env(base, name),
                    FITTINGROOM_GRPC_PORT=str(ports[name][0]), FITTINGROOM_METRICS_PORT=str(ports[name][1]),

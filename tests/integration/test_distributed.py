@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -72,9 +73,15 @@ def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack, pai
 
     settings = Settings.from_env({}, device="cpu", store_dir=Path(stack.env["FITTINGROOM_STORE_DIR"]))
     embedded = TryOnPipeline(ModelRegistry.with_starter_models(LocalFolderStore(settings.store_dir)), settings)
-    expected = embedded.run(decode_image(person), decode_image(style)).image
+    local = embedded.run(decode_image(person), decode_image(style))
+    expected = local.image
     assert np.array_equal(decode_image(reply.image), expected)
     assert np.array_equal(decode_image(get_object(requests_store, reply.result)), expected)
+    # The same model versions made both, and the result's manifest beside it says which.
+    served = [{"kind": m.kind, "name": m.name, "version": m.version, "sha256": m.sha256} for m in reply.models]
+    assert [m["kind"] for m in served] == ["segmentation", "style", "translation"]
+    assert served == local.manifest["models"]
+    assert json.loads(get_object(requests_store, reply.result_manifest))["models"] == served
     assert [t.stage for t in reply.timings][:4] == ["segmentation", "style", "translation", "compositing"]
     assert reply.style.translation_key
     assert reply.exact_colour and len(reply.style.product_lab) == 3
@@ -88,7 +95,8 @@ def test_masks_travel_inline_so_only_photos_crops_and_result_reach_minio(client,
     for public_id in (by_grpc, by_kafka):
         prefix = f"{tenant_prefix(LOCAL_TENANT)}{public_id}/"
         stored = [key.removeprefix(prefix) for key in requests_store.list(prefix)]
-        assert stored == ["compositing/result.png", "input/person_image", "input/style_image",  # no masks:
+        assert stored == ["compositing/result.json", "compositing/result.png",
+                          "input/person_image", "input/style_image",  # no masks:
                           "segmentation/translation_input.npy", "translation/translated.npy"]  # 192 KiB crops
 
 

@@ -9,7 +9,7 @@ import torch
 from fittingroom.errors import ModelIntegrityError
 from fittingroom.registry import ModelManifest, ModelRegistry
 from fittingroom.serving.metrics import MODEL_INFO, MODEL_ROLLOUT_FAILED, MODEL_ROLLOUTS
-from fittingroom.serving.rollout import ModelRollout, read_model_refs, with_model_refs
+from fittingroom.serving.rollout import RETRY_FAILED_POLLS, ModelRollout, read_model_refs, with_model_refs
 from fittingroom.serving.stage_base import models_tag
 from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore
@@ -112,3 +112,18 @@ def test_cache_tags_change_with_any_model_version_and_not_with_order():
     b2 = common_pb2.ModelVersion(kind="style", name="s", version="v2", sha256="3")
     assert models_tag([a, b]) == models_tag([b, a])
     assert models_tag([a, b]) != models_tag([a, b2]) != models_tag([a])
+
+
+def test_versions_that_failed_are_tried_again_only_after_a_while(tmp_path):
+    attempts = []
+
+    def load(settings):
+        attempts.append(1)
+        raise ModelIntegrityError("corrupt")
+
+    rollout, handle = _rollout(tmp_path, lambda s: {"translation/red-solid": "v2"}, load, service="retry-test")
+    for _ in range(RETRY_FAILED_POLLS + 1):
+        assert rollout.check() is False
+    assert len(attempts) == 1 and _value(MODEL_ROLLOUT_FAILED, "retry-test") == 1
+    assert rollout.check() is False
+    assert len(attempts) == 2 and handle.loaded == "stage v1"

@@ -13,7 +13,10 @@ one assignment: a batch in progress finishes on the models it started with, the
 next batch runs on the new ones, and no request waits or fails. When the new
 versions fail to load, the old ones keep serving, the failure is logged and
 ``fittingroom_model_rollout_failed`` is 1 until a later check succeeds (the
-``FittingroomModelRolloutFailed`` alert).
+``FittingroomModelRolloutFailed`` alert). The same versions are tried again only
+after ``RETRY_FAILED_POLLS`` checks (a transient storage error heals; a corrupt
+file does not make every replica reload all its models every poll); other
+versions (a fixed upload, a rollback) are tried at once.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 MODEL_REF_SETTINGS = ("segmentation_model", "style_model", "translation_model")
 # "kind/name" -> version ("" where only the model's presence matters, e.g. which style classes exist).
 ModelVersions = dict[str, str]
+RETRY_FAILED_POLLS = 10
 
 
 class SwappableStage(Protocol):
@@ -85,6 +89,7 @@ class ModelRollout:
         self.resolve = resolve
         self.load = load
         self._stop = threading.Event()
+        self._failed: tuple[ModelVersions, int] | None = None  # versions that failed to load, checks since
         MODEL_ROLLOUT_FAILED.labels(service).set(0)
         for outcome in ("switched", "failed"):
             MODEL_ROLLOUTS.labels(service, outcome)
@@ -103,16 +108,22 @@ class ModelRollout:
             settings = with_model_refs(self.settings)
             wanted = self.resolve(settings)
         except (FittingroomError, ValueError, OSError) as exc:
-            return self._failed("cannot resolve the model references", exc, {})
+            return self._report_failure("cannot resolve the model references", exc, {})
         if wanted == self.serving:
+            self._failed = None
             MODEL_ROLLOUT_FAILED.labels(self.service).set(0)
+            return False
+        if self._failed is not None and self._failed[0] == wanted and self._failed[1] < RETRY_FAILED_POLLS:
+            self._failed = (wanted, self._failed[1] + 1)
             return False
         changed = {ref: version for ref, version in wanted.items() if self.serving.get(ref) != version}
         started = time.perf_counter()
         try:
             loaded = self.load(settings)
         except Exception as exc:  # noqa: BLE001 - any failure to load keeps the old models serving
-            return self._failed("new model versions failed to load; serving the previous ones", exc, changed)
+            self._failed = (wanted, 0)
+            return self._report_failure("new model versions failed to load; serving the previous ones", exc, changed)
+        self._failed = None
         self.handle.loaded = loaded  # one assignment: the next batch runs on the new stage
         self.serving = wanted
         export_model_info(self.service, wanted)
@@ -122,7 +133,7 @@ class ModelRollout:
                                                           "seconds": round(time.perf_counter() - started, 3)})
         return True
 
-    def _failed(self, message: str, exc: BaseException, changed: ModelVersions) -> bool:
+    def _report_failure(self, message: str, exc: BaseException, changed: ModelVersions) -> bool:
         MODEL_ROLLOUTS.labels(self.service, "failed").inc()
         MODEL_ROLLOUT_FAILED.labels(self.service).set(1)
         log.error(message, extra={"models": changed, "error": f"{type(exc).__name__}: {exc}"})
