@@ -27,7 +27,7 @@ help:
 	@echo "make bench-batching    model images/s against batch size, fp32 and bf16, with bf16 parity -> $(OUT)/bench/"
 	@echo "make bench-ddp         training images/s, one process against 2 torchrun ranks, 3 trainers -> $(OUT)/bench/"
 	@echo "make chaos      1,000 try-ons through a private stack under kills, outages and poison -> $(OUT)/chaos/"
-	@echo "make chart-lint helm lint --strict + helm template of the chart"
+	@echo "make chart-lint helm lint --strict + helm template of the serving and training charts"
 	@echo "make base-image the local Debian + Python 3.11 base image (debootstrap, podman import)"
 	@echo "make images     every services/Dockerfile target with podman, tagged as the chart names them"
 	@echo "make images-test run each image the way the chart runs it, against infra-up's Kafka and MinIO"
@@ -122,7 +122,10 @@ chart-lint: $(STAMP)
 	ci=charts/fittingroom/ci/cluster-values.yaml; \
 	$$helm lint --strict --kube-version 1.33.0 -f $$ci charts/fittingroom && \
 	$$helm lint --strict --kube-version 1.33.0 -f $$ci -f charts/fittingroom/values-cpu.yaml charts/fittingroom && \
-	mkdir -p $(OUT)/chart && $$helm template fittingroom charts/fittingroom --kube-version 1.33.0 -f $$ci > $(OUT)/chart/fittingroom.yaml
+	mkdir -p $(OUT)/chart && $$helm template fittingroom charts/fittingroom --kube-version 1.33.0 -f $$ci > $(OUT)/chart/fittingroom.yaml && \
+	$$helm lint --strict --kube-version 1.33.0 --set s3.existingSecret=training-s3 charts/fittingroom-training && \
+	$$helm template train charts/fittingroom-training --kube-version 1.33.0 --set s3.existingSecret=training-s3 \
+		> $(OUT)/chart/fittingroom-training.yaml
 
 # Container images without a registry: podman (runtime runc) on a base made with
 # debootstrap; torch from PyPI. Set FITTINGROOM_TORCH_VARIANT=cuda for the CUDA images.

@@ -28,12 +28,11 @@ from tqdm import tqdm
 
 from fittingroom.distributed import Distributed, distributed_session
 from fittingroom.garments import CATEGORIES
-from fittingroom.registry import ModelManifest, ModelRegistry
+from fittingroom.registry import ModelManifest
 from fittingroom.segmentation.dataset import SegmentationDataset, collate
 from fittingroom.segmentation.evaluate import evaluate_model
 from fittingroom.segmentation.model import build_model, model_architecture
 from fittingroom.segmentation.options import SegmentationTrainOptions, lr_factor
-from fittingroom.storage import LocalFolderStore
 from fittingroom.training import (
     LossHistory,
     MixedPrecision,
@@ -160,8 +159,8 @@ def make_loaders(opts: SegmentationTrainOptions,
 
 
 def register(opts: SegmentationTrainOptions, state: TrainState, metrics: dict[str, Any]) -> ModelManifest:
-    """Save the trained weights and manifest in the registry under ``opts.store_dir``."""
-    registry = ModelRegistry(LocalFolderStore(opts.store_dir))
+    """Save the trained weights and manifest in the registry (``--registry`` bucket or ``--store-dir``)."""
+    registry = opts.open_registry()
     manifest = ModelManifest(
         kind="segmentation",
         name=opts.name,

@@ -19,7 +19,7 @@ def _train(opts: StyleTrainOptions) -> None:
     manifest = train_style(opts)
     if manifest is None:
         return
-    typer.echo(f"registered {manifest.prefix} in {opts.store_dir}")
+    typer.echo(f"registered {manifest.prefix} in {opts.registry or opts.store_dir}")
     for key, value in sorted(manifest.metrics.items()):
         typer.echo(f"  {key:<18} {value}")
 

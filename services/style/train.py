@@ -145,7 +145,7 @@ def _resume(path: Path, model, optimizer, scheduler, history: LossHistory,
 
 def _publish(opts: StyleTrainOptions, model: StyleNet, arch: dict, evaluation: StyleEvaluation,
              history: LossHistory, epoch_seconds: list[float], train_count: int, world_size: int) -> ModelManifest:
-    registry = ModelRegistry(LocalFolderStore(opts.store_dir))
+    registry = opts.open_registry()
     training = opts.to_json() | {
         "train_count": train_count,
         "world_size": world_size,

@@ -26,7 +26,7 @@ def _train(opts: TranslationTrainOptions) -> None:
         return
     typer.echo(
         f"registered translation/{manifest.name}/{manifest.version} "
-        f"({manifest.training['steps']} steps, {manifest.training['seconds']} s) in {opts.store_dir}"
+        f"({manifest.training['steps']} steps, {manifest.training['seconds']} s) in {opts.registry or opts.store_dir}"
     )
 
 

@@ -25,8 +25,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
 from fittingroom.distributed import Distributed, distributed_session
-from fittingroom.registry import ModelManifest, ModelRegistry
-from fittingroom.storage import LocalFolderStore
+from fittingroom.registry import ModelManifest
 from fittingroom.training import (
     LossHistory, load_checkpoint, plot_loss_curves, save_checkpoint, seed_everything,
 )
@@ -99,7 +98,7 @@ def _run_epoch(model: CycleGANModel, loader: DataLoader, history: LossHistory, s
 def _register(
     opts: TranslationTrainOptions, model: CycleGANModel, history: LossHistory, run: dict[str, Any]
 ) -> ModelManifest:
-    registry = ModelRegistry(LocalFolderStore(opts.store_dir))
+    registry = opts.open_registry()
     final = {name: values[-1] for name, values in history.epochs.items()}
     manifest = ModelManifest(
         kind="translation",

@@ -15,9 +15,12 @@ import inspect
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from fittingroom.registry import ModelRegistry
 
 O = TypeVar("O", bound="TrainOptions")
 
@@ -33,6 +36,9 @@ class TrainOptions:
 
     out_dir: Path = option(Path("var/runs"), "Run folder: checkpoint, loss curves and other PNGs.")
     store_dir: Path = option(Path("var/models"), "Model registry folder the model is registered in.")
+    registry: str = option("", "Register in this MinIO/S3 bucket instead of --store-dir: s3://<bucket> (endpoint "
+                           "and keys from FITTINGROOM_S3_*; the next version is counted there). Kubernetes "
+                           "training jobs register this way, so nodes need no shared folder.")
     device: str = option("auto", "Torch device: auto, cpu, cuda, cuda:1 …")
     threads: int = option(0, "torch CPU threads (0: torch's default; 1 avoids oversubscription on a busy machine).")
     num_workers: int = option(0, "DataLoader worker processes.")
@@ -44,6 +50,20 @@ class TrainOptions:
     def to_json(self) -> dict[str, Any]:
         """The options as JSON-safe values (paths as strings), for checkpoints and the manifest."""
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    def open_registry(self) -> "ModelRegistry":
+        """Where the trained model is registered: the ``--registry`` bucket, else the ``--store-dir`` folder."""
+        from fittingroom.registry import ModelRegistry
+        from fittingroom.storage import LocalFolderStore
+
+        if not self.registry:
+            return ModelRegistry(LocalFolderStore(self.store_dir))
+        from fittingroom.s3store import store_at
+
+        store, prefix = store_at(self.registry)
+        if prefix:
+            raise ValueError(f"--registry {self.registry}: expected s3://<bucket> (the registry is a whole bucket)")
+        return ModelRegistry(store)
 
 
 def _cli_parameters(options_type: type[TrainOptions]) -> list[inspect.Parameter]:

@@ -187,3 +187,19 @@ class MinioStore:
     def describe(self) -> str:
         scheme = "https" if self.secure else "http"
         return f"minio:{scheme}://{self.endpoint}/{self.bucket}"
+
+
+def store_at(uri: str) -> tuple[MinioStore, str]:
+    """The bucket and key prefix ``s3://<bucket>[/<prefix>]`` names, reached with the FITTINGROOM_S3_* settings."""
+    from fittingroom.errors import SettingsError
+    from fittingroom.settings import Settings
+
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise SettingsError(f"{uri!r}: expected s3://<bucket>[/<prefix>]")
+    settings = Settings.from_env()
+    if not settings.s3_endpoint:
+        raise SettingsError(f"{uri}: set FITTINGROOM_S3_ENDPOINT (and the S3 keys) to reach it")
+    access_key, secret_key = settings.s3_credentials()
+    store = MinioStore(settings.s3_endpoint, access_key, secret_key, bucket, secure=settings.s3_secure)
+    return store, prefix.strip("/")

@@ -88,3 +88,30 @@ def sample(out: Path = typer.Option(..., help="Folder for person.jpg and style.j
     """Write the demo pair: a person in a blue shirt and a red-stripes shirt product photo."""
     person, style = write_sample_pair(out)
     typer.echo(f"{person}\n{style}")
+
+
+@app.command()
+def push(
+    folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder, e.g. a DeepFashion2 root."),
+    to: str = typer.Argument(..., help="s3://<bucket>/<prefix> (MinIO/S3 of FITTINGROOM_S3_*)."),
+) -> None:
+    """Upload a dataset folder to object storage, for training jobs on nodes without a shared file system."""
+    from fittingroom.data.sync import push_folder
+    from fittingroom.s3store import store_at
+
+    store, prefix = store_at(to)
+    store.ensure_bucket()
+    typer.echo(f"uploaded {push_folder(folder, store, prefix)} files to {to}")
+
+
+@app.command()
+def pull(
+    source: str = typer.Argument(..., help="s3://<bucket>/<prefix> a `data push` wrote."),
+    to: Path = typer.Argument(..., help="Local folder (created); files already there with the same size are kept."),
+) -> None:
+    """Download a dataset from object storage (a training job's init step)."""
+    from fittingroom.data.sync import pull_prefix
+    from fittingroom.s3store import store_at
+
+    store, prefix = store_at(source)
+    typer.echo(f"downloaded {pull_prefix(store, prefix, to)} files from {source} to {to}")
