@@ -8,19 +8,24 @@ boxes and masks always agree (the same polygons feed the COCO ground truth).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import random
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from fittingroom.data.deepfashion2 import POLYGON_SOURCES, load_rgb, polygons_to_mask, read_split
+from fittingroom.data.deepfashion2 import POLYGON_SOURCES, decode_rgb, load_rgb, polygons_to_mask, read_split
+from fittingroom.data.shards import deal, df2_record, iter_shard, read_index, share
+from fittingroom.storage import ObjectStore
 from fittingroom.data.df2_landmarks import landmark_polygon
 
 Target = dict[str, torch.Tensor]
+T = TypeVar("T")
 
 
 def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
@@ -107,30 +112,49 @@ def collate(batch: Sequence[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Te
     return list(images), list(targets)
 
 
-class SegmentationDataset(Dataset):
-    """DeepFashion2 records -> Mask R-CNN samples, optionally flipped at random.
+class SampleMaker:
+    """A DeepFashion2 record and its image -> a Mask R-CNN sample, zoomed and flipped at random.
 
-    ``records`` are :class:`fittingroom.data.deepfashion2.ImageRecord` objects;
-    images are read lazily. ``polygon_source`` (see :func:`item_polygons`) picks
-    the polygons rasterised into masks. Flips draw from torch's RNG, which the
-    DataLoader reseeds per worker and epoch, so runs repeat under a fixed seed.
+    ``polygon_source`` (see :func:`item_polygons`) picks the polygons rasterised into
+    masks. Zooms and flips draw from torch's RNG, which the DataLoader reseeds per
+    worker and epoch, so runs repeat under a fixed seed. Folder and streamed
+    datasets share it, so both give the same samples for the same record.
     """
 
-    def __init__(
-        self,
-        records: Sequence[Any],
-        hflip: bool = False,
-        polygon_source: str = "segmentation",
-        max_zoom: float = 1.0,
-    ) -> None:
+    def __init__(self, hflip: bool = False, polygon_source: str = "segmentation", max_zoom: float = 1.0) -> None:
         if polygon_source not in POLYGON_SOURCES:
             raise ValueError(f"polygon source '{polygon_source}' not in {POLYGON_SOURCES}")
         if max_zoom < 1.0:
             raise ValueError(f"max_zoom {max_zoom} must be at least 1")
-        self.records = list(records)
         self.hflip = hflip
         self.max_zoom = max_zoom
         self.polygon_source = polygon_source
+
+    def masks(self, record: Any, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Image, boolean masks (N x H x W) and labels of one record, unflipped."""
+        h, w = image.shape[:2]
+        masks = [polygons_to_mask(item_polygons(item, self.polygon_source, w, h), h, w) for item in record.items]
+        stacked = np.stack(masks).astype(bool) if masks else np.zeros((0, h, w), bool)
+        return image, stacked, [item.category_id for item in record.items]
+
+    def sample(self, record: Any, image: np.ndarray) -> tuple[torch.Tensor, Target]:
+        image, masks, labels = self.masks(record, image)
+        if self.max_zoom > 1.0 and torch.rand(()).item() < 0.5:
+            zoom = 1.0 + torch.rand(()).item() * (self.max_zoom - 1.0)
+            image, masks, labels = zoom_crop(image, masks, labels, zoom, torch.rand(2).tolist())
+        image, target = to_sample(image, masks, labels)
+        if self.hflip and torch.rand(()).item() < 0.5:
+            image, target = hflip_sample(image, target)
+        return image, target
+
+
+class SegmentationDataset(Dataset):
+    """DeepFashion2 records (:class:`fittingroom.data.deepfashion2.ImageRecord`) of a folder -> Mask R-CNN
+    samples (:class:`SampleMaker`); images are read lazily."""
+
+    def __init__(self, records: Sequence[Any], **sample_kwargs: Any) -> None:
+        self.records = list(records)
+        self.maker = SampleMaker(**sample_kwargs)
 
     @classmethod
     def from_split(
@@ -152,18 +176,79 @@ class SegmentationDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Image, boolean masks (N x H x W) and labels of one record, unflipped."""
         record = self.records[index]
-        image = load_rgb(record.image_path)
-        h, w = image.shape[:2]
-        masks = [polygons_to_mask(item_polygons(item, self.polygon_source, w, h), h, w) for item in record.items]
-        stacked = np.stack(masks).astype(bool) if masks else np.zeros((0, h, w), bool)
-        return image, stacked, [item.category_id for item in record.items]
+        return self.maker.masks(record, load_rgb(record.image_path))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
-        image, masks, labels = self.load(index)
-        if self.max_zoom > 1.0 and torch.rand(()).item() < 0.5:
-            zoom = 1.0 + torch.rand(()).item() * (self.max_zoom - 1.0)
-            image, masks, labels = zoom_crop(image, masks, labels, zoom, torch.rand(2).tolist())
-        image, target = to_sample(image, masks, labels)
-        if self.hflip and torch.rand(()).item() < 0.5:
-            image, target = hflip_sample(image, target)
-        return image, target
+        record = self.records[index]
+        return self.maker.sample(record, load_rgb(record.image_path))
+
+
+class StreamedSegmentationDataset(IterableDataset):
+    """Mask R-CNN samples streamed from a split's DeepFashion2 shards (:mod:`fittingroom.data.shards`).
+
+    Each rank and DataLoader worker reads only the shards dealt to it, reshuffled
+    every epoch (:meth:`set_epoch`), through a shuffle buffer. Every rank yields
+    ``ceil(samples / world_size)`` samples an epoch, cycling its shards if they hold
+    fewer, so DDP ranks take the same number of steps. ``limit`` caps an epoch's
+    samples (``--max-train-images``). Without ``shuffle`` (validation) the shards
+    are read in order.
+    """
+
+    def __init__(self, store: ObjectStore, prefix: str, split: str, *, rank: int = 0, world_size: int = 1,
+                 seed: int = 0, limit: int = 0, shuffle: bool = True, buffer: int = 64,
+                 **sample_kwargs: Any) -> None:
+        self.store, self.prefix, self.split = store, prefix, split
+        self.index = read_index(store, prefix, split)
+        total = min(self.index.samples, limit) if limit else self.index.samples
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.rank_quota = -(-total // world_size)
+        self.shuffle, self.buffer = shuffle, buffer
+        self.maker = SampleMaker(**sample_kwargs)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Deal and shuffle the shards for this epoch (call before iterating, like DistributedSampler's)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.rank_quota
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, Target]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        slot, slots = self.rank * workers + worker, self.world_size * workers
+        wanted = share(self.rank_quota, worker, workers)
+        if self.shuffle:
+            shards = deal(self.index, self.epoch, self.seed, slot, slots)
+        else:
+            shards = [self.index.shards[i % len(self.index.shards)] for i in range(slot, len(self.index.shards), slots)]
+        records = self._records(shards)
+        if self.shuffle:
+            records = _shuffled(records, self.buffer, random.Random(f"{self.seed}/{self.epoch}/{slot}"))
+        for record, image in itertools.islice(records, wanted):
+            yield self.maker.sample(record, image)
+
+    def _records(self, shards: list[tuple[str, int]]) -> Iterator[tuple[Any, np.ndarray]]:
+        """Records of the dealt shards with their decoded images; round again while the quota needs more."""
+        if not shards:
+            return
+        while True:
+            for name, _ in shards:
+                for key, sample in iter_shard(self.store, self.prefix, self.split, name):
+                    yield df2_record(key, sample), decode_rgb(sample["jpg"])
+            if not self.shuffle:
+                return
+
+
+def _shuffled(items: Iterator[T], size: int, rng: random.Random) -> Iterator[T]:
+    """``items`` through a shuffle buffer of ``size`` (WebDataset's shuffle stage)."""
+    pool: list[T] = []
+    for item in items:
+        if len(pool) < size:
+            pool.append(item)
+            continue
+        slot = rng.randrange(size)
+        pool[slot], item = item, pool[slot]
+        yield item
+    rng.shuffle(pool)
+    yield from pool

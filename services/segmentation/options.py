@@ -22,6 +22,9 @@ class SegmentationTrainOptions(TrainOptions):
     """Every knob of one segmentation training run (each is a ``fittingroom train segmentation`` option)."""
 
     data_root: Path = option(Path("var/data/deepfashion2"), "DeepFashion2-format folder with train/ and validation/.")
+    shards: str = option("", "Stream DeepFashion2 tar shards (WebDataset layout, written by `fittingroom data shard`) "
+                         "from s3://<bucket>/<prefix> instead of reading --data-root: each rank and DataLoader "
+                         "worker fetches only the shards dealt to it, one at a time, into memory.")
     out_dir: Path = option(Path("var/runs/segmentation"), "Checkpoint, loss history and loss-curve PNG.")
     backbone: str = option("maskrcnn_mobilenet_v3_large_fpn", "Builder: maskrcnn_mobilenet_v3_large_fpn (CPU) or "
                            "maskrcnn_resnet50_fpn_v2 (GPU).")

@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
 from fittingroom.distributed import Distributed, distributed_session
 from fittingroom.garments import CATEGORIES
 from fittingroom.registry import ModelManifest
-from fittingroom.segmentation.dataset import SegmentationDataset, collate
+from fittingroom.segmentation.dataset import SegmentationDataset, StreamedSegmentationDataset, collate
 from fittingroom.segmentation.evaluate import evaluate_model
 from fittingroom.segmentation.model import build_model, model_architecture
 from fittingroom.segmentation.options import SegmentationTrainOptions, lr_factor
@@ -139,8 +139,11 @@ def train_epoch(state: TrainState, loader: DataLoader, opts: SegmentationTrainOp
 
 
 def make_loaders(opts: SegmentationTrainOptions,
-                 dist: Distributed | None = None) -> tuple[DataLoader, SegmentationDataset]:
-    """Shuffled training loader (this rank's shard under torchrun) and the (unflipped) validation dataset."""
+                 dist: Distributed | None = None) -> tuple[DataLoader, Dataset]:
+    """Shuffled training loader (this rank's share under torchrun) and the (unflipped) validation dataset,
+    from the --data-root folder or streamed from the --shards prefix."""
+    if opts.shards:
+        return _streamed_loaders(opts, dist)
     train = SegmentationDataset.from_split(opts.data_root, "train", opts.max_train_images or None,
                                            hflip=opts.hflip, polygon_source=opts.polygon_source,
                                            max_zoom=opts.max_zoom)
@@ -155,6 +158,23 @@ def make_loaders(opts: SegmentationTrainOptions,
     loader = DataLoader(train, batch_size=opts.batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=opts.num_workers, generator=generator,
                         drop_last=len(sampler) > opts.batch_size)
+    return loader, val
+
+
+def _streamed_loaders(opts: SegmentationTrainOptions, dist: Distributed | None) -> tuple[DataLoader, Dataset]:
+    from fittingroom.s3store import store_at
+
+    store, prefix = store_at(opts.shards)
+    rank, world_size = (dist.rank, dist.world_size) if dist is not None else (0, 1)
+    train = StreamedSegmentationDataset(store, prefix, "train", rank=rank, world_size=world_size, seed=opts.seed,
+                                        limit=opts.max_train_images, hflip=opts.hflip,
+                                        polygon_source=opts.polygon_source, max_zoom=opts.max_zoom)
+    val = StreamedSegmentationDataset(store, prefix, "validation", limit=opts.max_val_images, shuffle=False,
+                                      polygon_source=opts.polygon_source)
+    if not len(train):
+        raise ValueError(f"no training images in {opts.shards}/train")
+    loader = DataLoader(train, batch_size=opts.batch_size, collate_fn=collate, num_workers=opts.num_workers,
+                        drop_last=len(train) > opts.batch_size)
     return loader, val
 
 
@@ -197,6 +217,8 @@ def _train_segmentation(opts: SegmentationTrainOptions, dist: Distributed) -> Mo
         torch.manual_seed(dist.rank_seed(opts.seed))
     out = Path(opts.out_dir)
     while state.epoch < opts.epochs:
+        if isinstance(loader.dataset, StreamedSegmentationDataset):
+            loader.dataset.set_epoch(state.epoch)
         started = time.perf_counter()
         state.history.add_epoch(train_epoch(state, loader, opts, dist))
         state.seconds += time.perf_counter() - started

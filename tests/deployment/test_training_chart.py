@@ -128,17 +128,28 @@ def test_gpus_pool_data_and_registry(request, engine, values):
         assert trainer["resources"]["limits"]["nvidia.com/gpu"] == job["gpu"]["count"]
         assert pod["nodeSelector"] == job["gpu"]["nodeSelector"] and pod["tolerations"] == job["gpu"]["tolerations"]
         assert trainer["image"].endswith("-cuda")
-        [pull] = pod["initContainers"]
-        assert pull["command"] == ["fittingroom", "data", "pull", job["data"], "/data"]
         args = trainer["args"]
+        mounts = {m["mountPath"]: m for m in trainer["volumeMounts"]}
+        if job["stream"]:  # each rank streams its DeepFashion2 shards: nothing is pulled first
+            assert "initContainers" not in pod and "/data" not in mounts
+            assert args[args.index("--shards") + 1] == job["data"]
+        else:
+            [pull] = pod["initContainers"]
+            assert pull["command"] == ["fittingroom", "data", "pull", job["data"], "/data"]
+            assert mounts["/data"].get("readOnly") and args[:len(job["dataArgs"])] == job["dataArgs"]
         assert args[args.index("--registry") + 1] == f"s3://{values['s3']['modelsBucket']}"
         assert args[args.index("--device") + 1] == "cuda"
         script = trainer["command"][2]
         assert f"--nnodes={job['nodes']}" in script and f"--nproc-per-node={job['nprocPerNode']}" in script
         assert f"fittingroom train {model}" in script
-        mounts = {m["mountPath"]: m for m in trainer["volumeMounts"]}
-        assert mounts["/data"].get("readOnly") and "/dev/shm" in mounts and "/runs" in mounts
+        assert "/dev/shm" in mounts and "/runs" in mounts
         assert trainer["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_only_the_segmentation_trainer_streams(helm):
+    out = run_helm(helm, "template", "t", str(TRAINING_CHART), "--kube-version", KUBE_VERSION, *SECRET,
+                   "--set", "jobs.style.stream=true")
+    assert out.returncode != 0 and "only the segmentation trainer streams" in out.stderr
 
 
 def test_a_cpu_job_requests_no_gpu_and_runs_the_cpu_image(helm):

@@ -113,3 +113,36 @@ def test_the_indexed_jobs_two_pods_train_together_and_register_the_next_version(
     registry.load("style", "stylenet", "v2")  # the weights match their manifest's sha256
     assert (tmp_path / "node0" / "runs" / "checkpoint.pt").is_file()  # rank 0 checkpoints
     assert not (tmp_path / "node1" / "runs" / "checkpoint.pt").exists()
+
+
+def test_segmentation_trains_under_two_ranks_streaming_deepfashion2_shards_from_minio(minio_config, tmp_path):
+    """`fittingroom data shard` writes the DF2 folder's shards to MinIO; two torchrun ranks stream them
+    (nothing of the dataset on their disks) and rank 0 registers the model in the models bucket."""
+    from fittingroom.data.synth import generate_dataset
+
+    run = uuid.uuid4().hex[:8]
+    generate_dataset(tmp_path / "df2", 8, seed=0, size=(128, 160), cyclegan_per_class=0, progress=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")} | {
+        "FITTINGROOM_S3_ENDPOINT": minio_config.endpoint, "FITTINGROOM_S3_ACCESS_KEY": minio_config.access_key,
+        "FITTINGROOM_S3_SECRET_KEY": minio_config.secret_key, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    fittingroom = str(Path(sys.executable).with_name("fittingroom"))
+    shards = f"s3://data-{run}/df2-shards"
+    subprocess.run([fittingroom, "data", "shard", str(tmp_path / "df2"), shards, "--samples-per-shard", "2"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    models_store = minio_config.store(f"models-{run}")
+    models_store.ensure_bucket()
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
+               "--master-addr=127.0.0.1", f"--master-port={free_port()}", fittingroom, "train", "segmentation",
+               "--shards", shards, "--data-root", str(tmp_path / "absent"), "--out-dir", str(tmp_path / "run"),
+               "--registry", f"s3://models-{run}", "--min-size", "160", "--max-size", "160", "--epochs", "1",
+               "--batch-size", "1", "--max-train-images", "4", "--max-val-images", "2", "--threads", "1",
+               "--device", "cpu", "--name", "seg-streamed"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    manifest = ModelRegistry(models_store).manifest("segmentation", "seg-streamed")
+    assert manifest.version == "v1" and manifest.metrics["world_size"] == 2
+    from fittingroom.data.deepfashion2 import read_split
+
+    assert manifest.metrics["train_images"] == 2  # 4 images: 2 per rank
+    assert manifest.metrics["val_images"] == min(2, len(read_split(tmp_path / "df2", "validation")))
+    assert manifest.training["shards"] == shards

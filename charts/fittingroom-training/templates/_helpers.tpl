@@ -87,6 +87,7 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+{{- if not $job.stream }}
 initContainers:
   - name: pull-data
     image: {{ include "training.image" . }}
@@ -99,6 +100,7 @@ initContainers:
     volumeMounts:
       - {name: data, mountPath: /data}
       - {name: tmp, mountPath: /tmp}
+{{- end }}
 containers:
   - name: {{ .containerName }}
     image: {{ include "training.image" . }}
@@ -112,7 +114,11 @@ containers:
         --no-python fittingroom train {{ .model }} "$@"
       - torchrun
     args:
-      {{- range (concat $job.dataArgs (list "--out-dir" "/runs" "--registry" (printf "s3://%s" $root.Values.s3.modelsBucket) "--device" (ternary "cuda" "cpu" $job.gpu.enabled)) $job.args) }}
+      {{- $dataArgs := ternary (list "--shards" $job.data) $job.dataArgs (and $job.stream (eq .model "segmentation")) }}
+      {{- if and $job.stream (ne .model "segmentation") }}
+      {{- fail (printf "jobs.%s.stream: only the segmentation trainer streams shards" .model) }}
+      {{- end }}
+      {{- range (concat $dataArgs (list "--out-dir" "/runs" "--registry" (printf "s3://%s" $root.Values.s3.modelsBucket) "--device" (ternary "cuda" "cpu" $job.gpu.enabled)) $job.args) }}
       - {{ . | quote }}
       {{- end }}
     env:
@@ -144,14 +150,18 @@ containers:
     securityContext:
       {{- include "training.containerSecurityContext" $root | nindent 6 }}
     volumeMounts:
+      {{- if not $job.stream }}
       - {name: data, mountPath: /data, readOnly: true}
+      {{- end }}
       - {name: runs, mountPath: /runs}
       - {name: tmp, mountPath: /tmp}
       - {name: shm, mountPath: /dev/shm}
 volumes:
+  {{- if not $job.stream }}
   - name: data
     emptyDir:
       sizeLimit: {{ $job.scratchSize }}
+  {{- end }}
   - name: runs
     {{- if $job.checkpointClaim }}
     persistentVolumeClaim:

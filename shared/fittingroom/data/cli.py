@@ -115,3 +115,26 @@ def pull(
 
     store, prefix = store_at(source)
     typer.echo(f"downloaded {pull_prefix(store, prefix, to)} files from {source} to {to}")
+
+
+@app.command()
+def shard(
+    root: Path = typer.Argument(..., exists=True, file_okay=False, help="DeepFashion2-format folder (train/, validation/)."),
+    to: str = typer.Argument(..., help="s3://<bucket>/<prefix> (MinIO/S3 of FITTINGROOM_S3_*) or a local folder."),
+    samples_per_shard: int = typer.Option(1000, min=1, help="Images per tar shard (~100 MB at DeepFashion2's sizes)."),
+    splits: str = typer.Option("train,validation", help="Comma-separated splits to shard."),
+) -> None:
+    """Write DeepFashion2 splits as tar shards in the WebDataset layout, for `fittingroom train segmentation --shards`."""
+    from fittingroom.data.shards import write_df2_shards
+    from fittingroom.storage import LocalFolderStore
+
+    if to.startswith("s3://"):
+        from fittingroom.s3store import store_at
+
+        store, prefix = store_at(to)
+        store.ensure_bucket()
+    else:
+        store, prefix = LocalFolderStore(Path(to)), ""
+    for split in (s.strip() for s in splits.split(",") if s.strip()):
+        index = write_df2_shards(root, split, store, prefix, samples_per_shard)
+        typer.echo(f"{split}: {index.samples} images in {len(index.shards)} shards under {to}")

@@ -8,6 +8,7 @@ written by :mod:`fittingroom.data.synth` load through the same code.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,11 @@ def load_rgb(path: Path | str) -> np.ndarray:
     """Decode an image file as an ``H x W x 3`` uint8 RGB array."""
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """Decode an image file's bytes (a shard member) as :func:`load_rgb` decodes the file."""
+    return load_rgb(io.BytesIO(data))
 
 
 def polygons_to_mask(polygons: list[list[float]], height: int, width: int) -> np.ndarray:
