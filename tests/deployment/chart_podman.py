@@ -121,18 +121,13 @@ def volume_plan(pod: dict, container: dict) -> tuple[list[str], list[SecretMount
             size = quantity_bytes(volume["emptyDir"].get("sizeLimit", "1Gi"))
             # An emptyDir is a writable, executable, world-writable folder (mode 0777).
             flags += ["--tmpfs", f"{mount['mountPath']}:rw,exec,size={size},mode=1777"]
-        elif "secret" in volume:
-            _unknown("secret volume", volume["secret"], {"secretName", "defaultMode"})
+        elif "secret" in volume or "configMap" in volume:
+            kind, source = ("Secret", volume["secret"]) if "secret" in volume else ("ConfigMap", volume["configMap"])
+            name_field = "secretName" if kind == "Secret" else "name"
+            _unknown(f"{kind} volume", source, {name_field, "defaultMode"})
             if not mount.get("readOnly"):
-                raise UnsupportedField(f"writable Secret mount {mount['mountPath']}")
-            secrets.append(SecretMount(volume["secret"]["secretName"], mount["mountPath"],
-                                       volume["secret"].get("defaultMode", 0o644)))
-        elif "configMap" in volume:
-            _unknown("configMap volume", volume["configMap"], {"name", "defaultMode"})
-            if not mount.get("readOnly"):
-                raise UnsupportedField(f"writable ConfigMap mount {mount['mountPath']}")
-            secrets.append(SecretMount(volume["configMap"]["name"], mount["mountPath"],
-                                       volume["configMap"].get("defaultMode", 0o644)))
+                raise UnsupportedField(f"writable {kind} mount {mount['mountPath']}")
+            secrets.append(SecretMount(source[name_field], mount["mountPath"], source.get("defaultMode", 0o644)))
         else:
             raise UnsupportedField(f"volume {volume}")
     return flags, secrets
