@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,7 +204,12 @@ def start_infra(state: Path) -> dict[str, str]:
         "FITTINGROOM_MINIO_CONSOLE_PORT": str(console),
         "FITTINGROOM_INFRA_OWNER_PID": str(os.getpid()),
     }
-    InfraControl(env).run("infra", "up", timeout_s=FIRST_START_TIMEOUT_S)
+    try:
+        InfraControl(env).run("infra", "up", timeout_s=FIRST_START_TIMEOUT_S)
+    except BaseException:
+        with suppress(Exception):  # whatever did start (a server, the watchdog) must not outlive the failed start
+            stop_infra(env)
+        raise
     return {**env, **read_env_file(state / "infra.env")}
 
 

@@ -103,8 +103,9 @@ up() {
     bash "$INFRA_DIR/fetch-kafka.sh"
     bash "$INFRA_DIR/minio.sh" start &
     minio_job=$!
-    bash "$INFRA_DIR/kafka.sh" start || { wait "$minio_job" || true; die "kafka did not start"; }
-    wait "$minio_job" || die "minio did not start"
+    # A server that started is stopped again when the other did not: a failed `up` leaves nothing running.
+    bash "$INFRA_DIR/kafka.sh" start || { wait "$minio_job" || true; bash "$INFRA_DIR/minio.sh" stop; die "kafka did not start"; }
+    wait "$minio_job" || { bash "$INFRA_DIR/kafka.sh" stop; die "minio did not start"; }
     write_env
     start_watchdog
     (

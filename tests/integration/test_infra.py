@@ -321,3 +321,25 @@ def test_an_idle_member_is_not_taken_for_a_stuck_one(kafka_bootstrap: str, make_
             assert consumer.poll_batch() == []
         assert consumer.progress.checks >= checks + 4, "the idle member never checked its progress"
         assert consumer.replacements == 0
+
+
+def test_a_failed_start_leaves_no_server_running(tmp_path) -> None:
+    """Kafka cannot start (its port is taken): `infra.sh up` fails, and the MinIO it started is stopped again."""
+    import os
+    import socket
+    import subprocess
+
+    from fittingroom.cli.localstack import INFRA_SCRIPTS
+    from fittingroom.ports import free_ports
+
+    minio_port, console_port = free_ports(2)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        env = {"FITTINGROOM_INFRA_DIR": str(tmp_path / "state"), "FITTINGROOM_KAFKA_PORT": str(squatter.getsockname()[1]),
+               "FITTINGROOM_MINIO_PORT": str(minio_port), "FITTINGROOM_MINIO_CONSOLE_PORT": str(console_port)}
+        result = subprocess.run(["bash", str(INFRA_SCRIPTS / "infra.sh"), "up"], env={**os.environ, **env},
+                                capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "kafka" in result.stderr
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", minio_port)) != 0, "MinIO was left running"
