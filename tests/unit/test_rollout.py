@@ -127,3 +127,20 @@ def test_versions_that_failed_are_tried_again_only_after_a_while(tmp_path):
     assert len(attempts) == 1 and _value(MODEL_ROLLOUT_FAILED, "retry-test") == 1
     assert rollout.check() is False
     assert len(attempts) == 2 and handle.loaded == "stage v1"
+
+
+def test_unreachable_storage_is_not_a_failed_rollout(tmp_path):
+    from fittingroom.errors import StorageUnavailableError
+
+    outage = {"on": True}
+
+    def resolve(settings):
+        if outage["on"]:
+            raise StorageUnavailableError("minio: list models/: gave up after 30 s")
+        return {"translation/red-solid": "v2"}
+
+    rollout, handle = _rollout(tmp_path, resolve, lambda s: "stage v2", service="outage-test")
+    assert rollout.check() is False
+    assert _value(MODEL_ROLLOUT_FAILED, "outage-test") == 0 and _value(MODEL_ROLLOUTS, "outage-test", "failed") == 0
+    outage["on"] = False
+    assert rollout.check() is True and handle.loaded == "stage v2"

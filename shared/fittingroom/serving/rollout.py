@@ -16,7 +16,9 @@ versions fail to load, the old ones keep serving, the failure is logged and
 ``FittingroomModelRolloutFailed`` alert). The same versions are tried again only
 after ``RETRY_FAILED_POLLS`` checks (a transient storage error heals; a corrupt
 file does not make every replica reload all its models every poll); other
-versions (a fixed upload, a rollback) are tried at once.
+versions (a fixed upload, a rollback) are tried at once. Object storage being
+unreachable is not a failed rollout: the check is skipped (the workers' own
+``fittingroom_dependency_up`` reports the outage) and made again next time.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from fittingroom.errors import FittingroomError
+from fittingroom.errors import FittingroomError, StorageUnavailableError, TransientError
 from fittingroom.serving.metrics import MODEL_INFO, MODEL_ROLLOUT_FAILED, MODEL_ROLLOUTS
 from fittingroom.settings import Settings
 
@@ -107,6 +109,8 @@ class ModelRollout:
         try:
             settings = with_model_refs(self.settings)
             wanted = self.resolve(settings)
+        except _UNAVAILABLE as exc:
+            return _skipped(exc)
         except (FittingroomError, ValueError, OSError) as exc:
             return self._report_failure("cannot resolve the model references", exc, {})
         if wanted == self.serving:
@@ -120,6 +124,8 @@ class ModelRollout:
         started = time.perf_counter()
         try:
             loaded = self.load(settings)
+        except _UNAVAILABLE as exc:
+            return _skipped(exc)
         except Exception as exc:  # noqa: BLE001 - any failure to load keeps the old models serving
             self._failed = (wanted, 0)
             return self._report_failure("new model versions failed to load; serving the previous ones", exc, changed)
@@ -138,3 +144,12 @@ class ModelRollout:
         MODEL_ROLLOUT_FAILED.labels(self.service).set(1)
         log.error(message, extra={"models": changed, "error": f"{type(exc).__name__}: {exc}"})
         return False
+
+
+_UNAVAILABLE = (StorageUnavailableError, TransientError)
+
+
+def _skipped(exc: BaseException) -> bool:
+    log.warning("model registry unreachable; checking the model references again later",
+                extra={"error": f"{type(exc).__name__}: {exc}"})
+    return False
