@@ -20,7 +20,8 @@ from fittingroom.cache import LruCache
 from fittingroom.crops import translation_input
 from fittingroom.garments import Garment
 from fittingroom.segmentation.body import PoseEstimator
-from fittingroom.segmentation.stage import person_garment, product_garment, segment_garments_batch
+from fittingroom.segmentation.stage import (drop_detections_below, person_garment, product_garment,
+                                            segment_garments_batch)
 from fittingroom.serving.blobs import garment_to_ref, load_image, save_array, storage_errors
 from fittingroom.serving.metrics import CACHE_LOOKUPS
 from fittingroom.serving.stage_base import Batch, add_timing, models_tag, option, record_models
@@ -56,7 +57,7 @@ class SegmentationStage:
         self, model: nn.Module, store: ObjectStore, settings: Settings, pose_estimator: PoseEstimator | None = None,
         *, device: torch.device | str, models: Sequence[common_pb2.ModelVersion] = (),
     ) -> None:
-        self.model = model
+        self.model = drop_detections_below(model, settings.score_threshold)
         self.models = list(models)  # the registry versions this stage runs, recorded on every result
         self._cache_tag = models_tag(self.models)
         self.device = device

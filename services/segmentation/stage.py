@@ -70,6 +70,23 @@ def detections_to_garments(
     return garments
 
 
+def drop_detections_below(model: nn.Module, score_threshold: float) -> nn.Module:
+    """Have a Mask R-CNN drop detections under ``score_threshold`` before it predicts and pastes their masks.
+
+    torchvision keeps every detection down to its own ``box_score_thresh`` (0.05)
+    and pastes each one's mask at the photo's full resolution, most of a large
+    photo's segmentation time; :func:`detections_to_garments` then throws the
+    low-scoring ones away. Dropping them first gives the same garments: NMS lets
+    a box be suppressed only by a higher-scoring one, and each mask depends on
+    its own box alone. Call it where the model is owned (a stage built with one
+    threshold), not per request.
+    """
+    heads = getattr(model, "roi_heads", None)
+    if heads is not None:
+        heads.score_thresh = score_threshold
+    return model
+
+
 def segment_garments_batch(
     model: nn.Module,
     images: Sequence[np.ndarray],

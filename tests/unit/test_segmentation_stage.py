@@ -146,3 +146,29 @@ def test_a_product_named_twice_is_named_by_its_most_confident_detection():
              Garment(collar, (40, 5, 60, 12), category_id("shorts"), 0.3)]
     assert [g.category_name for g in distinct_garments(found)] == ["vest", "shorts"]
     assert product_garment(image, found).category_name == "vest"
+
+
+def test_dropping_low_scores_before_the_masks_gives_the_same_garments():
+    """The starter Mask R-CNN on the sample photos and a real one: the same garments, bit for bit, when
+    detections under the threshold are dropped inside the model instead of after it."""
+    from pathlib import Path
+
+    import skimage
+
+    from fittingroom.images import SAMPLES_DIR, read_image
+    from fittingroom.registry import ModelRegistry
+    from fittingroom.segmentation.model import load_model
+    from fittingroom.segmentation.stage import drop_detections_below
+    from fittingroom.storage import MemoryStore
+
+    model, _ = load_model(ModelRegistry.with_starter_models(MemoryStore()), "maskrcnn-mobilenet", "cpu")
+    photos = [read_image(SAMPLES_DIR / "person.jpg"), read_image(SAMPLES_DIR / "style.jpg"),
+              read_image(Path(skimage.__file__).parent / "data" / "astronaut.png")]
+    assert model.roi_heads.score_thresh < 0.3
+    everything = [segment_garments(model, photo, 0.3, device="cpu") for photo in photos]
+    drop_detections_below(model, 0.3)
+    pruned = [segment_garments(model, photo, 0.3, device="cpu") for photo in photos]
+    assert [len(g) for g in everything] == [len(g) for g in pruned] and all(everything)
+    for before, after in zip(everything, pruned):
+        for a, b in zip(before, after):
+            assert np.array_equal(a.mask, b.mask) and (a.box, a.category, a.score) == (b.box, b.category, b.score)
