@@ -60,11 +60,44 @@ def composite_garment(
     becomes ``target_lab`` and its luminance structure is kept. With ``fabric``
     (a patterned product's own fabric) the exact-pattern step runs first: the
     fabric is tiled over the garment and shaded by the shopper's own garment's folds.
+    The work is done in a window around the garment's box and mask, wide enough
+    for the feathering blur and the colour step's erosion to see what they would
+    on the whole photo; everything outside the mask is the photo's anyway.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be H×W×3 uint8, got {image.shape} {image.dtype}")
     if garment.mask.shape != image.shape[:2]:
         raise ValueError(f"mask {garment.mask.shape} does not match image {image.shape[:2]}")
+    rows, cols = _garment_window(garment, image.shape[:2], feather_px)
+    local = Garment(mask=garment.mask[rows, cols], category=garment.category, score=garment.score,
+                    box=tuple(v - o for v, o in zip(clip_box(garment.box, *image.shape[:2]),
+                                                     (cols.start, rows.start, cols.start, rows.start))))
+    result = image.copy()
+    result[rows, cols] = composite_in_place(image[rows, cols], local, generated, feather_px, target_lab, fabric)
+    return result
+
+
+def _garment_window(garment: Garment, shape: tuple[int, int], feather_px: float) -> tuple[slice, slice]:
+    """Rows and columns around the garment's (clipped) box and mask, with room for the blur and the erosion."""
+    height, width = shape
+    x1, y1, x2, y2 = clip_box(garment.box, height, width)
+    ys, xs = np.nonzero(garment.mask.any(axis=1))[0], np.nonzero(garment.mask.any(axis=0))[0]
+    if len(xs):
+        x1, x2, y1, y2 = min(x1, int(xs[0])), max(x2, int(xs[-1]) + 1), min(y1, int(ys[0])), max(y2, int(ys[-1]) + 1)
+    margin = int(np.ceil(4.0 * max(feather_px, 0.0) / 2.0)) + 3
+    return (slice(max(0, y1 - margin), min(height, y2 + margin)),
+            slice(max(0, x1 - margin), min(width, x2 + margin)))
+
+
+def composite_in_place(
+    image: np.ndarray,
+    garment: Garment,
+    generated: np.ndarray,
+    feather_px: float = 0.0,
+    target_lab: Lab | None = None,
+    fabric: Fabric | None = None,
+) -> np.ndarray:
+    """:func:`composite_garment` computed over the whole of ``image`` (no window)."""
     padded = paste_generated(image.shape, garment, generated)
     if fabric is not None:
         padded = apply_fabric(padded, garment.mask, image, fabric)

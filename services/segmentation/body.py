@@ -305,13 +305,16 @@ def _palette_distance(lab: np.ndarray, core: np.ndarray, colours: int = 3, min_s
     return near
 
 
-def fallback_garment(image: np.ndarray, layout: BodyLayout, category: int) -> Garment | None:
+def fallback_garment(image: np.ndarray, layout: BodyLayout, category: int,
+                     window: tuple[slice, slice] | None = None) -> Garment | None:
     """A garment for ``category`` cut from its body region by colour coherence.
 
     The region's core (mid-torso for tops, hips to mid-thigh for bottoms) gives
     the garment's palette: up to three colours (a solid has one, stripes and
     checks two or three). Region pixels on the person close to any palette colour
     and connected to the core form the garment. ``None`` if the core is not visible.
+    The work is done in ``window`` of the photo (default: around the region, far
+    enough out that the morphology sees exactly what it would on the whole photo).
     """
     pose = layout.pose
     region_name = "bottom" if REGION_OF_CATEGORY[category] == "bottom" else "top"
@@ -319,14 +322,25 @@ def fallback_garment(image: np.ndarray, layout: BodyLayout, category: int) -> Ga
     core = _core(pose, region_name) & allowed
     if core.sum() < 32:
         return None
-    # Lightness counts half: folds and shading change it far more than the hue.
-    lab = rgb_to_lab(image) * np.array([0.5, 1.0, 1.0], np.float32)
-    close = (_palette_distance(lab, core) & allowed).astype(np.uint8)
     size = max(3, int(0.06 * pose.shoulder_width) | 1)
+    window = window or _around(allowed, 2 * size + 2)
+    allowed_in, core_in = allowed[window], core[window]
+    # Lightness counts half: folds and shading change it far more than the hue.
+    lab = rgb_to_lab(image[window]) * np.array([0.5, 1.0, 1.0], np.float32)
+    close = (_palette_distance(lab, core_in) & allowed_in).astype(np.uint8)
     close = cv2.morphologyEx(close, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     count, labels = cv2.connectedComponents(close)
-    touching = np.unique(labels[core & close.astype(bool)])
-    mask = _fill_small_holes(np.isin(labels, touching[touching > 0])) & allowed
-    if mask.sum() < 32:
+    touching = np.unique(labels[core_in & close.astype(bool)])
+    found = _fill_small_holes(np.isin(labels, touching[touching > 0])) & allowed_in
+    if found.sum() < 32:
         return None
+    mask = np.zeros(allowed.shape, bool)
+    mask[window] = found
     return Garment(mask=mask, box=_box_of(mask), category=category, score=0.0)
+
+
+def _around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The mask's bounding box grown by ``margin`` pixels on every side, within the photo."""
+    x1, y1, x2, y2 = _box_of(mask)
+    height, width = mask.shape
+    return slice(max(0, y1 - margin), min(height, y2 + margin)), slice(max(0, x1 - margin), min(width, x2 + margin))

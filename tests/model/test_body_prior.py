@@ -92,3 +92,28 @@ def test_try_on_changes_no_face_pixel(estimator, tmp_path):
         assert changed.any()
         assert not (changed & pic.head).any()
         assert _outside_share(changed, pic.person) < 0.05
+
+
+@pytest.mark.parametrize("category", [1, 8])  # a top and trousers
+def test_the_fallback_garment_is_the_same_worked_out_around_its_region_or_on_the_whole_photo(estimator, category):
+    """The default window around the region gives the whole photo's garment, pixel for pixel."""
+    from pathlib import Path
+
+    import skimage
+
+    from fittingroom.images import read_image
+
+    photos = [FIGURES[0].image, read_image(Path(skimage.__file__).parent / "data" / "astronaut.png")]
+    checked = 0
+    for image in photos:
+        pose = estimator.estimate(image)
+        if pose is None:
+            continue
+        layout = body_layout(image, pose)
+        whole = (slice(0, image.shape[0]), slice(0, image.shape[1]))
+        around, everywhere = fallback_garment(image, layout, category), fallback_garment(image, layout, category, whole)
+        assert (around is None) == (everywhere is None)
+        if around is not None:
+            assert np.array_equal(around.mask, everywhere.mask) and around.box == everywhere.box
+            checked += 1
+    assert checked

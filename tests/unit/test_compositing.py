@@ -92,3 +92,26 @@ def test_rejects_mismatched_mask():
     garment = _garment(30, 30, (1, 1, 5, 5))
     with pytest.raises(ValueError, match="mask"):
         composite_garment(photo, garment, np.zeros((256, 256, 3), np.uint8))
+
+
+@pytest.mark.parametrize("feather", [0.0, 3.0])
+@pytest.mark.parametrize("box", [(20, 30, 70, 90), (0, 0, 50, 60), (60, 50, 120, 100)])
+def test_the_window_around_the_garment_gives_the_whole_photos_result(feather, box):
+    """Compositing in a window around the garment equals compositing over the whole photo, bit for bit,
+    with feathering, the exact-colour step and the exact-pattern step, at the photo's edges too."""
+    from fittingroom.compositing.stage import composite_in_place
+    from fittingroom.pattern import Fabric
+
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    mask = np.zeros((100, 120), bool)
+    x1, y1, x2, y2 = box
+    mask[y1 + 3:y2 - 2, x1 + 4:x2 - 3] = True
+    mask[y1 + 10:y1 + 14, x1 + 10:x1 + 16] = False  # a hole
+    garment = Garment(mask=mask, box=box, category=1)
+    generated = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    stripes = np.zeros((24, 24, 3), np.uint8)
+    stripes[::4] = (200, 30, 30)
+    for target, fabric in ((None, None), ((50.0, 20.0, -10.0), None), ((50.0, 20.0, -10.0), Fabric(stripes, 40.0))):
+        windowed = composite_garment(image, garment, generated, feather, target, fabric)
+        assert np.array_equal(windowed, composite_in_place(image, garment, generated, feather, target, fabric))
