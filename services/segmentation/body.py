@@ -176,12 +176,15 @@ def body_regions(pose: BodyPose) -> dict[str, np.ndarray]:
     return {"head": head.astype(bool), "top": top.astype(bool), "bottom": bottom.astype(bool)}
 
 
-def hair_mask(image: np.ndarray, pose: BodyPose, regions: dict[str, np.ndarray]) -> np.ndarray:
+def hair_mask(image: np.ndarray, pose: BodyPose, regions: dict[str, np.ndarray],
+              window: tuple[slice, slice] | None = None) -> np.ndarray:
     """Hair hanging below the head: person pixels of the hair's colour connected to the head.
 
     The hair colour is sampled at the top of the head region. Nothing is taken when
     it is close to the torso's colour (dark hair over a dark top): telling them
-    apart by colour would eat the garment.
+    apart by colour would eat the garment. The work is done in ``window`` of the
+    photo (default: around the person, head and torso, where every pixel it can
+    take or sample lies).
     """
     head = regions["head"] & pose.person
     rows = np.nonzero(head.any(axis=1))[0]
@@ -191,14 +194,17 @@ def hair_mask(image: np.ndarray, pose: BodyPose, regions: dict[str, np.ndarray])
     torso = _core(pose, "top")
     if crown.sum() < 8 or torso.sum() < 8:
         return np.zeros_like(head)
-    lab = rgb_to_lab(image)
-    hair = np.median(lab[crown], axis=0)
-    if np.linalg.norm(np.median(lab[torso], axis=0) - hair) < 25.0:
+    window = window or _around(pose.person | regions["head"] | torso, 1)
+    lab = rgb_to_lab(image[window])
+    hair = np.median(lab[crown[window]], axis=0)
+    if np.linalg.norm(np.median(lab[torso[window]], axis=0) - hair) < 25.0:
         return np.zeros_like(head)
-    close = ((np.linalg.norm(lab - hair, axis=-1) < 15.0) & pose.person) | head
+    close = ((np.linalg.norm(lab - hair, axis=-1) < 15.0) & pose.person[window]) | head[window]
     count, labels = cv2.connectedComponents(close.astype(np.uint8))
-    touching = np.unique(labels[head])
-    return np.isin(labels, touching[touching > 0])
+    touching = np.unique(labels[head[window]])
+    found = np.zeros_like(head)
+    found[window] = np.isin(labels, touching[touching > 0])
+    return found
 
 
 def garment_region_mask(regions: dict[str, np.ndarray], category: int) -> np.ndarray:

@@ -94,18 +94,36 @@ def test_try_on_changes_no_face_pixel(estimator, tmp_path):
         assert _outside_share(changed, pic.person) < 0.05
 
 
-@pytest.mark.parametrize("category", [1, 8])  # a top and trousers
-def test_the_fallback_garment_is_the_same_worked_out_around_its_region_or_on_the_whole_photo(estimator, category):
-    """The default window around the region gives the whole photo's garment, pixel for pixel."""
+def _photos():
     from pathlib import Path
 
     import skimage
 
     from fittingroom.images import read_image
 
-    photos = [FIGURES[0].image, read_image(Path(skimage.__file__).parent / "data" / "astronaut.png")]
+    data = Path(skimage.__file__).parent / "data"
+    return [FIGURES[0].image, read_image(data / "astronaut.png"), read_image(data / "camera.png")]
+
+
+def test_hair_is_the_same_found_around_the_person_or_on_the_whole_photo(estimator):
     checked = 0
-    for image in photos:
+    for image in _photos():
+        pose = estimator.estimate(image)
+        if pose is None:
+            continue
+        regions = body_regions(pose)
+        whole = (slice(0, image.shape[0]), slice(0, image.shape[1]))
+        around, everywhere = hair_mask(image, pose, regions), hair_mask(image, pose, regions, whole)
+        assert np.array_equal(around, everywhere)
+        checked += around.any()
+    assert checked  # some photo has hair to find
+
+
+@pytest.mark.parametrize("category", [1, 8])  # a top and trousers
+def test_the_fallback_garment_is_the_same_worked_out_around_its_region_or_on_the_whole_photo(estimator, category):
+    """The default window around the region gives the whole photo's garment, pixel for pixel."""
+    checked = 0
+    for image in _photos():
         pose = estimator.estimate(image)
         if pose is None:
             continue
