@@ -218,11 +218,7 @@ class StreamedSegmentationDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         slot, slots = self.rank * workers + worker, self.world_size * workers
         wanted = share(self.rank_quota, worker, workers)
-        if self.shuffle:
-            shards = deal(self.index, self.epoch, self.seed, slot, slots)
-        else:
-            shards = [self.index.shards[i % len(self.index.shards)] for i in range(slot, len(self.index.shards), slots)]
-        records = self._records(shards)
+        records = self._records(deal(self.index, self.epoch, self.seed, slot, slots, self.shuffle))
         if self.shuffle:
             records = _shuffled(records, self.buffer, random.Random(f"{self.seed}/{self.epoch}/{slot}"))
         for record, image in itertools.islice(records, wanted):

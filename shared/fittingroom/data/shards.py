@@ -125,17 +125,20 @@ def df2_record(key: str, sample: Sample) -> ImageRecord:
     return ImageRecord(key, Path(f"{key}.jpg"), anno["source"], anno["pair_id"], parse_annotation(anno))
 
 
-def deal(index: ShardIndex, epoch: int, seed: int, slot: int, slots: int) -> list[tuple[str, int]]:
+def deal(index: ShardIndex, epoch: int, seed: int, slot: int, slots: int,
+         shuffle: bool = True) -> list[tuple[str, int]]:
     """The shards one reader (``slot`` of ``slots`` = ranks × DataLoader workers) reads in an epoch.
 
     Every reader shuffles the shard list the same way (``seed`` and ``epoch``), then
     takes every ``slots``-th shard from its own offset. With fewer shards than readers
-    the list is repeated, so no reader is left without data.
+    the list is repeated, so no reader is left without data. Without ``shuffle``
+    (validation) the list keeps its order and every shard is dealt exactly once.
     """
     order = list(index.shards)
+    if not shuffle:
+        return order[slot::slots]
     random.Random(seed * 1_000_003 + epoch).shuffle(order)
-    dealt = [order[i % len(order)] for i in range(slot, max(len(order), slots), slots)]
-    return dealt
+    return [order[i % len(order)] for i in range(slot, max(len(order), slots), slots)]
 
 
 def share(total: int, part: int, parts: int) -> int:
