@@ -28,10 +28,17 @@ def torchrun():
                    *command_words, *_cli_args(options)]
         env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        assert result.returncode == 0, (result.stdout[-4000:], result.stderr[-4000:])
+        if result.returncode != 0:
+            pytest.fail(f"torchrun exited {result.returncode}\n{_without_progress(result.stdout)[-3000:]}\n"
+                        f"{_without_progress(result.stderr)[-6000:]}", pytrace=False)
         return result
 
     return launch
+
+
+def _without_progress(output: str) -> str:
+    """A rank's output without progress-bar redraws (the lines ``\\r`` overwrites), so its error shows whole."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in output.split("\n") if line.strip())
 
 
 def _cli_args(options: dict) -> list[str]:
