@@ -66,8 +66,16 @@ def result_manifest(person: Path, style: Path, result) -> dict:
 
 
 def write_result(out: Path, person: Path, style: Path, result) -> None:
-    """The try-on image and, beside it, its manifest (``<out>.json``)."""
-    write_image(out, result.image)
+    """The try-on image and, beside it, its manifest (``<out>.json``).
+
+    A ``.png`` gets the bytes the compositing stage encoded, as a service returns
+    them; any other suffix is encoded from the pixels.
+    """
+    if out.suffix.lower() == ".png":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(result.png)
+    else:
+        write_image(out, result.image)
     manifest = out.with_suffix(".json")
     manifest.write_text(json.dumps(result_manifest(person, style, result), indent=1) + "\n")
 
