@@ -6,7 +6,7 @@
 #   localhost/fittingroom-<service>:<appVersion>-cpu    segmentation, style, translation
 # (skaffold's artifacts are the same fittingroom-<service> names). Default: all five.
 #
-# Layers are cached by podman and pip's wheels by a build cache mount, so a rebuild
+# Layers are cached by podman (keyed on COPYed content), so a rebuild
 # after a code change reruns only the project wheel and the last layer of each image.
 # FITTINGROOM_TORCH_VARIANT=cuda builds the model services' CUDA variant instead;
 # FITTINGROOM_TORCH_CPU_INDEX is where the cpu variant's torch comes from (default

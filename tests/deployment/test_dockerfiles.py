@@ -174,3 +174,13 @@ def test_chart_ports_are_the_chains(values):
     for spec in chain.SERVICES:
         service = values["services"][spec.name]
         assert (service["grpcPort"], service["metricsPort"]) == (spec.grpc_port, spec.metrics_port), spec.name
+
+
+def test_the_dependency_layers_read_the_lock_through_copy_so_a_lock_change_rebuilds_them():
+    """buildah's layer cache keys a RUN on its command line, not on the content of a bind-mounted
+    file: with the lock bind-mounted, a new dependency left the old layer in place and the images
+    failed at their entry-command check (`No module named 'isal'`)."""
+    text = DOCKERFILE.read_text()
+    assert "--mount=type=bind" not in text
+    copies = [line.split()[1:] for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line]
+    assert ["requirements.lock", "shared/infra/image-deps.sh", "./"] in copies
