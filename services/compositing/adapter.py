@@ -27,7 +27,8 @@ class CompositingStage:
         self.store = store
         self.settings = settings
 
-    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent], inline_max_bytes: int | None = None) -> list:
+        """Composite each request; its result is always stored (what the shop fetches), whatever the door."""
         return Batch.of(events).map(lambda event, _: self._one(event)).results()
 
     def _one(self, event: events_pb2.TryOnEvent) -> events_pb2.TryOnEvent:

@@ -51,6 +51,9 @@ def accepted_event(topic: str, raw: bytes | None) -> events_pb2.TryOnEvent:
     try:
         request_id = tenant_request_id(tenant, new_request_id(requested))
         for name, ref in (("person image", event.person_image), ("style image", event.style_image)):
+            if ref.HasField("inline"):
+                raise BadRequestError(f"{name}: a published event refers to a photo in your prefix; "
+                                      "inline bytes ride only inside the gateway's own gRPC calls")
             check_owned_ref(tenant, ref, name)
     except (BadRequestError, RequestNotFoundError) as exc:
         raise ValueError(str(exc)) from None

@@ -88,8 +88,9 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
             raise
 
     def _photo(self, tenant: str, request_id: str, data: bytes, ref: common_pb2.ObjectRef,
-               name: str) -> common_pb2.ObjectRef:
-        """Validate one photo (inline bytes or a reference into the tenant's prefix) and store it."""
+               name: str, inline_max_bytes: int) -> common_pb2.ObjectRef:
+        """Validate one photo (inline bytes or a reference into the tenant's prefix); store it, or keep it inline
+        up to ``inline_max_bytes``."""
         limits = self.settings.image_limits()
         if not data and ref.key:
             check_owned_ref(tenant, ref, name)
@@ -98,16 +99,20 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
         decode_image(data, name=name, **limits)
         with storage_errors(name):
             return put_object(self.store, request_key(request_id, INPUT_FOLDER, name.replace(" ", "_")), data,
-                              "application/octet-stream")
+                              "application/octet-stream", inline_max_bytes)
 
-    def _event(self, request: tryon_pb2.TryOnRequest, tenant: str, request_id: str) -> events_pb2.TryOnEvent:
+    def _event(self, request: tryon_pb2.TryOnRequest, tenant: str, request_id: str,
+               inline_max_bytes: int = 0) -> events_pb2.TryOnEvent:
+        """The request's event; photos up to ``inline_max_bytes`` ride inside it (the gRPC chain), else in storage."""
         created = Timestamp()
         created.GetCurrentTime()
         return events_pb2.TryOnEvent(
             request_id=request_id, tenant=tenant, created=created, attempt=1, stage=events_pb2.SUBMITTED,
             options=request.options,
-            person_image=self._photo(tenant, request_id, request.person_image, request.person_ref, "person image"),
-            style_image=self._photo(tenant, request_id, request.style_image, request.style_ref, "style image"),
+            person_image=self._photo(tenant, request_id, request.person_image, request.person_ref, "person image",
+                                     inline_max_bytes),
+            style_image=self._photo(tenant, request_id, request.style_image, request.style_ref, "style image",
+                                    inline_max_bytes),
         )
 
     def TryOn(self, request: tryon_pb2.TryOnRequest, context: grpc.ServicerContext) -> tryon_pb2.TryOnResponse:
@@ -117,7 +122,8 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
     def _try_on(self, request: tryon_pb2.TryOnRequest, context: grpc.ServicerContext,
                 tenant: str) -> tryon_pb2.TryOnResponse:
         started = time.perf_counter()
-        event = self._event(request, tenant, tenant_request_id(tenant, new_request_id(request.request_id)))
+        event = self._event(request, tenant, tenant_request_id(tenant, new_request_id(request.request_id)),
+                            self.settings.grpc_inline_max_bytes)
         with request_context(event.request_id):
             done = self.stages.run_chain(event, context.time_remaining())
         response = tryon_pb2.TryOnResponse(

@@ -66,14 +66,15 @@ class SegmentationStage:
         self.settings = settings
         self._style_cache: LruCache[common_pb2.GarmentRef] = LruCache(settings.style_cache_size)
 
-    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent], inline_max_bytes: int | None = None) -> list:
         """Load the photos, segment persons and new products in one forward pass each, store the results."""
         started = time.perf_counter()
+        inline_max = self.settings.inline_max_bytes if inline_max_bytes is None else inline_max_bytes
         return (
             Batch.of(events)
             .map(lambda event, _: self._photos(event))
             .map_together(self._segment_all)
-            .map(lambda event, found: self._finish(event, found, started))
+            .map(lambda event, found: self._finish(event, found, started, inline_max))
             .results()
         )
 
@@ -102,7 +103,8 @@ class SegmentationStage:
         CACHE_LOOKUPS.labels(SERVICE, "hit" if hit else "miss").inc()
         return hit
 
-    def _finish(self, event: events_pb2.TryOnEvent, found: "_Found", started: float) -> events_pb2.TryOnEvent:
+    def _finish(self, event: events_pb2.TryOnEvent, found: "_Found", started: float,
+                inline_max: int) -> events_pb2.TryOnEvent:
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
         person, style = found.photos.person, found.photos.style
@@ -110,7 +112,7 @@ class SegmentationStage:
         policy = option(event, "garment_policy", self.settings.garment_policy)
         pose = self.pose_estimator.estimate(person) if self.pose_estimator else None
         garment = person_garment(person, found.on_person, policy, style_ref.category, pose)
-        rid, inline_max = event.request_id, self.settings.inline_max_bytes
+        rid = event.request_id
         out.person_garment.CopyFrom(
             garment_to_ref(self.store, request_key(rid, SERVICE, "person_mask.npy"), garment, inline_max))
         out.translation_input.CopyFrom(save_array(

@@ -57,8 +57,12 @@ class StyleStage:
         self.settings = settings
         self._cache: LruCache[Described] = LruCache(settings.style_cache_size)
 
-    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
-        """Cached labels for known products; the new ones classified in one forward pass."""
+    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent], inline_max_bytes: int | None = None) -> list:
+        """Cached labels for known products; the new ones classified in one forward pass.
+
+        It makes nothing for a request alone (the fabric is cached per product, under the
+        event threshold), so the door's ``inline_max_bytes`` does not apply.
+        """
         started = time.perf_counter()
         return (
             Batch.of(events)

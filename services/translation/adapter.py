@@ -38,16 +38,17 @@ class TranslationStage:
         self.store = store
         self.inline_max_bytes = inline_max_bytes
 
-    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent]) -> list:
+    def handle_batch(self, events: Sequence[events_pb2.TryOnEvent], inline_max_bytes: int | None = None) -> list:
         """Load each crop, run each style class's generator once over its group, store the results."""
         started = time.perf_counter()
+        inline_max = self.inline_max_bytes if inline_max_bytes is None else inline_max_bytes
         return (
             Batch.of(events)
             .map(lambda event, _: self._load(event))
             .map_groups(lambda event, _: event.style.translation_key,
                         lambda key, crops: translate_batch(self.generator_for(key), np.stack(crops), device=self.device,
                                                            precision=self.precision))
-            .map(lambda event, image: self._finish(event, image, started))
+            .map(lambda event, image: self._finish(event, image, started, inline_max))
             .results()
         )
 
@@ -57,11 +58,12 @@ class TranslationStage:
             raise UnknownStyleError(key or "(none)", self.available)
         return load_array(self.store, event.translation_input, "translation input")
 
-    def _finish(self, event: events_pb2.TryOnEvent, image: np.ndarray, started: float) -> events_pb2.TryOnEvent:
+    def _finish(self, event: events_pb2.TryOnEvent, image: np.ndarray, started: float,
+                inline_max: int) -> events_pb2.TryOnEvent:
         out = events_pb2.TryOnEvent()
         out.CopyFrom(event)
         key = request_key(event.request_id, SERVICE, "translated.npy")
-        out.translated.CopyFrom(save_array(self.store, key, image, self.inline_max_bytes))
+        out.translated.CopyFrom(save_array(self.store, key, image, inline_max))
         record_models(out, self.models_for(event.style.translation_key))
         out.stage = events_pb2.TRANSLATED
         add_timing(out, SERVICE, started)

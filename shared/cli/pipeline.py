@@ -1,8 +1,9 @@
 """The embedded try-on pipeline: the chain of docs/design.md §1 in one process.
 
 It runs the services' own stage adapters, in the order :data:`fittingroom.chain.CHAIN`
-declares, over an in-memory object store: the same stage boundaries, the same
-product cache (keyed by the product photo's sha256) and the same per-request
+declares, as the gateway's gRPC chain calls them (payloads inline up to
+``FITTINGROOM_GRPC_INLINE_MAX_BYTES``, the rest in an in-memory object store): the
+same stage boundaries, the same product cache (keyed by the product photo's sha256) and the same per-request
 options as the distributed services, by construction. Only the models are loaded
 here, once; a finished request's objects are dropped from memory.
 """
@@ -164,7 +165,8 @@ class TryOnPipeline:
 
     def _request(self, person_image: np.ndarray, style_image: np.ndarray, feather_px: float | None,
                  exact_colour: bool | None, exact_pattern: bool | None) -> events_pb2.TryOnEvent:
-        """The request event, with both photos stored as the gateway stores uploads.
+        """The request event, with both photos as the gateway's gRPC chain carries uploads (inline up to its
+        threshold).
 
         Lossless and uncompressed (PPM): encoding costs a copy, and the stages
         decode exactly the arrays they were given.
@@ -182,11 +184,12 @@ class TryOnPipeline:
         for field_name, image in (("person_image", person_image), ("style_image", style_image)):
             key = request_key(request_id, "gateway", f"{field_name}.ppm")
             data = encode_image(image, fmt="ppm")
-            getattr(event, field_name).CopyFrom(put_object(self.store, key, data, "image/x-portable-pixmap"))
+            getattr(event, field_name).CopyFrom(put_object(self.store, key, data, "image/x-portable-pixmap",
+                                                           self.settings.grpc_inline_max_bytes))
         return event
 
     def _step(self, stage: str, event: events_pb2.TryOnEvent) -> events_pb2.TryOnEvent:
-        outcome = self.stages[stage].handle_batch([event])[0]
+        outcome = self.stages[stage].handle_batch([event], self.settings.grpc_inline_max_bytes)[0]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome

@@ -45,10 +45,9 @@ DEFAULT_MAX_OBJECT_BYTES = 4 * DEFAULT_MAX_PIXELS + 1024 * 1024
 NPY_MAX_HEADER_BYTES = 4096
 
 
-def _tensor_refs(message: "Descriptor") -> int:
-    """How many TensorRef fields a message holds, its nested messages' included."""
-    tensor = common_pb2.TensorRef.DESCRIPTOR
-    return sum(1 if field.message_type is tensor else _tensor_refs(field.message_type)
+def _refs(message: "Descriptor", kinds: tuple["Descriptor", ...]) -> int:
+    """How many fields of the ``kinds`` a message holds, its nested messages' included."""
+    return sum(1 if field.message_type in kinds else _refs(field.message_type, kinds)
                for field in message.fields if field.message_type is not None)
 
 
@@ -58,7 +57,9 @@ KAFKA_MAX_MESSAGE_BYTES = 1024 * 1024
 # The event envelope without its inline tensors (ids, refs, labels, timings) stays far below this.
 EVENT_HEADROOM_BYTES = 16 * 1024
 # Tensors an event can carry inline at once (both garment masks, the crop, its translation, the fabric).
-EVENT_TENSOR_REFS = _tensor_refs(events_pb2.TryOnEvent.DESCRIPTOR)
+EVENT_TENSOR_REFS = _refs(events_pb2.TryOnEvent.DESCRIPTOR, (common_pb2.TensorRef.DESCRIPTOR,))
+# Payloads a gRPC stage call can carry inline at once: the tensors plus the photos (and results) by reference.
+EVENT_INLINE_REFS = _refs(events_pb2.TryOnEvent.DESCRIPTOR, (common_pb2.TensorRef.DESCRIPTOR, common_pb2.ObjectRef.DESCRIPTOR))
 # The largest inline threshold with which an event carrying every tensor inline still fits one Kafka record.
 INLINE_MAX_BYTES_LIMIT = (KAFKA_MAX_MESSAGE_BYTES - EVENT_HEADROOM_BYTES) // EVENT_TENSOR_REFS
 # Default threshold: packed masks of photos up to about half a megapixel (and small
@@ -66,6 +67,15 @@ INLINE_MAX_BYTES_LIMIT = (KAFKA_MAX_MESSAGE_BYTES - EVENT_HEADROOM_BYTES) // EVE
 # storage, because a Kafka hop with kafka-python costs more per inline byte than the
 # object-store round trips it saves (README, Benchmarks: 200 KiB vs 64 KiB measured).
 DEFAULT_INLINE_MAX_BYTES = 64 * 1024
+# On the gateway's gRPC chain (TryOn) nothing is kept between calls, so photos and crops
+# travel inside the calls too: a 3 MiB photo covers most shop photos, and a call carrying
+# every payload inline stays under the default 32 MiB gRPC message.
+DEFAULT_GRPC_INLINE_MAX_BYTES = 3 * 1024 * 1024
+
+
+def grpc_inline_max_bytes_limit(grpc_max_message_bytes: int) -> int:
+    """The largest gRPC inline threshold with which a call carrying every payload inline fits one message."""
+    return max(0, (grpc_max_message_bytes - EVENT_HEADROOM_BYTES) // EVENT_INLINE_REFS)
 
 
 # The folder of a request where the gateway stores the shop's photos.
@@ -241,13 +251,22 @@ def get_tensor(store: ObjectStore, ref: common_pb2.TensorRef,
     return np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
 
 
-def put_object(store: ObjectStore, key: str, data: bytes, content_type: str) -> common_pb2.ObjectRef:
-    """Write opaque bytes (an encoded image) and return their reference."""
-    store.put(key, data)
-    return common_pb2.ObjectRef(
-        bucket=store.bucket, key=key, content_type=content_type, size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
+def put_object(store: ObjectStore, key: str, data: bytes, content_type: str,
+               inline_max_bytes: int = 0) -> common_pb2.ObjectRef:
+    """Opaque bytes (an encoded image) and their reference: inline up to ``inline_max_bytes`` (0: never), else
+    written at ``key``. Either way the reference states their size and sha256 (the product cache's key)."""
+    ref = common_pb2.ObjectRef(content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    if 0 < inline_max_bytes and len(data) <= inline_max_bytes:
+        ref.inline = data
+    else:
+        store.put(key, data)
+        ref.bucket, ref.key = store.bucket, key
+    return ref
+
+
+def has_object(ref: common_pb2.ObjectRef) -> bool:
+    """Whether the reference names an object at all: inline, or a key in object storage."""
+    return ref.HasField("inline") or bool(ref.key)
 
 
 def get_object(store: ObjectStore, ref: common_pb2.ObjectRef,
@@ -255,13 +274,23 @@ def get_object(store: ObjectStore, ref: common_pb2.ObjectRef,
     """Read opaque bytes of at most ``max_bytes``, refused before download when larger.
 
     The size the reference states and the stored size are both checked against the
-    cap before download; after it, that size and the sha256, when the reference has them.
+    cap before download; after it, that size and the sha256, when the reference has
+    them. Inline bytes are checked the same way, so a reference's sha256 always names
+    what it carries.
     """
+    name = ref.key or "inline object"
     if ref.size > max_bytes:
-        raise ObjectTooLargeError(f"{ref.key}: reference says {ref.size} bytes, over the {max_bytes}-byte read limit")
-    data = _fetch_capped(store, ref.key, max_bytes)
+        raise ObjectTooLargeError(f"{name}: reference says {ref.size} bytes, over the {max_bytes}-byte read limit")
+    if ref.HasField("inline"):
+        if ref.key or ref.bucket:
+            raise BadRequestError(f"{ref.key or ref.bucket}: an object reference is inline or stored, not both")
+        data = ref.inline
+        if len(data) > max_bytes:
+            raise ObjectTooLargeError(f"{name}: {len(data)} bytes, over the {max_bytes}-byte read limit")
+    else:
+        data = _fetch_capped(store, ref.key, max_bytes)
     if ref.size and len(data) != ref.size:
-        raise BlobIntegrityError(f"{ref.key}: stored {len(data)} bytes, reference says {ref.size}")
+        raise BlobIntegrityError(f"{name}: {len(data)} bytes, reference says {ref.size}")
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
-        raise BlobIntegrityError(f"{ref.key}: sha256 mismatch")
+        raise BlobIntegrityError(f"{name}: sha256 mismatch")
     return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -20,8 +21,9 @@ from fittingroom.settings import Settings
 from fittingroom.storage import LocalFolderStore
 from fittingroom.cli.client import ApiKeyInterceptor
 from fittingroom.cli.localstack import LOCAL_TENANT
-from fittingroom.tensors import (DEFAULT_INLINE_MAX_BYTES, get_object, get_tensor, public_request_id, put_object,
-                                 put_tensor, request_key, tenant_prefix, tenant_request_id)
+from fittingroom.tensors import (DEFAULT_GRPC_INLINE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, get_object, get_tensor,
+                                 public_request_id, put_object, put_tensor, request_key, tenant_prefix,
+                                 tenant_request_id)
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
 from fittingroom.images import SAMPLES_DIR
 
@@ -65,14 +67,19 @@ def _real_photo_pair() -> tuple[bytes, bytes]:
     return (Path(skimage.__file__).parent / "data" / "astronaut.png").read_bytes(), _pair()[1]
 
 
-@pytest.mark.parametrize("pair", [_pair, _real_photo_pair], ids=["synthetic", "real-photo"])
-def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack, pair):
-    person, style = pair()
-    reply = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style, return_image=True), timeout=120)
+@pytest.fixture(scope="module")
+def embedded(stack):
+    """The embedded pipeline on the stack's models."""
     from fittingroom.cli.pipeline import TryOnPipeline
 
     settings = Settings.from_env({}, device="cpu", store_dir=Path(stack.env["FITTINGROOM_STORE_DIR"]))
-    embedded = TryOnPipeline(ModelRegistry.with_starter_models(LocalFolderStore(settings.store_dir)), settings)
+    return TryOnPipeline(ModelRegistry.with_starter_models(LocalFolderStore(settings.store_dir)), settings)
+
+
+@pytest.mark.parametrize("pair", [_pair, _real_photo_pair], ids=["synthetic", "real-photo"])
+def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, embedded, pair):
+    person, style = pair()
+    reply = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style, return_image=True), timeout=120)
     local = embedded.run(decode_image(person), decode_image(style))
     expected = local.image
     assert np.array_equal(decode_image(reply.image), expected)
@@ -87,17 +94,38 @@ def test_grpc_tryon_matches_embedded_pipeline(client, requests_store, stack, pai
     assert reply.exact_colour and len(reply.style.product_lab) == 3
 
 
-def test_masks_travel_inline_so_only_photos_crops_and_result_reach_minio(client, requests_store):
+def _stored(requests_store, public_id: str) -> list[str]:
+    prefix = f"{tenant_prefix(LOCAL_TENANT)}{public_id}/"
+    return [key.removeprefix(prefix) for key in requests_store.list(prefix)]
+
+
+def test_on_grpc_only_the_result_reaches_minio_and_on_kafka_photos_and_crops_do_too(client, requests_store):
     person, style = _pair()
     by_grpc = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=120).request_id
     by_kafka = client.Submit(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=30).request_id
     assert wait_final(client, by_kafka).stage == events_pb2.COMPLETED
-    for public_id in (by_grpc, by_kafka):
-        prefix = f"{tenant_prefix(LOCAL_TENANT)}{public_id}/"
-        stored = [key.removeprefix(prefix) for key in requests_store.list(prefix)]
-        assert stored == ["compositing/result.json", "compositing/result.png",
-                          "input/person_image", "input/style_image",  # no masks:
-                          "segmentation/translation_input.npy", "translation/translated.npy"]  # 192 KiB crops
+    # The gRPC chain carries photos, masks and crops inside its calls (under FITTINGROOM_GRPC_INLINE_MAX_BYTES).
+    assert _stored(requests_store, by_grpc) == ["compositing/result.json", "compositing/result.png"]
+    # Events carry only masks (under FITTINGROOM_INLINE_MAX_BYTES); photos and the 192 KiB crops are claim checks.
+    assert _stored(requests_store, by_kafka) == [
+        "compositing/result.json", "compositing/result.png", "input/person_image", "input/style_image",
+        "segmentation/translation_input.npy", "translation/translated.npy"]
+
+
+def test_a_photo_over_the_grpc_threshold_goes_through_minio_to_the_same_image(client, requests_store, embedded):
+    """Inline and claim-check payloads in one call: the large person photo is stored, the product rides inline."""
+    import skimage
+    from PIL import Image
+
+    astronaut = Image.fromarray(skimage.data.astronaut()).resize((1100, 1100))
+    buffer = io.BytesIO()
+    astronaut.save(buffer, format="PNG", compress_level=0)
+    person, style = buffer.getvalue(), _pair()[1]
+    assert len(person) > DEFAULT_GRPC_INLINE_MAX_BYTES >= len(style)
+    reply = client.TryOn(tryon_pb2.TryOnRequest(person_image=person, style_image=style, return_image=True), timeout=120)
+    assert _stored(requests_store, reply.request_id) == [
+        "compositing/result.json", "compositing/result.png", "input/person_image"]
+    assert np.array_equal(decode_image(reply.image), embedded.run(decode_image(person), decode_image(style)).image)
 
 
 def test_a_tensor_over_the_threshold_is_a_minio_object_and_one_under_it_is_not(requests_store):

@@ -54,6 +54,13 @@ def test_a_shop_cannot_smuggle_an_inline_tensor_as_a_stage_output(field):
         accepted_event("tryon.ingress.acme", _with_stage_output(field))
 
 
+def test_a_shop_cannot_publish_a_photo_inline():
+    event = events_pb2.TryOnEvent.FromString(_event())
+    event.person_image.inline = b"\x89PNG..."
+    with pytest.raises(ValueError, match="inline bytes"):
+        accepted_event("tryon.ingress.acme", event.SerializeToString())
+
+
 def test_the_subscription_pattern_matches_ingress_topics_only():
     import re
 

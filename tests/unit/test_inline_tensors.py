@@ -1,18 +1,20 @@
-"""The claim check: tensors up to the inline threshold travel in their reference, larger ones in the store."""
+"""The claim check: tensors and photos up to the path's inline threshold travel in their reference, larger ones in the store."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fittingroom.errors import BadRequestError, ObjectTooLargeError, SettingsError
+from fittingroom.errors import BadRequestError, BlobIntegrityError, ObjectTooLargeError, SettingsError
 from fittingroom.garments import Garment
 from fittingroom.serving.blobs import garment_from_ref, garment_to_ref, load_array
+from fittingroom.serving.unary import GrpcDoor
 from fittingroom.settings import Settings
 from fittingroom.storage import MemoryStore
 from fittingroom.tensors import (
-    DEFAULT_INLINE_MAX_BYTES, EVENT_HEADROOM_BYTES, INLINE_MAX_BYTES_LIMIT, KAFKA_MAX_MESSAGE_BYTES, get_tensor,
-    is_inline, put_tensor, tensor_present,
+    DEFAULT_GRPC_INLINE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, EVENT_HEADROOM_BYTES, INLINE_MAX_BYTES_LIMIT,
+    KAFKA_MAX_MESSAGE_BYTES, get_object, get_tensor, grpc_inline_max_bytes_limit, has_object, is_inline, put_object,
+    put_tensor, tensor_present,
 )
 from fittingroom.v1 import common_pb2, events_pb2
 
@@ -123,3 +125,62 @@ def test_the_threshold_setting_is_bounded_by_what_kafka_carries():
         Settings.from_env({"FITTINGROOM_INLINE_MAX_BYTES": str(INLINE_MAX_BYTES_LIMIT + 1)})
     with pytest.raises(SettingsError, match="FITTINGROOM_INLINE_MAX_BYTES"):
         Settings.from_env({"FITTINGROOM_INLINE_MAX_BYTES": "-1"})
+
+
+def test_a_photo_under_the_threshold_rides_in_its_reference_with_its_size_and_sha256(store):
+    photo = b"\x89PNG photo bytes"
+    inline = put_object(store, "requests/t/r1/input/person_image", photo, "image/png", inline_max_bytes=len(photo))
+    stored = put_object(store, "requests/t/r1/input/style_image", photo, "image/png", inline_max_bytes=len(photo) - 1)
+    assert store.list("requests/") == [stored.key]
+    assert not inline.key and not inline.bucket and inline.inline == photo
+    assert (inline.size, inline.sha256) == (stored.size, stored.sha256)  # the product cache's key either way
+    assert get_object(store, inline) == get_object(store, stored) == photo
+    assert has_object(inline) and has_object(stored) and not has_object(common_pb2.ObjectRef())
+
+
+def test_an_inline_photo_is_checked_like_a_stored_one(store):
+    inline = put_object(store, KEY, b"photo", "image/png", inline_max_bytes=64)
+    with pytest.raises(ObjectTooLargeError, match="inline object"):
+        get_object(store, inline, max_bytes=4)
+    forged = common_pb2.ObjectRef()
+    forged.CopyFrom(inline)
+    forged.inline = b"other"
+    with pytest.raises(BlobIntegrityError, match="sha256"):
+        get_object(store, forged)
+    forged.CopyFrom(inline)
+    forged.key = KEY
+    with pytest.raises(BadRequestError, match="inline or stored, not both"):
+        get_object(store, forged)
+
+
+def test_a_grpc_call_with_every_payload_inline_at_the_limit_fits_one_message():
+    limit = grpc_inline_max_bytes_limit(Settings().grpc_max_message_bytes)
+    assert Settings().grpc_inline_max_bytes == DEFAULT_GRPC_INLINE_MAX_BYTES <= limit
+    tensor = dict(dtype="uint8", shape=[limit], inline=b"\xff" * limit)
+    photo = dict(content_type="image/png", size=limit, sha256="0" * 64, inline=b"\xff" * limit)
+    event = events_pb2.TryOnEvent(
+        request_id="shop/" + "r" * 128, person_image=photo, style_image=photo, result=photo, result_manifest=photo,
+        person_garment=dict(mask=tensor), style_garment=dict(mask=tensor), translation_input=tensor,
+        translated=tensor, style=dict(product_fabric=tensor, product_lab=[50, 1, 2]),
+    )
+    assert len(event.SerializeToString()) < Settings().grpc_max_message_bytes
+    with pytest.raises(SettingsError, match="FITTINGROOM_GRPC_INLINE_MAX_BYTES"):
+        Settings.from_env({"FITTINGROOM_GRPC_INLINE_MAX_BYTES": str(limit + 1)})
+
+
+class _Recording:
+    """A stage that records the threshold each batch was handled with."""
+
+    def __init__(self) -> None:
+        self.limits: list[int | None] = []
+
+    def handle_batch(self, events, inline_max_bytes=None):
+        self.limits.append(inline_max_bytes)
+        return list(events)
+
+
+def test_the_grpc_door_hands_its_threshold_and_the_worker_leaves_the_stage_its_own():
+    stage = _Recording()
+    GrpcDoor(stage, 3 << 20).handle_batch([events_pb2.TryOnEvent(request_id="r")])
+    stage.handle_batch([events_pb2.TryOnEvent(request_id="r")])  # as the Kafka worker calls it
+    assert stage.limits == [3 << 20, None]

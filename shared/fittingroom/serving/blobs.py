@@ -20,7 +20,7 @@ from fittingroom.garments import Garment, category_name
 from fittingroom.images import DEFAULT_MAX_BYTES, decode_image, encode_image
 from fittingroom.errors import ObjectNotFoundError, StorageUnavailableError, TransientError
 from fittingroom.storage import ObjectStore
-from fittingroom.tensors import get_object, get_tensor, has_tensor, put_object, put_tensor, request_key
+from fittingroom.tensors import get_object, get_tensor, has_object, has_tensor, put_object, put_tensor, request_key
 from fittingroom.v1 import common_pb2
 
 
@@ -41,7 +41,7 @@ def load_image(store: ObjectStore, ref: common_pb2.ObjectRef, what: str, **limit
     A photo over the byte limit is refused from its stored size, before download,
     with the same ``image_too_large`` error as one sent inline.
     """
-    if not ref.key:
+    if not has_object(ref):
         raise BadRequestError(f"{what} is missing")
     max_bytes = limits.get("max_bytes", DEFAULT_MAX_BYTES)
     with storage_errors(what):

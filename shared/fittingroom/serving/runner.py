@@ -23,6 +23,8 @@ from fittingroom.serving.grpc_server import GrpcServer
 from fittingroom.serving.logs import configure_logging
 from fittingroom.serving.metrics import export_gpu_memory, serve_metrics
 from fittingroom.serving.rollout import ModelRollout, ModelVersions, with_model_refs
+from fittingroom.serving.stage_base import BatchHandler
+from fittingroom.serving.unary import GrpcDoor
 from fittingroom.serving.tls import server_credentials
 from fittingroom.chain import ServiceSpec, StageSpec
 from fittingroom.settings import Settings
@@ -58,7 +60,7 @@ class Background(Protocol):
 class LoadedService:
     """What a service's loader returns once its models are warm."""
 
-    handle_batch: Callable[[list], list] | None = None
+    handle_batch: Callable[..., list] | None = None  # a BatchHandler's handle_batch
     background: list[Background] = field(default_factory=list)
 
 
@@ -67,7 +69,7 @@ class ServiceDefinition:
     """How to run one service: its place in the chain (``fittingroom.chain``), servicers and loader."""
 
     spec: ServiceSpec
-    register: Callable[[GrpcServer, "StageHandle", Settings], None]
+    register: Callable[[GrpcServer, BatchHandler, Settings], None]  # servicers, given the stage's gRPC door
     load: Callable[[Settings], LoadedService]
     # Model services: the registry versions their model references name now (listings only), which
     # ModelRollout compares with what is serving; None for services that run no model.
@@ -90,10 +92,10 @@ class StageHandle:
         self.service = service
         self.loaded: LoadedService | None = None
 
-    def handle_batch(self, events: list) -> list:
+    def handle_batch(self, events: list, inline_max_bytes: int | None = None) -> list:
         if self.loaded is None or self.loaded.handle_batch is None:
             raise TransientError(f"{self.service} is still loading its models")
-        return self.loaded.handle_batch(events)
+        return self.loaded.handle_batch(events, inline_max_bytes)
 
 
 WORKER_HEALTH = "kafka-worker"
@@ -218,7 +220,7 @@ def run_service(definition: ServiceDefinition, settings: Settings) -> int:
     server = None
     if settings.enable_grpc:
         server = _grpc_server(definition, settings, port)
-        definition.register(server, handle, settings)
+        definition.register(server, GrpcDoor(handle, settings.grpc_inline_max_bytes), settings)
         server.start()
     # Served once every series the service starts with exists: a first scrape sees them all.
     serve_metrics(settings.metrics_port or port + 1000)

@@ -29,9 +29,17 @@ Event = events_pb2.TryOnEvent
 
 
 class BatchHandler(Protocol):
-    """What both doors of a stage call: one outcome per event, in event order."""
+    """What both doors of a stage call: one outcome per event, in event order.
 
-    def handle_batch(self, events: Sequence[Event]) -> list[Event | Exception]: ...
+    ``inline_max_bytes`` is the door's claim-check threshold for what the stage
+    makes for these requests alone (masks, crops): the gRPC door passes the gateway
+    chain's, under which payloads travel inside the calls; ``None`` (the Kafka
+    worker) means the stage's own setting for events. What the stage caches for
+    later requests (a product's mask and fabric) always uses the event threshold,
+    since a later request may travel through Kafka.
+    """
+
+    def handle_batch(self, events: Sequence[Event], inline_max_bytes: int | None = None) -> list[Event | Exception]: ...
 
 
 @dataclass

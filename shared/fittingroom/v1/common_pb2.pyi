@@ -35,18 +35,20 @@ OVERLOADED: ErrorCode
 UNAUTHENTICATED: ErrorCode
 
 class ObjectRef(_message.Message):
-    __slots__ = ("bucket", "key", "content_type", "size", "sha256")
+    __slots__ = ("bucket", "key", "content_type", "size", "sha256", "inline")
     BUCKET_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    INLINE_FIELD_NUMBER: _ClassVar[int]
     bucket: str
     key: str
     content_type: str
     size: int
     sha256: str
-    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., content_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    inline: bytes
+    def __init__(self, bucket: _Optional[str] = ..., key: _Optional[str] = ..., content_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., inline: _Optional[bytes] = ...) -> None: ...
 
 class TensorRef(_message.Message):
     __slots__ = ("bucket", "key", "dtype", "shape", "sha256", "inline")
