@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+import grpc
 import numpy as np
 import typer
 from tqdm import tqdm
@@ -29,16 +31,31 @@ from fittingroom.training import save_figure
 from fittingroom.v1 import tryon_pb2, tryon_pb2_grpc
 
 
-def _drive(label: str, one: Callable[[], None], clients: int, requests: int) -> dict:
-    """Run ``requests`` calls of ``one`` from ``clients`` threads; latency per call and throughput."""
+def _failure(exc: Exception) -> str:
+    """What a failed call is counted as: its gRPC status code, else its exception type."""
+    code = exc.code() if isinstance(exc, grpc.RpcError) else None
+    return code.name if code is not None else type(exc).__name__
+
+
+def drive(label: str, one: Callable[[], None], clients: int, requests: int) -> dict:
+    """Run ``requests`` calls of ``one`` from ``clients`` threads (after one warm-up call).
+
+    Latency percentiles are over the calls that succeeded; throughput counts only
+    those; a failed call is counted by kind (``failures``), never raised, so an
+    overloaded path shows as failures in the table rather than ending the run.
+    """
     one()
     latencies: list[float] = []
-    bar = tqdm(total=requests, desc=label, unit="req")
+    failures: Counter[str] = Counter()
+    bar = tqdm(total=requests, desc=f"{label} ×{clients}", unit="req")
 
     def timed(_: int) -> None:
         start = time.perf_counter()
-        one()
-        latencies.append(time.perf_counter() - start)
+        try:
+            one()
+            latencies.append(time.perf_counter() - start)
+        except Exception as exc:  # noqa: BLE001 - counted, not raised
+            failures[_failure(exc)] += 1
         bar.update()
 
     start = time.perf_counter()
@@ -46,8 +63,10 @@ def _drive(label: str, one: Callable[[], None], clients: int, requests: int) -> 
         list(pool.map(timed, range(requests)))
     wall = time.perf_counter() - start
     bar.close()
-    return {"path": label, "clients": clients, "requests": requests, "p50_ms": percentile_ms(latencies, 50),
-            "p95_ms": percentile_ms(latencies, 95), "throughput_rps": requests / wall}
+    done = latencies or [float("nan")]
+    return {"path": label, "clients": clients, "requests": requests, "p50_ms": percentile_ms(done, 50),
+            "p95_ms": percentile_ms(done, 95), "throughput_rps": len(latencies) / wall,
+            "failures": dict(failures)}
 
 
 def _relative(rows: list[dict]) -> list[dict]:
@@ -61,10 +80,16 @@ def _relative(rows: list[dict]) -> list[dict]:
 
 def _print_table(rows: list[dict]) -> None:
     print(f"{'path':<10} {'clients':>7} {'requests':>8} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>7} {'p50 ×emb':>9} "
-          f"{'req/s ×emb':>10}")
+          f"{'req/s ×emb':>10}  failures")
     for r in rows:
         print(f"{r['path']:<10} {r['clients']:>7} {r['requests']:>8} {r['p50_ms']:>9.0f} {r['p95_ms']:>9.0f} "
-              f"{r['throughput_rps']:>7.2f} {r['p50_vs_embedded']:>9.2f} {r['throughput_vs_embedded']:>10.2f}")
+              f"{r['throughput_rps']:>7.2f} {r['p50_vs_embedded']:>9.2f} {r['throughput_vs_embedded']:>10.2f}  "
+              f"{failure_text(r['failures'])}")
+
+
+def failure_text(failures: dict[str, int]) -> str:
+    """``none``, or each kind of failure with its count."""
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(failures.items())) or "none"
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -105,7 +130,7 @@ def distributed(
             stub = tryon_pb2_grpc.TryOnServiceStub(channel)
             paths["grpc"] = lambda: stub.TryOn(request, timeout=300)
             paths["kafka"] = lambda: submit_and_watch(stub, request, 300, report=lambda _: None)
-            rows = [row for load in clients for row in _relative([_drive(label, one, load, requests)
+            rows = [row for load in clients for row in _relative([drive(label, one, load, requests)
                                                                   for label, one in paths.items()])]
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "distributed.json").write_text(json.dumps(rows, indent=1))

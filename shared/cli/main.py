@@ -46,6 +46,7 @@ def _mount_services() -> None:
 def _mount_tools() -> None:
     from fittingroom.cli.bench import stages
     from fittingroom.cli.bench_batching import batching
+    from fittingroom.cli.bench_curve import curve
     from fittingroom.cli.bench_distributed import distributed
     from fittingroom.cli.bench_memory import memory
     from fittingroom.cli.bench_security import security
@@ -62,6 +63,7 @@ def _mount_tools() -> None:
     bench_app.command("security")(security)
     bench_app.command("memory")(memory)
     bench_app.command("batching")(batching)
+    bench_app.command("curve")(curve)
     app.add_typer(bench_app, name="bench")
     app.add_typer(client_app, name="client")
     app.add_typer(observe_app, name="observe")
