@@ -21,7 +21,7 @@ from fittingroom.errors import BadRequestError, BusError, FittingroomError, Requ
 from fittingroom.gateway.auth import Authenticator
 from fittingroom.gateway.stages import StageClients
 from fittingroom.gateway.tracker import FINAL, StatusTracker, shop_style, status_of
-from fittingroom.images import decode_image
+from fittingroom.images import decode_image, open_image
 from fittingroom.bus import AtomicPublisher
 from fittingroom.chain import REQUESTS, STATUS
 from fittingroom.quotas import TenantQuotas
@@ -90,13 +90,22 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
     def _photo(self, tenant: str, request_id: str, data: bytes, ref: common_pb2.ObjectRef,
                name: str, inline_max_bytes: int) -> common_pb2.ObjectRef:
         """Validate one photo (inline bytes or a reference into the tenant's prefix); store it, or keep it inline
-        up to ``inline_max_bytes``."""
+        up to ``inline_max_bytes``.
+
+        A photo kept inline is on the synchronous gRPC chain, whose first stage decodes it at
+        once and answers a corrupt one with the same ``INVALID_ARGUMENT``: here its header is
+        checked (format, bytes, pixels, sides). A stored photo is for the event path, where
+        a corrupt one would only fail later, so it is decoded in full before it is accepted.
+        """
         limits = self.settings.image_limits()
         if not data and ref.key:
             check_owned_ref(tenant, ref, name)
             with storage_errors(name):
                 data = get_object(self.store, ref)
-        decode_image(data, name=name, **limits)
+        if 0 < inline_max_bytes and len(data) <= inline_max_bytes:
+            open_image(data, name=name, **limits)
+        else:
+            decode_image(data, name=name, **limits)
         with storage_errors(name):
             return put_object(self.store, request_key(request_id, INPUT_FOLDER, name.replace(" ", "_")), data,
                               "application/octet-stream", inline_max_bytes)

@@ -28,19 +28,16 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_FILTER_SUB = 1
 
 
-def decode_image(
+def open_image(
     data: bytes,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     min_side: int = DEFAULT_MIN_SIDE,
     name: str = "image",
-) -> np.ndarray:
-    """Decode untrusted bytes into an RGB ``uint8`` array, upright per EXIF.
-
-    Grayscale and palette images become RGB; transparency is flattened onto white
-    (product photos with a transparent background stay a clean backdrop).
-    """
+) -> Image.Image:
+    """Untrusted bytes as an image read up to its header: a supported format within the byte,
+    pixel and side limits. No pixel is decoded yet, so a decompression bomb costs nothing."""
     if not data:
         raise BadImageError(f"{name} is empty (0 bytes)")
     if len(data) > max_bytes:
@@ -62,6 +59,16 @@ def decode_image(
         )
     if min(width, height) < min_side:
         raise BadImageError(f"{name} is {width}×{height}; each side must be at least {min_side} px")
+    return image
+
+
+def decode_image(data: bytes, *, name: str = "image", **limits: int) -> np.ndarray:
+    """Decode untrusted bytes into an RGB ``uint8`` array, upright per EXIF (limits as :func:`open_image`).
+
+    Grayscale and palette images become RGB; transparency is flattened onto white
+    (product photos with a transparent background stay a clean backdrop).
+    """
+    image = open_image(data, name=name, **limits)
     try:
         image.load()
         image = ImageOps.exif_transpose(image) or image

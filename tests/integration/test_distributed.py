@@ -147,6 +147,15 @@ def test_corrupt_image_is_invalid_argument_over_grpc(client):
     assert "image" in info.value.details()
 
 
+def test_a_truncated_photo_with_a_sound_header_is_invalid_argument_from_the_first_stage(client):
+    """On TryOn the gateway checks a photo's header only; the segmentation stage's decode names the damage."""
+    person, style = _pair()
+    with pytest.raises(grpc.RpcError) as info:
+        client.TryOn(tryon_pb2.TryOnRequest(person_image=person[: len(person) // 2], style_image=style), timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "person image is corrupt or truncated" in info.value.details()
+
+
 def test_submitted_requests_complete_exactly_once_and_watch_streams_stages(client, requests_store, kafka_bootstrap):
     person, style = _pair()
     ids = [client.Submit(tryon_pb2.TryOnRequest(person_image=person, style_image=style), timeout=30).request_id
