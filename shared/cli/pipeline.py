@@ -3,9 +3,9 @@
 It runs the services' own stage adapters, in the order :data:`fittingroom.chain.CHAIN`
 declares, as the gateway's gRPC chain calls them (payloads inline up to
 ``FITTINGROOM_GRPC_INLINE_MAX_BYTES``, the rest in an in-memory object store): the
-same stage boundaries, the same product cache (keyed by the product photo's sha256) and the same per-request
-options as the distributed services, by construction. Only the models are loaded
-here, once; a finished request's objects are dropped from memory.
+same stage boundaries, the same product cache (keyed by the product photo's sha256)
+and the same per-request options as the distributed services, by construction. Only
+the models are loaded here, once; a finished request's objects are dropped from memory.
 """
 
 from __future__ import annotations
