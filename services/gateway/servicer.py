@@ -31,7 +31,7 @@ from fittingroom.serving.metrics import TENANT_FAILURES, TENANT_REQUESTS
 from fittingroom.settings import Settings
 from fittingroom.storage import ObjectStore
 from fittingroom.tensors import (INPUT_FOLDER, get_object, public_request_id, put_object, request_key, tenant_prefix,
-                                 tenant_request_id)
+                                 tenant_request_id, travels_inline)
 from fittingroom.v1 import common_pb2, events_pb2, tryon_pb2, tryon_pb2_grpc
 
 WATCH_POLL_SECONDS = 1.0
@@ -102,7 +102,7 @@ class TryOnServicer(tryon_pb2_grpc.TryOnServiceServicer):
             check_owned_ref(tenant, ref, name)
             with storage_errors(name):
                 data = get_object(self.store, ref)
-        if 0 < inline_max_bytes and len(data) <= inline_max_bytes:
+        if travels_inline(len(data), inline_max_bytes):
             open_image(data, name=name, **limits)
         else:
             decode_image(data, name=name, **limits)

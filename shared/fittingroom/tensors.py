@@ -121,6 +121,11 @@ def public_request_id(stored: str) -> str:
     return stored.partition("/")[2] or stored
 
 
+def travels_inline(payload_bytes: int, inline_max_bytes: int) -> bool:
+    """Whether a payload of this size rides inside its reference under ``inline_max_bytes`` (0: never)."""
+    return 0 < inline_max_bytes and payload_bytes <= inline_max_bytes
+
+
 def encode_array(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
@@ -130,7 +135,7 @@ def encode_array(array: np.ndarray) -> bytes:
 def put_tensor(store: ObjectStore, key: str, array: np.ndarray, inline_max_bytes: int = 0) -> common_pb2.TensorRef:
     """The array's reference: inline up to ``inline_max_bytes`` of payload (0: never), else written at ``key``."""
     array = np.ascontiguousarray(array)
-    if 0 < inline_max_bytes and array.nbytes <= inline_max_bytes:
+    if travels_inline(array.nbytes, inline_max_bytes):
         return common_pb2.TensorRef(dtype=str(array.dtype), shape=list(array.shape), inline=array.tobytes())
     data = encode_array(array)
     store.put(key, data)
@@ -256,7 +261,7 @@ def put_object(store: ObjectStore, key: str, data: bytes, content_type: str,
     """Opaque bytes (an encoded image) and their reference: inline up to ``inline_max_bytes`` (0: never), else
     written at ``key``. Either way the reference states their size and sha256 (the product cache's key)."""
     ref = common_pb2.ObjectRef(content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    if 0 < inline_max_bytes and len(data) <= inline_max_bytes:
+    if travels_inline(len(data), inline_max_bytes):
         ref.inline = data
     else:
         store.put(key, data)
