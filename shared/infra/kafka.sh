@@ -87,6 +87,7 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+group.coordinator.append.linger.ms=0
 EOF
     cat > "$KAFKA_DIR/log4j2.properties" <<'EOF'
 status = warn
