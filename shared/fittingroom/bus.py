@@ -13,12 +13,13 @@ import logging
 import re
 import threading
 import time
-from typing import Callable, Iterable, Mapping, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, UnknownTopicOrPartitionError
-from kafka.producer.future import RecordMetadata
+from kafka.producer.future import FutureRecordMetadata, RecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from fittingroom.consumer_progress import STALL_CHECK_S, ProgressWatch
@@ -34,6 +35,12 @@ TRANSACTION_TIMEOUT_MS = 15_000
 SESSION_TIMEOUT_MS = 10_000
 # How often a pattern-subscribed consumer lists the topics again (new ones are read from their start).
 PATTERN_REFRESH_S = 10.0
+# A consumer's retry backoff, which kafka-python also sleeps whenever a poll finds nothing to wait on.
+# That happens after a fetch that held only a transaction's commit marker, i.e. after most records a
+# read-committed consumer gets: at the client's 100 ms default a hop took about 100 ms one time in
+# four (README "Hop latency"). Retries of lost coordinators or metadata are still paced by the
+# reconnect backoff (up to 2 s) while the broker is away.
+CONSUMER_RETRY_BACKOFF_MS = 10
 T = TypeVar("T")
 
 Headers = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
@@ -117,8 +124,12 @@ def producer_broken(producer: KafkaProducer) -> bool:
     E.g. its transaction timed out on the broker while the broker was away, or a
     commit failed: kafka-python then refuses every further transaction.
     """
+    return _transactional(producer) and producer._transaction_manager.has_error()
+
+
+def _transactional(producer: KafkaProducer) -> bool:
     manager = getattr(producer, "_transaction_manager", None)
-    return bool(manager is not None and manager.is_transactional() and manager.has_error())
+    return bool(manager is not None and manager.is_transactional())
 
 
 def _header_list(headers: Headers | None) -> list[tuple[str, bytes]]:
@@ -134,22 +145,43 @@ def publish(
     headers: Headers | None = None,
     timeout_s: float = 30.0,
     retry: RetryPolicy | None = None,
-) -> RecordMetadata:
-    """Send one message and wait until the broker has acknowledged it.
+) -> RecordMetadata | FutureRecordMetadata:
+    """Send one message and wait until the broker has acknowledged it; on a transactional producer, send it
+    into the open transaction and return the pending future.
 
     ``key`` (the request id) picks the partition, so one request's events stay in
     order. Sends that fail transiently (no leader yet, broker restarting) are
     retried under ``retry`` (default: up to 30 s); a retried send may duplicate a
     message the broker did store, which at-least-once consumers tolerate.
+    In a transaction nothing is visible before the commit: the sender waits once for
+    all of them (:func:`await_sends`) before committing, so a batch's sends go out
+    together instead of one acknowledgement after another.
     """
     policy = retry or RetryPolicy(deadline_s=30.0)
     header_list = _header_list(headers)
+    in_transaction = _transactional(producer)
 
-    def send() -> RecordMetadata:
+    def send() -> RecordMetadata | FutureRecordMetadata:
         future = producer.send(topic, key=key.encode(), value=value, headers=header_list)
-        return future.get(timeout=timeout_s)
+        return future if in_transaction else future.get(timeout=timeout_s)
 
     return _retrying(f"publish to {topic}", send, policy)
+
+
+def await_sends(producer: KafkaProducer, timeout_s: float = 30.0) -> None:
+    """Wait until every send of ``producer``'s open transaction is acknowledged; raise if one failed.
+
+    :func:`publish` does not wait inside a transaction, so that a batch's sends go out
+    together; this is the one wait for all of them, before the offsets join the
+    transaction. A broker away for longer than ``timeout_s`` raises
+    :class:`BusUnavailableError`, a refused send :class:`BusError`: the caller aborts.
+    """
+    try:
+        producer.flush(timeout=timeout_s)
+    except KafkaError as err:
+        raise BusUnavailableError(f"kafka sends not acknowledged after {timeout_s:.0f}s: {err}") from err
+    if producer_broken(producer):
+        raise BusError(f"kafka send refused: {producer._transaction_manager.last_error}")
 
 
 def await_transaction(producer: KafkaProducer, result, on_waiting: Callable[[], None] | None = None,
@@ -187,16 +219,18 @@ def _parse_mark(committed: OffsetAndMetadata | None, offset: int) -> tuple[int, 
 
 
 class _CountRebalances(ConsumerRebalanceListener):
-    """Counts partition revocations, so a batch gathered across one is known to be stale."""
+    """Counts partition revocations, so a batch gathered across one is known to be stale, and forgets
+    the committed offsets this member knew: another member may have committed since."""
 
     def __init__(self, owner: "BatchConsumer") -> None:
         self.owner = owner
 
     def on_partitions_revoked(self, revoked) -> None:
         self.owner.rebalances += 1
+        self.owner.forget_committed()
 
     def on_partitions_assigned(self, assigned) -> None:
-        pass
+        self.owner.forget_committed()
 
 
 class BatchConsumer:
@@ -243,6 +277,7 @@ class BatchConsumer:
             # Outputs of aborted transactions (a worker that died mid-batch) are never seen.
             isolation_level="read_committed",
             max_poll_records=max_batch,
+            retry_backoff_ms=CONSUMER_RETRY_BACKOFF_MS,
             # The broker answers a fetch as soon as one byte is there, and holds an empty
             # one at most 500 ms (kafka-python's defaults, set here to say so): arrivals
             # are not delayed (measured: a read-committed record reaches a waiting poll
@@ -261,6 +296,9 @@ class BatchConsumer:
         self._topics = list(topics)
         self.rebalances = 0
         self.replacements = 0
+        # The group's committed offset (and its metadata) per partition, as this member last committed
+        # or read it while it owned the partition: only this member commits there until a rebalance.
+        self._committed: dict[TopicPartition, OffsetAndMetadata | None] = {}
         self.progress = ProgressWatch(stall_check_s)
         self.pattern = re.compile(pattern) if pattern else None
         self.consumer: KafkaConsumer = self._joined_client()
@@ -288,6 +326,7 @@ class BatchConsumer:
         stuck = self.consumer
         self.consumer = self._joined_client()
         self.rebalances += 1  # anything gathered before belongs to the old member
+        self.forget_committed()
         self.replacements += 1
         try:
             stuck.close(autocommit=False)
@@ -375,9 +414,10 @@ class BatchConsumer:
         """
         offsets = self._offsets_to_commit(records, suspects_until)
         manager = producer._transaction_manager  # kafka-python's own methods wait without a timeout
-        await_transaction(producer, manager.send_offsets_to_transaction(offsets, self.consumer.group_metadata()),
-                          on_waiting)
-        await_transaction(producer, manager.begin_commit(), on_waiting)
+        with self._committing(offsets):
+            await_transaction(producer, manager.send_offsets_to_transaction(offsets, self.consumer.group_metadata()),
+                              on_waiting)
+            await_transaction(producer, manager.begin_commit(), on_waiting)
 
     @staticmethod
     def abort_in_transaction(producer: KafkaProducer, on_waiting: Callable[[], None] | None = None,
@@ -404,8 +444,31 @@ class BatchConsumer:
         """
         offsets = self._offsets_to_commit(records, suspects_until)
         if offsets:
-            _retrying("commit", lambda: self.consumer.commit(offsets), self.retry)
+            with self._committing(offsets):
+                _retrying("commit", lambda: self.consumer.commit(offsets), self.retry)
         return {tp: meta.offset for tp, meta in offsets.items()}
+
+    @contextmanager
+    def _committing(self, offsets: Mapping[TopicPartition, OffsetAndMetadata]) -> Iterator[None]:
+        """Remember ``offsets`` as committed once the body returns; forget them if it raises (outcome unknown)."""
+        try:
+            yield
+        except BaseException:
+            for tp in offsets:
+                self._committed.pop(tp, None)
+            raise
+        self._committed.update(offsets)
+
+    def forget_committed(self) -> None:
+        """Read committed offsets from the group again (after a rebalance: another member may have committed)."""
+        self._committed.clear()
+
+    def _committed_at(self, tp: TopicPartition) -> OffsetAndMetadata | None:
+        """The group's committed offset of ``tp``: as this member last committed or read it, else from the broker."""
+        if tp not in self._committed:
+            self._committed[tp] = _retrying("read committed offset",
+                                            lambda: self.consumer.committed(tp, metadata=True), self.retry)
+        return self._committed[tp]
 
     @staticmethod
     def _first_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
@@ -425,8 +488,7 @@ class BatchConsumer:
         """
         found: dict[TopicPartition, tuple[int, int] | None] = {}
         for tp, offset in self._first_offsets(records).items():
-            committed = _retrying("read committed offset", lambda: self.consumer.committed(tp, metadata=True), self.retry)
-            found[tp] = _parse_mark(committed, offset)
+            found[tp] = _parse_mark(self._committed_at(tp), offset)
         return found
 
     def mark_attempt(self, records: Iterable[ConsumerRecord], attempt: int, last: int | None = None) -> None:
@@ -439,7 +501,8 @@ class BatchConsumer:
         offsets = {tp: OffsetAndMetadata(offset, f"{ATTEMPT_MARK}{attempt}:{ends[tp] if last is None else last}", -1)
                    for tp, offset in self._first_offsets(records).items()}
         if offsets:
-            _retrying("mark attempt", lambda: self.consumer.commit(offsets), self.retry)
+            with self._committing(offsets):
+                _retrying("mark attempt", lambda: self.consumer.commit(offsets), self.retry)
 
     def rewind(self, records: Iterable[ConsumerRecord]) -> None:
         """Seek back so the next poll returns ``records`` (and what followed) again.
@@ -483,6 +546,7 @@ class TopicReader:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            retry_backoff_ms=CONSUMER_RETRY_BACKOFF_MS,
             reconnect_backoff_max_ms=2_000,
             metadata_max_age_ms=10_000,
         )
@@ -566,6 +630,7 @@ class AtomicPublisher:
                 producer.begin_transaction()
                 for topic, key, value in messages:
                     publish(producer, topic, key, value, retry=RetryPolicy(deadline_s=self.timeout_s))
+                await_sends(producer, self.timeout_s)
                 await_transaction(producer, producer._transaction_manager.begin_commit(), timeout_s=self.timeout_s)
             except BaseException:
                 self._discard()

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Callable
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.producer.future import RecordMetadata
 
-from fittingroom.bus import BatchConsumer, ConsumerRecord, await_transaction, make_producer, publish
+from fittingroom.bus import (BatchConsumer, ConsumerRecord, abort_transaction, await_sends, await_transaction,
+                            make_producer, publish)
 from fittingroom.chain import ALL_TOPICS as TOPICS
 from fittingroom.chain import STATUS
-from fittingroom.errors import BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
+from fittingroom.errors import BusError, BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
 from fittingroom.retry import RetryPolicy
 from fittingroom.s3store import MinioStore
 
@@ -285,6 +287,88 @@ def _publish_committed(bootstrap: str, topic: str, values: list[bytes]) -> None:
         producer.close()
 
 
+def test_sends_in_a_transaction_are_awaited_together_and_arrive_with_its_commit(
+        kafka_bootstrap: str, make_topic: MakeTopic) -> None:
+    topic = make_topic(2)
+    producer = make_producer(kafka_bootstrap, client_id="test-pipelined",
+                             transactional_id=f"test-pipelined-{uuid.uuid4().hex}")
+    try:
+        producer.begin_transaction()
+        pending = [publish(producer, topic, f"req-{i}", f"m{i}".encode()) for i in range(6)]
+        assert not any(isinstance(sent, RecordMetadata) for sent in pending)
+        await_sends(producer)
+        assert all(sent.is_done and sent.succeeded() for sent in pending)
+        await_transaction(producer, producer._transaction_manager.begin_commit(), timeout_s=30)
+    finally:
+        producer.close()
+    with BatchConsumer(kafka_bootstrap, f"g-pipelined-{uuid.uuid4().hex[:8]}", [topic], max_wait_ms=300) as consumer:
+        records = [r for batch in _drain(consumer, 6) for r in batch]
+    assert sorted(r.value for r in records) == [f"m{i}".encode() for i in range(6)]
+
+
+def test_a_send_the_broker_refuses_inside_a_transaction_fails_it_and_nothing_of_it_is_visible(
+        kafka_bootstrap: str, kafka_admin: KafkaAdminClient, make_topic: MakeTopic) -> None:
+    """A send the broker refuses after ``publish`` returned fails the wait for the transaction's sends;
+    aborted, its other record is not seen either."""
+    topic, small = make_topic(1), make_topic(1)
+    admin_call(lambda: kafka_admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, small, configs={"max.message.bytes": "2048"})]))
+    producer = make_producer(kafka_bootstrap, client_id="test-refused",
+                             transactional_id=f"test-refused-{uuid.uuid4().hex}")
+    try:
+        producer.begin_transaction()
+        publish(producer, topic, "req-ok", b"fits")
+        publish(producer, small, "req-big", bytes(16_384))  # the broker refuses it: too large for this topic
+        with pytest.raises(BusError, match="refused"):
+            await_sends(producer)
+        abort_transaction(producer, timeout_s=30)
+    finally:
+        producer.close(timeout=1)
+    with BatchConsumer(kafka_bootstrap, f"g-refused-{uuid.uuid4().hex[:8]}", [topic], max_wait_ms=300) as consumer:
+        assert _drain(consumer, 1, timeout_s=4.0) == []
+
+
+def _member_owning(consumer: BatchConsumer, partitions: int, timeout_s: float = 60.0) -> list[ConsumerRecord]:
+    """Poll until ``consumer`` owns ``partitions`` partitions; the records it got meanwhile."""
+    got: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout_s
+    while len(consumer.consumer.assignment()) != partitions and time.monotonic() < deadline:
+        got += consumer.poll_batch()
+    assert len(consumer.consumer.assignment()) == partitions
+    return got
+
+
+def test_attempt_marks_are_read_again_after_a_rebalance(kafka_bootstrap: str, make_topic: MakeTopic) -> None:
+    """A member remembers the marks it committed, until its partitions move: then another member may
+    have marked a later attempt, and the first must see that one, not its own older mark."""
+    topic = make_topic(2)
+    group = f"g-marks-{uuid.uuid4().hex[:8]}"
+    first = BatchConsumer(kafka_bootstrap, group, [topic], max_batch=100, max_wait_ms=300)
+    try:
+        _member_owning(first, 2)
+        _produce(kafka_bootstrap, topic, 10)
+        held = [r for batch in _drain(first, 10) for r in batch]
+        first.mark_attempt(held, 1)
+        assert all(mark is not None and mark[0] == 1 for mark in first.attempts_before(held).values())
+        second = BatchConsumer(kafka_bootstrap, group, [topic], max_batch=100, max_wait_ms=300)
+        try:
+            joined = threading.Thread(target=lambda: _member_owning(first, 1), daemon=True)
+            joined.start()
+            taken = _member_owning(second, 1) or [r for batch in _drain(second, 1) for r in batch]
+            joined.join(timeout=60)
+            assert all(mark is not None and mark[0] == 1 for mark in second.attempts_before(taken).values())
+            second.mark_attempt(taken, 2)
+        finally:
+            second.close()
+        back = _member_owning(first, 2)
+        back += [r for batch in _drain(first, 10 - len(back), timeout_s=15.0) for r in batch]
+        moved = {r.partition for r in taken}
+        marks = first.attempts_before([r for r in back if r.partition in moved])
+        assert marks and all(mark is not None and mark[0] == 2 for mark in marks.values())
+    finally:
+        first.close()
+
+
 def _stop_fetching(consumer: BatchConsumer, unassigned: bool) -> None:
     """Fault injection: the client polls on and returns nothing, as a stuck one was seen to after a broker
     restart (``unassigned``: believing it holds no partition)."""
@@ -343,3 +427,11 @@ def test_a_failed_start_leaves_no_server_running(tmp_path) -> None:
     assert result.returncode != 0 and "kafka" in result.stderr
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", minio_port)) != 0, "MinIO was left running"
+
+
+def test_the_hop_benchmark_relays_through_the_real_broker_and_times_every_step(kafka_bootstrap: str) -> None:
+    from fittingroom.cli.bench_hop import STEPS, relay_hops
+
+    samples = relay_hops(kafka_bootstrap, hops=5, warmup=1)
+    assert list(samples) == list(STEPS)
+    assert all(len(seconds) == 5 and all(s > 0 for s in seconds) for seconds in samples.values())
