@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SAMPLES := shared/fittingroom/samples
 OUT ?= out
 
-.PHONY: venv demo test weights data bench bench-distributed bench-curve bench-security bench-ddp chaos protos lock clean help \
+.PHONY: venv demo test weights data bench bench-distributed bench-hop bench-curve bench-security bench-ddp chaos protos lock clean help \
 	infra-up infra-down up down demo-distributed chart-lint observe observe-down \
 	base-image images images-test
 
@@ -22,6 +22,7 @@ help:
 	@echo "make up         the five services as local processes; down stops them"
 	@echo "make demo-distributed  sample pair via gRPC TryOn and via Kafka -> $(OUT)/demo-distributed/"
 	@echo "make bench-distributed embedded vs gRPC vs Kafka end-to-end latency and throughput"
+	@echo "make bench-hop         one Kafka stage hop step by step (poll, marker, send, commit, next poll), no model -> $(OUT)/bench/"
 	@echo "make bench-curve       latency by photo size (512² … 2048×1536) and throughput by clients (1 … 16), three paths -> $(OUT)/bench/"
 	@echo "make bench-security    gRPC p50/p95 plaintext + anonymous vs TLS + mTLS + API key, one run, private stacks -> $(OUT)/bench/"
 	@echo "make bench-memory      resident memory of each service process at start and after try-ons, private stack -> $(OUT)/bench/"
@@ -109,6 +110,9 @@ demo-distributed: infra-up up
 
 bench-distributed: infra-up up
 	$(INFRA_ENV); $(STACK_KEY); $(FR) bench distributed --out-dir $(OUT)/bench
+
+bench-hop: infra-up
+	$(INFRA_ENV); $(FR) bench hop --out-dir $(OUT)/bench
 
 bench-curve: infra-up up
 	$(INFRA_ENV); $(STACK_KEY); $(FR) bench curve --out-dir $(OUT)/bench

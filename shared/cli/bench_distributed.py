@@ -3,7 +3,9 @@
 Drives a running local stack (``make infra-up up``) at each load given (by default
 1 client, where the latency a hop adds shows, then 4, where throughput on shared
 cores does) and prints end-to-end p50/p95, throughput, and each path's p50 and
-throughput relative to embedded at the same load.
+throughput relative to embedded at the same load; then the CPU one request cost the
+whole machine and each process of the stack (:mod:`fittingroom.cli.cpu_usage`), which
+bounds a path's throughput on shared cores.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm import tqdm
 from fittingroom.cli.bench import percentile_ms
 from fittingroom.chain import GATEWAY
 from fittingroom.cli.client import gateway_channel, submit_and_watch
+from fittingroom.cli.cpu_usage import CpuMeter
 from fittingroom.cli.errors import cli_errors
 from fittingroom.cli.tryon import build_pipeline
 from fittingroom.images import SAMPLES_DIR, read_image
@@ -43,6 +46,7 @@ def drive(label: str, one: Callable[[], None], clients: int, requests: int) -> d
     Latency percentiles are over the calls that succeeded; throughput counts only
     those; a failed call is counted by kind (``failures``), never raised, so an
     overloaded path shows as failures in the table rather than ending the run.
+    CPU per request (the machine's and each role's) is over every call made.
     """
     one()
     latencies: list[float] = []
@@ -58,6 +62,7 @@ def drive(label: str, one: Callable[[], None], clients: int, requests: int) -> d
             failures[_failure(exc)] += 1
         bar.update()
 
+    meter = CpuMeter().start()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(timed, range(requests)))
@@ -66,7 +71,7 @@ def drive(label: str, one: Callable[[], None], clients: int, requests: int) -> d
     done = latencies or [float("nan")]
     return {"path": label, "clients": clients, "requests": requests, "p50_ms": percentile_ms(done, 50),
             "p95_ms": percentile_ms(done, 95), "throughput_rps": len(latencies) / wall,
-            "failures": dict(failures)}
+            "failures": dict(failures), **meter.per_request(requests)}
 
 
 def _relative(rows: list[dict]) -> list[dict]:
@@ -87,6 +92,17 @@ def _print_table(rows: list[dict]) -> None:
               f"{failure_text(r['failures'])}")
 
 
+def _print_cpu(rows: list[dict], roles_shown: int = 6) -> None:
+    """CPU ms one request cost the machine, and the roles that spent most of it."""
+    if not any("cpu_ms_per_request" in r for r in rows):
+        return
+    print(f"\n{'path':<10} {'clients':>7} {'CPU ms/req':>10}  by process (ms/req)")
+    for r in rows:
+        if "cpu_ms_per_request" in r:
+            roles = ", ".join(f"{role} {ms:.0f}" for role, ms in list(r["cpu_ms_by_role"].items())[:roles_shown])
+            print(f"{r['path']:<10} {r['clients']:>7} {r['cpu_ms_per_request']:>10.0f}  {roles}")
+
+
 def failure_text(failures: dict[str, int]) -> str:
     """``none``, or each kind of failure with its count."""
     return ", ".join(f"{kind} {n}" for kind, n in sorted(failures.items())) or "none"
@@ -98,7 +114,9 @@ def _plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    with_cpu = all("cpu_ms_by_role" in r for r in rows)
+    fig, axes = plt.subplots(1, 3 if with_cpu else 2, figsize=(15 if with_cpu else 10, 4))
+    left, right = axes[0], axes[1]
     x = np.arange(len(rows))
     names = [f"{r['path']}\n×{r['clients']}" for r in rows]
     left.bar(x - 0.2, [r["p50_ms"] for r in rows], 0.4, label="p50")
@@ -109,8 +127,23 @@ def _plot(rows: list[dict], path: Path) -> None:
     right.bar(x, [r["throughput_rps"] for r in rows])
     right.set_xticks(x, names)
     right.set_ylabel("requests / s")
+    if with_cpu:
+        _plot_cpu(axes[2], rows, x, names)
     fig.suptitle("Try-on paths by concurrent clients")
     save_figure(fig, path, dpi=110)
+
+
+def _plot_cpu(ax, rows: list[dict], x: np.ndarray, names: list[str]) -> None:
+    """CPU ms per request, stacked by the process that spent it."""
+    roles = sorted({role for r in rows for role in r["cpu_ms_by_role"]})
+    bottom = np.zeros(len(rows))
+    for role in roles:
+        spent = np.array([max(r["cpu_ms_by_role"].get(role, 0.0), 0.0) for r in rows])
+        ax.bar(x, spent, 0.6, bottom=bottom, label=role)
+        bottom += spent
+    ax.set_xticks(x, names)
+    ax.set_ylabel("CPU ms per request")
+    ax.legend(fontsize=7)
 
 
 def distributed(
@@ -136,5 +169,6 @@ def distributed(
         (out_dir / "distributed.json").write_text(json.dumps(rows, indent=1))
         _plot(rows, out_dir / "distributed.png")
         _print_table(rows)
+        _print_cpu(rows)
         print(f"wrote {out_dir / 'distributed.json'} and {out_dir / 'distributed.png'}")
 

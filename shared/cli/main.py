@@ -48,6 +48,7 @@ def _mount_tools() -> None:
     from fittingroom.cli.bench_batching import batching
     from fittingroom.cli.bench_curve import curve
     from fittingroom.cli.bench_distributed import distributed
+    from fittingroom.cli.bench_hop import hop
     from fittingroom.cli.bench_memory import memory
     from fittingroom.cli.bench_security import security
     from fittingroom.cli.chaos import chaos
@@ -60,6 +61,7 @@ def _mount_tools() -> None:
     bench_app = typer.Typer(help="Benchmarks: print tables, write plots.", no_args_is_help=True)
     bench_app.command("stages")(stages)
     bench_app.command("distributed")(distributed)
+    bench_app.command("hop")(hop)
     bench_app.command("security")(security)
     bench_app.command("memory")(memory)
     bench_app.command("batching")(batching)
