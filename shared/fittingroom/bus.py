@@ -36,10 +36,10 @@ SESSION_TIMEOUT_MS = 10_000
 # How often a pattern-subscribed consumer lists the topics again (new ones are read from their start).
 PATTERN_REFRESH_S = 10.0
 # A consumer's retry backoff, which kafka-python also sleeps whenever a poll finds nothing to wait on.
-# That happens after a fetch that held only a transaction's commit marker, i.e. after most records a
-# read-committed consumer gets: at the client's 100 ms default a hop took about 100 ms one time in
-# four (README "Hop latency"). Retries of lost coordinators or metadata are still paced by the
-# reconnect backoff (up to 2 s) while the broker is away.
+# That happens after a fetch that held only a transaction's commit marker, which a read-committed
+# consumer gets after every transaction's records: at the client's 100 ms default about one delivery
+# in four stalled that long (README "Hop latency"). Retries of lost coordinators or metadata are still
+# paced by the reconnect backoff (up to 2 s) while the broker is away.
 CONSUMER_RETRY_BACKOFF_MS = 10
 T = TypeVar("T")
 
@@ -153,8 +153,8 @@ def publish(
     order. Sends that fail transiently (no leader yet, broker restarting) are
     retried under ``retry`` (default: up to 30 s); a retried send may duplicate a
     message the broker did store, which at-least-once consumers tolerate.
-    In a transaction nothing is visible before the commit: the sender waits once for
-    all of them (:func:`await_sends`) before committing, so a batch's sends go out
+    In a transaction nothing is visible before the commit: the caller waits once for
+    all of its sends (:func:`await_sends`) before committing, so a batch's sends go out
     together instead of one acknowledgement after another.
     """
     policy = retry or RetryPolicy(deadline_s=30.0)
