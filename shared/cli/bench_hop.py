@@ -20,37 +20,15 @@ from typing import Callable
 import typer
 from tqdm import tqdm
 
-from fittingroom.bus import BatchConsumer, await_sends, client_config, make_producer, publish
+from fittingroom.bus import BatchConsumer, await_sends, make_producer, publish
 from fittingroom.cli.bench import percentile_ms
 from fittingroom.cli.errors import cli_errors
+from fittingroom.provision import connect_admin, ensure_topics
 from fittingroom.settings import Settings
 from fittingroom.training import save_figure
 
 STEPS = ("poll", "read marker", "mark attempt", "send", "await send", "commit", "next poll")
 EVENT_BYTES = 1600  # about a stage event's size with its masks in MinIO
-
-
-def _topics(bootstrap: str, run: str) -> tuple[str, str]:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
-    names = (f"bench.hop.{run}.in", f"bench.hop.{run}.out")
-    admin = KafkaAdminClient(**client_config(bootstrap, "bench-hop-admin"))
-    try:
-        admin.create_topics([NewTopic(name, 1, 1) for name in names])
-    finally:
-        admin.close()
-    return names
-
-
-def _delete(bootstrap: str, topics: tuple[str, str]) -> None:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(**client_config(bootstrap, "bench-hop-admin"))
-    try:
-        admin.delete_topics(list(topics))
-    finally:
-        admin.close()
 
 
 def _poll_one(consumer: BatchConsumer) -> list:
@@ -69,7 +47,9 @@ def _owning(consumer: BatchConsumer, timeout_s: float = 60.0) -> None:
 def relay_hops(bootstrap: str, hops: int, warmup: int = 3) -> dict[str, list[float]]:
     """Seconds each step took, per hop, over ``hops`` relayed events (after ``warmup``)."""
     run = uuid.uuid4().hex[:8]
-    source, target = _topics(bootstrap, run)
+    source, target = f"bench.hop.{run}.in", f"bench.hop.{run}.out"
+    admin = connect_admin(bootstrap)
+    ensure_topics(admin, (source, target), partitions=1)
     producer = make_producer(bootstrap, "bench-hop-source")
     worker = make_producer(bootstrap, "bench-hop-worker", transactional_id=f"bench-hop-{run}")
     stage = BatchConsumer(bootstrap, f"bench-hop-{run}", [source], max_batch=8, max_wait_ms=500, linger_ms=0)
@@ -86,7 +66,8 @@ def relay_hops(bootstrap: str, hops: int, warmup: int = 3) -> dict[str, list[flo
     finally:
         for closing in (stage.close, downstream.close, producer.close, worker.close):
             closing()
-        _delete(bootstrap, (source, target))
+        admin.delete_topics([source, target])
+        admin.close()
     return samples
 
 
