@@ -1,8 +1,8 @@
 """``fittingroom bench hop``: one stage hop over Kafka, step by step, against the broker of ``make infra-up``.
 
 A stage worker's hop is: poll the event, read the group's attempt marker, mark the
-attempt, send the output into a transaction, wait for the send and commit the
-transaction with the input offsets, then the next stage's poll receives it. This
+attempt, send the output into a transaction and wait for its acknowledgement, commit
+the transaction with the input offsets, then the next stage's poll receives it. This
 relays small events one at a time through two private topics with the product's own
 bus (:mod:`fittingroom.bus`, the calls :class:`fittingroom.serving.worker.StageWorker`
 makes, no model) and prints each step's p50 and p90, so a change to the client, its
@@ -20,14 +20,14 @@ from typing import Callable
 import typer
 from tqdm import tqdm
 
-from fittingroom.bus import BatchConsumer, await_sends, make_producer, publish
+from fittingroom.bus import BatchConsumer, make_producer, publish
 from fittingroom.cli.bench import percentile_ms
 from fittingroom.cli.errors import cli_errors
 from fittingroom.provision import connect_admin, ensure_topics
 from fittingroom.settings import Settings
 from fittingroom.training import save_figure
 
-STEPS = ("poll", "read marker", "mark attempt", "send", "await send", "commit", "next poll")
+STEPS = ("poll", "read marker", "mark attempt", "send", "commit", "next poll")
 EVENT_BYTES = 1600  # about a stage event's size with its masks in MinIO
 
 
@@ -81,7 +81,6 @@ def _one_hop(producer, worker, stage: BatchConsumer, downstream: BatchConsumer, 
         lambda: stage.attempts_before(received),
         lambda: stage.mark_attempt(received, 1),
         lambda: (worker.begin_transaction(), publish(worker, target, key, bytes(EVENT_BYTES))),
-        lambda: await_sends(worker),
         lambda: stage.commit_in_transaction(worker, received),
         lambda: downstream.commit(_poll_one(downstream)),
     ]

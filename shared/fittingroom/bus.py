@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, UnknownTopicOrPartitionError
-from kafka.producer.future import FutureRecordMetadata, RecordMetadata
+from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from fittingroom.consumer_progress import STALL_CHECK_S, ProgressWatch
@@ -124,12 +124,8 @@ def producer_broken(producer: KafkaProducer) -> bool:
     E.g. its transaction timed out on the broker while the broker was away, or a
     commit failed: kafka-python then refuses every further transaction.
     """
-    return _transactional(producer) and producer._transaction_manager.has_error()
-
-
-def _transactional(producer: KafkaProducer) -> bool:
     manager = getattr(producer, "_transaction_manager", None)
-    return bool(manager is not None and manager.is_transactional())
+    return bool(manager is not None and manager.is_transactional() and manager.has_error())
 
 
 def _header_list(headers: Headers | None) -> list[tuple[str, bytes]]:
@@ -145,43 +141,22 @@ def publish(
     headers: Headers | None = None,
     timeout_s: float = 30.0,
     retry: RetryPolicy | None = None,
-) -> RecordMetadata | FutureRecordMetadata:
-    """Send one message and wait until the broker has acknowledged it; on a transactional producer, send it
-    into the open transaction and return the pending future.
+) -> RecordMetadata:
+    """Send one message and wait until the broker has acknowledged it.
 
     ``key`` (the request id) picks the partition, so one request's events stay in
     order. Sends that fail transiently (no leader yet, broker restarting) are
     retried under ``retry`` (default: up to 30 s); a retried send may duplicate a
     message the broker did store, which at-least-once consumers tolerate.
-    In a transaction nothing is visible before the commit: the caller waits once for
-    all of its sends (:func:`await_sends`) before committing, so a batch's sends go out
-    together instead of one acknowledgement after another.
     """
     policy = retry or RetryPolicy(deadline_s=30.0)
     header_list = _header_list(headers)
-    in_transaction = _transactional(producer)
 
-    def send() -> RecordMetadata | FutureRecordMetadata:
+    def send() -> RecordMetadata:
         future = producer.send(topic, key=key.encode(), value=value, headers=header_list)
-        return future if in_transaction else future.get(timeout=timeout_s)
+        return future.get(timeout=timeout_s)
 
     return _retrying(f"publish to {topic}", send, policy)
-
-
-def await_sends(producer: KafkaProducer, timeout_s: float = 30.0) -> None:
-    """Wait until every send of ``producer``'s open transaction is acknowledged; raise if one failed.
-
-    :func:`publish` does not wait inside a transaction, so that a batch's sends go out
-    together; this is the one wait for all of them, before the offsets join the
-    transaction. A broker away for longer than ``timeout_s`` raises
-    :class:`BusUnavailableError`, a refused send :class:`BusError`: the caller aborts.
-    """
-    try:
-        producer.flush(timeout=timeout_s)
-    except KafkaError as err:
-        raise BusUnavailableError(f"kafka sends not acknowledged after {timeout_s:.0f}s: {err}") from err
-    if producer_broken(producer):
-        raise BusError(f"kafka send refused: {producer._transaction_manager.last_error}")
 
 
 def await_transaction(producer: KafkaProducer, result, on_waiting: Callable[[], None] | None = None,
@@ -630,7 +605,6 @@ class AtomicPublisher:
                 producer.begin_transaction()
                 for topic, key, value in messages:
                     publish(producer, topic, key, value, retry=RetryPolicy(deadline_s=self.timeout_s))
-                await_sends(producer, self.timeout_s)
                 await_transaction(producer, producer._transaction_manager.begin_commit(), timeout_s=self.timeout_s)
             except BaseException:
                 self._discard()

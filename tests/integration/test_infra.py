@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Callable
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.producer.future import RecordMetadata
 
-from fittingroom.bus import (BatchConsumer, ConsumerRecord, abort_transaction, await_sends, await_transaction,
-                            make_producer, publish)
+from fittingroom.bus import BatchConsumer, ConsumerRecord, await_transaction, make_producer, publish
 from fittingroom.chain import ALL_TOPICS as TOPICS
 from fittingroom.chain import STATUS
-from fittingroom.errors import BusError, BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
+from fittingroom.errors import BusUnavailableError, ObjectNotFoundError, StorageError, StorageUnavailableError
 from fittingroom.retry import RetryPolicy
 from fittingroom.s3store import MinioStore
 
@@ -285,47 +283,6 @@ def _publish_committed(bootstrap: str, topic: str, values: list[bytes]) -> None:
             await_transaction(producer, producer._transaction_manager.begin_commit())
     finally:
         producer.close()
-
-
-def test_sends_in_a_transaction_are_awaited_together_and_arrive_with_its_commit(
-        kafka_bootstrap: str, make_topic: MakeTopic) -> None:
-    topic = make_topic(2)
-    producer = make_producer(kafka_bootstrap, client_id="test-pipelined",
-                             transactional_id=f"test-pipelined-{uuid.uuid4().hex}")
-    try:
-        producer.begin_transaction()
-        pending = [publish(producer, topic, f"req-{i}", f"m{i}".encode()) for i in range(6)]
-        assert not any(isinstance(sent, RecordMetadata) for sent in pending)
-        await_sends(producer)
-        assert all(sent.is_done and sent.succeeded() for sent in pending)
-        await_transaction(producer, producer._transaction_manager.begin_commit(), timeout_s=30)
-    finally:
-        producer.close()
-    with BatchConsumer(kafka_bootstrap, f"g-pipelined-{uuid.uuid4().hex[:8]}", [topic], max_wait_ms=300) as consumer:
-        records = [r for batch in _drain(consumer, 6) for r in batch]
-    assert sorted(r.value for r in records) == [f"m{i}".encode() for i in range(6)]
-
-
-def test_a_send_the_broker_refuses_inside_a_transaction_fails_it_and_nothing_of_it_is_visible(
-        kafka_bootstrap: str, kafka_admin: KafkaAdminClient, make_topic: MakeTopic) -> None:
-    """A send the broker refuses after ``publish`` returned fails the wait for the transaction's sends;
-    aborted, its other record is not seen either."""
-    topic, small = make_topic(1), make_topic(1)
-    admin_call(lambda: kafka_admin.alter_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, small, configs={"max.message.bytes": "2048"})]))
-    producer = make_producer(kafka_bootstrap, client_id="test-refused",
-                             transactional_id=f"test-refused-{uuid.uuid4().hex}")
-    try:
-        producer.begin_transaction()
-        publish(producer, topic, "req-ok", b"fits")
-        publish(producer, small, "req-big", bytes(16_384))  # the broker refuses it: too large for this topic
-        with pytest.raises(BusError, match="refused"):
-            await_sends(producer)
-        abort_transaction(producer, timeout_s=30)
-    finally:
-        producer.close(timeout=1)
-    with BatchConsumer(kafka_bootstrap, f"g-refused-{uuid.uuid4().hex[:8]}", [topic], max_wait_ms=300) as consumer:
-        assert _drain(consumer, 1, timeout_s=4.0) == []
 
 
 def _member_owning(consumer: BatchConsumer, partitions: int, timeout_s: float = 60.0) -> list[ConsumerRecord]:

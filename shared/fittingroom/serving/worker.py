@@ -20,7 +20,6 @@ from typing import Callable, Sequence
 from google.protobuf.message import DecodeError
 from kafka.errors import KafkaError
 
-from fittingroom.bus import await_sends
 from fittingroom.chain import COMPLETED, DLQ, FAILED, StageSpec
 from fittingroom.errors import BusError, DependencyDown, FittingroomError, HandlerCrash, TransientError
 from fittingroom.retry import RetryPolicy
@@ -72,7 +71,6 @@ def publish_and_commit(consumer, producer, records: Sequence, publish_all: Calla
     Without transactions a death between the two redelivers the batch and its
     outputs appear twice; with them, read-committed consumers see them once.
     ``on_waiting`` is called while the transaction waits on an unreachable broker.
-    The outputs are sent together and awaited once (:func:`fittingroom.bus.await_sends`).
     A failed publish aborts the transaction, waiting at most ``ABORT_TIMEOUT_S``;
     either way the error is raised and the caller replaces the producer (a new
     one with the same transactional id aborts whatever the old one left open).
@@ -85,7 +83,6 @@ def publish_and_commit(consumer, producer, records: Sequence, publish_all: Calla
     producer.begin_transaction()
     try:
         publish_all()
-        await_sends(producer)
     except BaseException:
         try:
             consumer.abort_in_transaction(producer, on_waiting, ABORT_TIMEOUT_S)
